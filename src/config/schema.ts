@@ -1,0 +1,59 @@
+// The one typed configuration, validated once at start. Keys are camelCase in YAML;
+// environment variables are BERTH_<SECTION>__<KEY> in SNAKE_CASE (see load.ts).
+import { z } from 'zod';
+
+const duration = z.number().int().nonnegative();
+
+export const configSchema = z.strictObject({
+  /** HOST:PORT to listen on */
+  listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT').default('127.0.0.1:5000'),
+  /** data directory: SQLite file and filesystem blobs live here by default */
+  data: z.string().min(1).default('./data'),
+  /** public base URL used in Location headers when behind a proxy (default: from the request) */
+  publicUrl: z.string().url().optional(),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  http: z.strictObject({
+    /** worker processes sharing the listening socket (0 = one per core) */
+    workers: z.number().int().min(0).max(64).default(1),
+    /** seconds in-flight requests get to finish on SIGTERM */
+    shutdownTimeout: duration.default(30),
+    /** trust X-Forwarded-* from these proxies (true = any) */
+    trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+    keepAliveTimeout: duration.default(65),
+  }).prefault({}),
+  storage: z.strictObject({
+    driver: z.enum(['filesystem', 'memory']).default('filesystem'),
+    filesystem: z.strictObject({
+      /** default: <data>/storage */
+      root: z.string().optional(),
+    }).prefault({}),
+  }).prefault({}),
+  database: z.strictObject({
+    dialect: z.enum(['sqlite']).default('sqlite'),
+    sqlite: z.strictObject({
+      /** default: <data>/berth.db */
+      path: z.string().optional(),
+    }).prefault({}),
+  }).prefault({}),
+  registry: z.strictObject({
+    /** allow DELETE of manifests, tags and blobs (UNSUPPORTED otherwise) */
+    deleteEnabled: z.boolean().default(true),
+    maxManifestBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** advertised as OCI-Chunk-Min-Length; chunks smaller than this (but the last) are refused */
+    chunkMinLength: z.number().int().nonnegative().default(0),
+    /** seconds an idle upload session lives */
+    uploadExpiry: duration.default(24 * 3600),
+    /** largest page for tags/list, _catalog and referrers */
+    maxPageSize: z.number().int().positive().default(10000),
+  }).prefault({}),
+  gc: z.strictObject({
+    /** seconds between collections inside `serve` (0 = only `berth gc`) */
+    interval: duration.default(0),
+    /** blobs touched more recently than this are never collected (protects pushes in flight) */
+    grace: duration.default(3600),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,101 @@
+// Starts a real Berth process (the built dist/) on a free loopback port for black-box tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'dist/cli/index.js');
+
+export interface BerthProcess {
+  url: string; // http://127.0.0.1:PORT
+  host: string; // 127.0.0.1:PORT (for clients such as skopeo)
+  port: number;
+  dataDir: string;
+  proc: ChildProcess;
+  /** every stdout/stderr line so far (JSON logs) */
+  logs: string[];
+  /** graceful stop (SIGTERM) and wait for exit */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string; // reuse (e.g. after a kill); default a fresh temp dir
+  port?: number;
+  config?: Record<string, unknown>; // written as YAML and passed with --config
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function tempDir(prefix = 'berth-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess> {
+  const dataDir = opts.dataDir ?? (await tempDir());
+  const port = opts.port ?? (await freePort());
+  const args = [CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
+  if (opts.config) {
+    const file = path.join(dataDir, '..', `berth-config-${port}.yaml`);
+    await writeFile(file, stringify(opts.config));
+    args.push('--config', file);
+  }
+  args.push(...(opts.args ?? []));
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_LOG_LEVEL ?? 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => proc.once('exit', () => { exited = true; resolve(); }));
+  const onData = (chunk: Buffer) => { for (const line of chunk.toString().split('\n')) if (line) logs.push(line); };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) throw new Error(`berth exited during start:\n${logs.join('\n')}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`berth did not become ready:\n${logs.join('\n')}`); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url, host: `127.0.0.1:${port}`, port, dataDir, proc, logs,
+    async stop() { if (!exited) { proc.kill('SIGTERM'); await exitPromise; } },
+    async kill() { if (!exited) { proc.kill('SIGKILL'); await exitPromise; } },
+  };
+}
+
+/** Runs a berth CLI command against a data dir; resolves with exit code and output. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
