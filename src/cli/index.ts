@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// The `berth` command. Every command takes the same --data and --config and works beside a running server.
+import { Command } from 'commander';
+import { ConfigError, loadConfig, type ResolvedConfig } from '../config/load.js';
+import { createBerth, createLogger, serve } from '../main.js';
+
+const program = new Command('berth').description('Berth: a private OCI container image registry').showHelpAfterError();
+
+interface Common { data?: string; config?: string }
+
+function config(opts: Common & { listen?: string }): ResolvedConfig {
+  try {
+    return loadConfig({ file: opts.config, flags: { data: opts.data, listen: opts.listen } });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`berth: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+const common = (c: Command) => c.option('--data <dir>', 'data directory (default ./data, or BERTH_DATA)').option('--config <file>', 'YAML configuration file (or BERTH_CONFIG)');
+
+common(program.command('serve').description('run the registry'))
+  .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
+  .action(async (opts: Common & { listen?: string }) => {
+    await serve(config(opts));
+  });
+
+common(program.command('gc').description('remove unreferenced blobs and expired uploads'))
+  .option('--dry-run', 'report what would be removed without removing it')
+  .option('--grace <seconds>', 'spare blobs touched within this many seconds (default gc.grace)')
+  .action(async (opts: Common & { dryRun?: boolean; grace?: string }) => {
+    const cfg = config(opts);
+    const log = createLogger(cfg);
+    const berth = await createBerth(cfg);
+    try {
+      const graceSeconds = opts.grace !== undefined ? Number(opts.grace) : cfg.gc.grace;
+      if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new Error('--grace must be a non-negative number of seconds');
+      const report = await berth.gc.run({ dryRun: opts.dryRun, graceSeconds, uploadExpirySeconds: cfg.registry.uploadExpiry, progress: (msg, f) => log.info(f, msg) });
+      const mib = (n: number) => (n / 1048576).toFixed(1);
+      const verb = report.dryRun ? 'would remove' : 'removed';
+      process.stdout.write(
+        `${verb} ${report.blobsRemoved} blobs (${mib(report.bytesRemoved)} MiB), ${report.unlinked} repository links, ` +
+        `${report.uploadsRemoved} expired uploads (${mib(report.uploadBytesRemoved)} MiB), ${report.orphanFilesRemoved} orphaned files (${mib(report.orphanBytesRemoved)} MiB) in ${report.durationMs} ms\n`,
+      );
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } finally {
+      await berth.close();
+    }
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`berth: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,78 @@
+// Append-only migrations. Never edit a released one: add the next.
+import { sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const bytes = dialect === 'postgres' ? 'bytea' : 'blob';
+  const id = (t: CreateTableBuilder<string, never>): CreateTableBuilder<string, string> =>
+    dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+  // Lexical (byte-wise) ordering for names, as tags/list and _catalog require.
+  const text = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+  return {
+    '0001_registry_core': {
+      async up(db: Kysely<any>) {
+        await id(db.schema.createTable('repositories'))
+          .addColumn('name', text, (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('blobs')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('touched_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('repository_blobs')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('digest', 'text', (c) => c.notNull().references('blobs.digest'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('touched_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('repository_blobs_digest').on('repository_blobs').column('digest').execute();
+        await id(db.schema.createTable('manifests'))
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('media_type', 'text', (c) => c.notNull())
+          .addColumn('artifact_type', 'text')
+          .addColumn('subject_digest', 'text')
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('content', bytes, (c) => c.notNull())
+          .addColumn('annotations', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('manifests_repository_digest', ['repository_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('manifests_subject').on('manifests').columns(['repository_id', 'subject_digest']).execute();
+        await db.schema.createTable('manifest_blobs')
+          .addColumn('manifest_id', 'bigint', (c) => c.notNull().references('manifests.id').onDelete('cascade'))
+          .addColumn('repository_id', 'bigint', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('manifest_blobs_pk', ['manifest_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('manifest_blobs_repo_digest').on('manifest_blobs').columns(['repository_id', 'digest']).execute();
+        await db.schema.createTable('manifest_children')
+          .addColumn('manifest_id', 'bigint', (c) => c.notNull().references('manifests.id').onDelete('cascade'))
+          .addColumn('repository_id', 'bigint', (c) => c.notNull())
+          .addColumn('child_digest', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('manifest_children_pk', ['manifest_id', 'child_digest'])
+          .execute();
+        await db.schema.createIndex('manifest_children_repo_child').on('manifest_children').columns(['repository_id', 'child_digest']).execute();
+        await db.schema.createTable('tags')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('name', text, (c) => c.notNull())
+          .addColumn('manifest_id', 'bigint', (c) => c.notNull().references('manifests.id').onDelete('cascade'))
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
+          .execute();
+        await db.schema.createIndex('tags_manifest').on('tags').column('manifest_id').execute();
+        await db.schema.createTable('uploads')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}

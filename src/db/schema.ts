@@ -1,0 +1,76 @@
+// Table types for Kysely. Times are milliseconds since the epoch.
+import type { Generated } from 'kysely';
+
+export interface RepositoriesTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+}
+
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  created_at: number;
+  /** last upload, mount or link: garbage collection spares blobs touched within its grace period */
+  touched_at: number;
+}
+
+export interface RepositoryBlobsTable {
+  repository_id: number;
+  digest: string;
+  created_at: number;
+  touched_at: number;
+}
+
+export interface ManifestsTable {
+  id: Generated<number>;
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  size: number;
+  content: Buffer;
+  /** JSON of the manifest's top-level annotations, for referrers listings */
+  annotations: string | null;
+  created_at: number;
+}
+
+export interface ManifestBlobsTable {
+  manifest_id: number;
+  repository_id: number;
+  digest: string;
+}
+
+export interface ManifestChildrenTable {
+  manifest_id: number;
+  repository_id: number;
+  child_digest: string;
+}
+
+export interface TagsTable {
+  repository_id: number;
+  name: string;
+  manifest_id: number;
+  updated_at: number;
+}
+
+export interface UploadsTable {
+  id: string;
+  repository_id: number;
+  /** bytes received and acknowledged */
+  size: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  repositories: RepositoriesTable;
+  blobs: BlobsTable;
+  repository_blobs: RepositoryBlobsTable;
+  manifests: ManifestsTable;
+  manifest_blobs: ManifestBlobsTable;
+  manifest_children: ManifestChildrenTable;
+  tags: TagsTable;
+  uploads: UploadsTable;
+}

@@ -1,0 +1,266 @@
+// /v2/ — the OCI Distribution API. Each handler: parse -> (authorize) -> one service call -> respond.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from '../../../errors/registry-error.js';
+import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
+import { parseDigest, type ParsedDigest } from '../../../oci/digest.js';
+import { MediaType } from '../../../oci/media-types.js';
+import { isValidName } from '../../../oci/reference.js';
+import { parseReference } from '../../../registry/manifest-service.js';
+import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.js';
+import type { Services } from '../../services.js';
+import { parseV2Path, type V2Route } from './path.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type Req = FastifyRequest;
+type Rep = FastifyReply;
+
+export async function v2Routes(app: FastifyInstance, services: Services): Promise<void> {
+  // Bodies are streams handled by the services; never let Fastify buffer or parse them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  const handler = async (req: Req, reply: Rep) => {
+    reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    const url = req.raw.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const route = parseV2Path(pathname);
+    if (!route) throw new RegistryError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { path: pathname } });
+    if ('name' in route && !isValidName(route.name)) {
+      throw new RegistryError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
+    }
+    return dispatch(services, route, query, req, reply);
+  };
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler });
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler });
+}
+
+function notAllowed(allow: string): never {
+  throw new RegistryError('UNSUPPORTED', { message: 'method not allowed on this endpoint', headers: { Allow: allow } });
+}
+
+function digestParam(value: string | null): ParsedDigest {
+  if (value === null) throw new RegistryError('DIGEST_INVALID', { message: 'digest query parameter required' });
+  const d = parseDigest(value);
+  if (typeof d !== 'object') throw new RegistryError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: value.slice(0, 300) } });
+  return d;
+}
+
+function pageSize(query: URLSearchParams, max: number): number {
+  const n = query.get('n');
+  if (n === null || n === '') return max;
+  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', { detail: { n: n.slice(0, 50) } });
+  return Math.min(Number(n), max);
+}
+
+function contentLength(req: Req): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw new RegistryError('SIZE_INVALID', { message: 'malformed Content-Length' });
+  return Number(v);
+}
+
+function hasBody(req: Req): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || (len === undefined && req.headers['transfer-encoding'] !== undefined);
+}
+
+function abortSignal(req: Req): AbortSignal {
+  const ac = new AbortController();
+  req.raw.once('close', () => { if (!req.raw.complete) ac.abort(); });
+  return ac.signal;
+}
+
+function chunk(req: Req, withRange: boolean): ChunkInput {
+  const input: ChunkInput = { body: req.raw, length: contentLength(req), signal: abortSignal(req) };
+  const cr = req.headers['content-range'];
+  if (withRange && cr !== undefined) {
+    const m = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})$/.exec(cr.trim());
+    if (!m) throw new RegistryError('RANGE_INVALID', { status: 400, message: 'malformed Content-Range; expected <start>-<end>', detail: { contentRange: cr.slice(0, 100) } });
+    input.range = { start: Number(m[1]), end: Number(m[2]) };
+  }
+  return input;
+}
+
+function link(path: string, n: number, last: string): string {
+  return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep): Promise<unknown> {
+  const method = req.method;
+  const cfg = s.config.registry;
+  switch (route.kind) {
+    case 'base':
+      if (method !== 'GET' && method !== 'HEAD') notAllowed('GET, HEAD');
+      return reply.code(200).type('application/json').send('{}');
+
+    case 'catalog': {
+      if (method !== 'GET') notAllowed('GET');
+      const n = pageSize(query, cfg.maxPageSize);
+      const last = query.get('last') ?? undefined;
+      const page = n === 0 ? { names: [], more: false } : await s.repositories.list(n, last);
+      if (page.more) reply.header('Link', link('/v2/_catalog', n, page.names[page.names.length - 1]));
+      return reply.type('application/json').send({ repositories: page.names });
+    }
+
+    case 'tags': {
+      if (method !== 'GET') notAllowed('GET');
+      const n = pageSize(query, cfg.maxPageSize);
+      const last = query.get('last') ?? undefined;
+      const page = await s.manifests.tags(route.name, n, last);
+      if (page.more) reply.header('Link', link(`/v2/${route.name}/tags/list`, n, page.tags[page.tags.length - 1]));
+      return reply.type('application/json').send({ name: route.name, tags: page.tags });
+    }
+
+    case 'manifest': {
+      const ref = parseReference(route.reference);
+      if (method === 'GET' || method === 'HEAD') {
+        const m = method === 'HEAD' ? await s.manifests.head(route.name, ref, req.headers.accept) : await s.manifests.get(route.name, ref, req.headers.accept);
+        reply.header('Docker-Content-Digest', m.digest).header('Content-Type', m.mediaType).header('ETag', `"${m.digest}"`);
+        if (method === 'HEAD') return reply.header('Content-Length', m.size).send();
+        return reply.send((m as unknown as { content: Buffer }).content);
+      }
+      if (method === 'PUT') {
+        const max = cfg.maxManifestBytes;
+        const len = contentLength(req);
+        const tooLarge = () => new RegistryError('MANIFEST_INVALID', { status: 413, message: `manifest exceeds the ${max}-byte limit`, detail: { limit: max } });
+        if (len !== undefined && len > max) { req.raw.resume(); throw tooLarge(); }
+        let body: Buffer;
+        try {
+          body = await readLimited(req.raw, max);
+        } catch (e) {
+          if (e instanceof BodyTooLargeError) throw tooLarge();
+          throw e;
+        }
+        if (len !== undefined && body.length !== len) throw new RegistryError('SIZE_INVALID', { detail: { contentLength: len, received: body.length } });
+        const res = await s.manifests.put(route.name, ref, body, req.headers['content-type']);
+        reply.code(201).header('Location', `/v2/${route.name}/manifests/${res.digest}`).header('Docker-Content-Digest', res.digest);
+        if (res.subject) reply.header('OCI-Subject', res.subject);
+        return reply.header('Content-Length', 0).send();
+      }
+      if (method === 'DELETE') {
+        if (!cfg.deleteEnabled) throw deletionDisabled();
+        await s.manifests.delete(route.name, ref);
+        return reply.code(202).header('Content-Length', 0).send();
+      }
+      return notAllowed('GET, HEAD, PUT, DELETE');
+    }
+
+    case 'blob': {
+      const digest = digestParam(route.digest);
+      if (method === 'GET' || method === 'HEAD') {
+        const info = await s.blobs.stat(route.name, digest);
+        reply.header('Docker-Content-Digest', info.digest).header('Accept-Ranges', 'bytes')
+          .header('ETag', `"${info.digest}"`).header('Cache-Control', 'max-age=31536000, immutable')
+          .header('Content-Type', 'application/octet-stream');
+        const range = parseRange(req.headers.range, info.size);
+        if (range === 'unsatisfiable') {
+          throw new RegistryError('RANGE_INVALID', { detail: { range: req.headers.range, size: info.size }, headers: { 'Content-Range': `bytes */${info.size}` } });
+        }
+        if (range) {
+          reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${info.size}`).header('Content-Length', range.end - range.start + 1);
+        } else {
+          reply.header('Content-Length', info.size);
+        }
+        if (method === 'HEAD') return reply.send();
+        if (info.size === 0) return reply.send('');
+        const stream = await s.blobs.open(digest, range ?? undefined, abortSignal(req));
+        return reply.send(stream);
+      }
+      if (method === 'DELETE') {
+        if (!cfg.deleteEnabled) throw deletionDisabled();
+        await s.blobs.delete(route.name, digest);
+        return reply.code(202).header('Content-Length', 0).send();
+      }
+      return notAllowed('GET, HEAD, DELETE');
+    }
+
+    case 'uploads': {
+      if (method !== 'POST') notAllowed('POST');
+      const mount = query.get('mount');
+      if (mount !== null) {
+        const digest = digestParam(mount);
+        const from = query.get('from');
+        if (from !== null && isValidName(from)) {
+          const mounted = await s.blobs.mount(route.name, digest, from);
+          if (mounted) {
+            req.raw.resume();
+            return reply.code(201).header('Location', `/v2/${route.name}/blobs/${digest.digest}`)
+              .header('Docker-Content-Digest', digest.digest).header('Content-Length', 0).send();
+          }
+        }
+        // Not mountable: fall back to an ordinary upload session, as the spec allows.
+      }
+      const digestValue = query.get('digest');
+      if (digestValue !== null && mount === null) {
+        const digest = digestParam(digestValue);
+        const res = await s.uploads.monolithic(route.name, digest, chunk(req, false));
+        return reply.code(201).header('Location', `/v2/${route.name}/blobs/${res.digest}`)
+          .header('Docker-Content-Digest', res.digest).header('Content-Length', 0).send();
+      }
+      req.raw.resume();
+      const session = await s.uploads.start(route.name);
+      reply.code(202).headers(rangeHeaders(session)).header('Content-Length', 0);
+      if (cfg.chunkMinLength > 0) reply.header('OCI-Chunk-Min-Length', cfg.chunkMinLength);
+      return reply.send();
+    }
+
+    case 'upload': {
+      if (!UUID.test(route.id)) {
+        req.raw.resume();
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: route.id.slice(0, 100) } });
+      }
+      if (method === 'GET') {
+        const session = await s.uploads.get(route.name, route.id);
+        return reply.code(204).headers(rangeHeaders(session)).send();
+      }
+      if (method === 'PATCH') {
+        const session = await s.uploads.append(route.name, route.id, chunk(req, true));
+        return reply.code(202).headers(rangeHeaders(session)).header('Content-Length', 0).send();
+      }
+      if (method === 'PUT') {
+        const digest = digestParam(query.get('digest'));
+        const input = hasBody(req) ? chunk(req, true) : (req.raw.resume(), undefined);
+        const res = await s.uploads.complete(route.name, route.id, digest, input);
+        return reply.code(201).header('Location', `/v2/${route.name}/blobs/${res.digest}`)
+          .header('Docker-Content-Digest', res.digest).header('Content-Length', 0).send();
+      }
+      if (method === 'DELETE') {
+        await s.uploads.cancel(route.name, route.id);
+        return reply.code(204).send();
+      }
+      return notAllowed('GET, PATCH, PUT, DELETE');
+    }
+
+    case 'referrers': {
+      if (method !== 'GET') notAllowed('GET');
+      const digest = digestParam(route.digest);
+      const artifactType = query.get('artifactType') ?? undefined;
+      const manifests = await s.manifests.referrers(route.name, digest, artifactType);
+      if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
+      return reply.type(MediaType.ociIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+    }
+  }
+}
+
+function deletionDisabled(): RegistryError {
+  return new RegistryError('UNSUPPORTED', { message: 'deletion is disabled on this registry' });
+}
+
+/** A single byte range (RFC 9110); multiple or malformed ranges are ignored (whole content). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || (m[2] !== '' && Number(m[2]) < start)) return 'unsatisfiable';
+  return { start, end };
+}

@@ -1,0 +1,83 @@
+// The HTTP server: one JSON log line per request, errors in the protocol's own envelope.
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { isRegistryError, RegistryError } from '../errors/registry-error.js';
+import { metricsRoute, observeRequest } from './metrics.js';
+import { v2Routes } from './routes/v2/handlers.js';
+import type { Services } from './services.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export async function buildServer(services: Services, opts: { logger: Logger }): Promise<FastifyInstance> {
+  const cfg = services.config;
+  const app = Fastify({
+    loggerInstance: opts.logger as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Large blobs stream for as long as they take; idle sockets are still reaped by keepAliveTimeout.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: cfg.http.keepAliveTimeout * 1000,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    trustProxy: cfg.http.trustProxy as boolean | string | string[],
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 8192 },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Request-Id', req.id);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const duration = reply.elapsedTime;
+    observeRequest(req.method, reply.statusCode, duration);
+    const url = req.raw.url ?? '';
+    const q = url.indexOf('?');
+    req.log.info({
+      method: req.method,
+      path: q < 0 ? url : url.slice(0, q),
+      status: reply.statusCode,
+      bytesIn: Number(req.headers['content-length'] ?? 0),
+      bytesOut: Number(reply.getHeader('content-length') ?? 0),
+      durationMs: Math.round(duration * 100) / 100,
+      remote: req.ip,
+      userAgent: req.headers['user-agent'],
+    }, 'request');
+  });
+
+  app.setErrorHandler(async (error, req, reply) => {
+    const err = error as Error & { statusCode?: number };
+    let e: RegistryError;
+    if (isRegistryError(err)) e = err;
+    else if (err.statusCode && err.statusCode < 500) {
+      e = new RegistryError('UNSUPPORTED', { status: err.statusCode, message: err.message });
+    } else if ((err as NodeJS.ErrnoException).code === 'ABORT_ERR' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || req.raw.destroyed) {
+      // The client went away mid-request; nothing to answer.
+      req.log.info({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'request aborted by client');
+      e = new RegistryError('UNKNOWN', { status: 400, message: 'request aborted' });
+    } else {
+      req.log.error({ err }, 'unhandled error');
+      e = new RegistryError('UNKNOWN', { message: 'internal error', detail: { requestId: req.id } });
+    }
+    if (reply.sent || reply.raw.headersSent) return;
+    reply.code(e.status).headers(e.headers).header('Docker-Distribution-API-Version', 'registry/2.0')
+      .type('application/json');
+    if (req.method === 'HEAD') return reply.send();
+    return reply.send(JSON.stringify(e.toJSON()));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await services.ready().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable' });
+  });
+  metricsRoute(app);
+  await app.register(async (scope) => v2Routes(scope, services));
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,124 @@
+// Composition root: the only place that names concrete drivers and dialects.
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { pino, type Logger } from 'pino';
+import type { ResolvedConfig } from './config/load.js';
+import { parseListen } from './config/load.js';
+import { openSqlite, type MetadataStore } from './db/database.js';
+import { buildServer } from './http/server.js';
+import type { Services } from './http/services.js';
+import { BlobService } from './registry/blob-service.js';
+import { GarbageCollector } from './registry/garbage-collector.js';
+import { ManifestService } from './registry/manifest-service.js';
+import { listRepositories } from './registry/repositories.js';
+import { UploadService } from './registry/upload-service.js';
+import type { StorageDriver } from './storage/driver.js';
+import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
+import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
+
+export interface Berth {
+  config: ResolvedConfig;
+  meta: MetadataStore;
+  store: StorageDriver;
+  services: Services;
+  gc: GarbageCollector;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: ResolvedConfig): Logger {
+  return pino({
+    level: config.log.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.secret', '*.token'], censor: '[redacted]' },
+  });
+}
+
+export async function createBerth(config: ResolvedConfig): Promise<Berth> {
+  const meta = await openSqlite({ path: config.database.sqlite.path });
+  const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
+  const blobs = new BlobService(meta, store);
+  const services: Services = {
+    config,
+    blobs,
+    uploads: new UploadService(meta, store, blobs),
+    manifests: new ManifestService(meta),
+    repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
+    async ready() {
+      await meta.db.selectFrom('repositories').select('id').limit(1).execute();
+      await store.stat('readyz-probe');
+      return true;
+    },
+  };
+  return { config, meta, store, services, gc: new GarbageCollector(meta, store), close: () => meta.close() };
+}
+
+/** `berth serve`: listens, optionally collects garbage on an interval, and shuts down gracefully. */
+export async function serve(config: ResolvedConfig): Promise<void> {
+  const log = createLogger(config);
+  const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
+  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, log);
+
+  const berth = await createBerth(config);
+  if (cluster.isPrimary) await berth.gc.recoverTrash();
+  const app = await buildServer(berth.services, { logger: log });
+  const { host, port } = parseListen(config.listen);
+  await app.listen({ host, port });
+  log.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
+
+  let gcTimer: NodeJS.Timeout | undefined;
+  if (config.gc.interval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
+    const tick = async () => {
+      try {
+        const report = await berth.gc.run({ graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry, progress: (msg, f) => log.info(f, msg) });
+        log.info({ report }, 'garbage collection finished');
+      } catch (e) {
+        log.error({ err: e }, 'garbage collection failed');
+      }
+      gcTimer = setTimeout(tick, config.gc.interval * 1000);
+    };
+    gcTimer = setTimeout(tick, config.gc.interval * 1000);
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    clearTimeout(gcTimer);
+    const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); process.exit(1); }, config.http.shutdownTimeout * 1000);
+    force.unref();
+    await app.close();
+    await berth.close();
+    log.info('stopped');
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function runPrimary(config: ResolvedConfig, workers: number, log: Logger): Promise<void> {
+  // Migrations and crash recovery run once, before any worker opens the database.
+  const berth = await createBerth(config);
+  await berth.gc.recoverTrash();
+  await berth.close();
+  let stopping = false;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    log.error({ worker: worker.process.pid, code, signal }, 'worker exited; starting another');
+    cluster.fork();
+  });
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down workers');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

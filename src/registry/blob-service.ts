@@ -1,0 +1,101 @@
+// Blobs: content-addressed bytes shared by all repositories; the repository_blobs link says which
+// repository may see which blob. Publishing and collection serialize on the metadata transaction.
+import type { Readable } from 'node:stream';
+import type { MetadataStore, Tx } from '../db/database.js';
+import { RegistryError } from '../errors/registry-error.js';
+import type { ParsedDigest } from '../oci/digest.js';
+import { NotFoundError, type StorageDriver } from '../storage/driver.js';
+import { blobPath } from './paths.js';
+import { ensureRepository, findRepositoryId } from './repositories.js';
+
+export interface BlobInfo { digest: string; size: number }
+
+export class BlobService {
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {}
+
+  /** The blob as the repository sees it, or BLOB_UNKNOWN. */
+  async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
+    const row = await this.meta.db.selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['b.digest', 'b.size'])
+      .where('r.name', '=', name).where('rb.digest', '=', digest.digest)
+      .executeTakeFirst();
+    if (!row) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+    return { digest: row.digest, size: Number(row.size) };
+  }
+
+  async open(digest: ParsedDigest, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<Readable> {
+    try {
+      return await this.store.read(blobPath(digest), { ...range, signal });
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      throw e;
+    }
+  }
+
+  /**
+   * Makes verified, durable bytes at `tempPath` the blob `digest` and links it to the repository.
+   * Inside the caller's transaction: the file is moved into place only while the blob row is locked.
+   * Returns whether tempPath was consumed (false: the blob already existed; caller removes tempPath).
+   */
+  async publish(tx: Tx, name: string, digest: ParsedDigest, size: number, tempPath: string, now: number): Promise<boolean> {
+    const target = blobPath(digest);
+    const existing = await this.store.stat(target);
+    let moved = false;
+    if (!existing || existing.size !== size) {
+      await this.store.move(tempPath, target);
+      moved = true;
+    }
+    await tx.insertInto('blobs').values({ digest: digest.digest, size, created_at: now, touched_at: now })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size })).execute();
+    const repositoryId = await ensureRepository(tx, name, now);
+    await this.link(tx, repositoryId, digest.digest, now);
+    return moved;
+  }
+
+  private async link(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
+    await tx.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now, touched_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now })).execute();
+  }
+
+  /** Links a blob the source repository holds into the target. False when the source lacks it. */
+  async mount(target: string, digest: ParsedDigest, from: string): Promise<BlobInfo | null> {
+    const now = Date.now();
+    return this.meta.transaction(async (tx) => {
+      const src = await tx.selectFrom('repository_blobs as rb')
+        .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+        .select(['b.digest', 'b.size'])
+        .where('r.name', '=', from).where('rb.digest', '=', digest.digest)
+        .executeTakeFirst();
+      if (!src) return null;
+      // Bytes must really be there: never link a blob whose content is gone.
+      const st = await this.store.stat(blobPath(digest));
+      if (!st || st.size !== Number(src.size)) return null;
+      await tx.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest.digest).execute();
+      const repositoryId = await ensureRepository(tx, target, now);
+      await this.link(tx, repositoryId, digest.digest, now);
+      return { digest: src.digest, size: Number(src.size) };
+    });
+  }
+
+  /** Unlinks the blob from the repository; refuses while a manifest there still references it. */
+  async delete(name: string, digest: ParsedDigest): Promise<void> {
+    await this.meta.transaction(async (tx) => {
+      const repositoryId = await findRepositoryId(tx, name);
+      if (repositoryId === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      const used = await tx.selectFrom('manifest_blobs as mb').innerJoin('manifests as m', 'm.id', 'mb.manifest_id')
+        .select('m.digest').where('mb.repository_id', '=', repositoryId).where('mb.digest', '=', digest.digest)
+        .executeTakeFirst();
+      if (used) {
+        throw new RegistryError('UNSUPPORTED', {
+          message: 'blob is referenced by a manifest in this repository; delete the manifest first',
+          detail: { digest: digest.digest, manifest: used.digest },
+        });
+      }
+      const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest.digest).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+    });
+  }
+}

@@ -1,0 +1,167 @@
+// Manifests and tags: validation on push, negotiation on pull, deletion.
+import { createHash } from 'node:crypto';
+import type { MetadataStore, Tx } from '../db/database.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { acceptsManifest } from '../oci/accept.js';
+import { ALGORITHMS, parseDigest, type ParsedDigest } from '../oci/digest.js';
+import { isManifestProblem, parseManifest, type Descriptor } from '../oci/manifest.js';
+import { isNondistributable } from '../oci/media-types.js';
+import { isValidTag } from '../oci/reference.js';
+import { ensureRepository, findRepositoryId } from './repositories.js';
+
+export type Reference = { tag: string } | { digest: ParsedDigest };
+
+export interface ManifestHead { digest: string; mediaType: string; size: number }
+export interface Manifest extends ManifestHead { content: Buffer }
+
+export interface PutResult { digest: string; subject?: string }
+
+/** Parses a manifest reference: a tag or a digest (TAG_INVALID / DIGEST_INVALID otherwise). */
+export function parseReference(reference: string): Reference {
+  if (reference.includes(':')) {
+    const d = parseDigest(reference);
+    if (typeof d !== 'object') throw new RegistryError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: reference } });
+    return { digest: d };
+  }
+  if (!isValidTag(reference)) throw new RegistryError('TAG_INVALID', { message: 'invalid tag', detail: { tag: reference } });
+  return { tag: reference };
+}
+
+export class ManifestService {
+  constructor(private readonly meta: MetadataStore) {}
+
+  private query(db: Tx, name: string, ref: Reference) {
+    const base = db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id').where('r.name', '=', name);
+    return 'tag' in ref
+      ? base.innerJoin('tags as t', 't.manifest_id', 'm.id').where('t.name', '=', ref.tag)
+      : base.where('m.digest', '=', ref.digest.digest);
+  }
+
+  async head(name: string, ref: Reference, accept: string | string[] | undefined): Promise<ManifestHead> {
+    const row = await this.query(this.meta.db, name, ref).select(['m.digest', 'm.media_type', 'm.size']).executeTakeFirst();
+    if (!row) throw unknown(ref);
+    negotiate(row.media_type, accept, ref);
+    return { digest: row.digest, mediaType: row.media_type, size: Number(row.size) };
+  }
+
+  async get(name: string, ref: Reference, accept: string | string[] | undefined): Promise<Manifest> {
+    const row = await this.query(this.meta.db, name, ref).select(['m.digest', 'm.media_type', 'm.size', 'm.content']).executeTakeFirst();
+    if (!row) throw unknown(ref);
+    negotiate(row.media_type, accept, ref);
+    return { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: Buffer.from(row.content) };
+  }
+
+  async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined): Promise<PutResult> {
+    const parsed = parseManifest(content, contentType);
+    if (isManifestProblem(parsed)) throw new RegistryError('MANIFEST_INVALID', { detail: { reason: parsed.detail } });
+    const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
+    const digest = `${algorithm}:${createHash(ALGORITHMS[algorithm].node).update(content).digest('hex')}`;
+    if ('digest' in ref && ref.digest.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.digest, actual: digest } });
+    }
+    const blobs: Descriptor[] = parsed.kind === 'image' ? [parsed.config!, ...parsed.layers.filter((l) => !(isNondistributable(l.mediaType) && l.urls?.length))] : [];
+    const now = Date.now();
+    await this.meta.transaction(async (tx) => {
+      const repositoryId = await ensureRepository(tx, name, now);
+      const blobDigests = [...new Set(blobs.map((b) => b.digest))];
+      if (blobDigests.length > 0) {
+        const present = await tx.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest')
+          .select(['b.digest', 'b.size']).where('rb.repository_id', '=', repositoryId).where('rb.digest', 'in', blobDigests).execute();
+        const sizes = new Map(present.map((p) => [p.digest, Number(p.size)]));
+        for (const b of blobs) {
+          const size = sizes.get(b.digest);
+          if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'manifest references a blob unknown to this repository', detail: { digest: b.digest } });
+          if (size !== b.size) throw new RegistryError('MANIFEST_INVALID', { message: 'descriptor size does not match the blob', detail: { digest: b.digest, descriptorSize: b.size, blobSize: size } });
+        }
+      }
+      const children = [...new Set(parsed.manifests.map((m) => m.digest))];
+      if (children.length > 0) {
+        const present = await tx.selectFrom('manifests').select(['digest', 'size']).where('repository_id', '=', repositoryId).where('digest', 'in', children).execute();
+        const sizes = new Map(present.map((p) => [p.digest, Number(p.size)]));
+        for (const m of parsed.manifests) {
+          const size = sizes.get(m.digest);
+          if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'index references a manifest unknown to this repository', detail: { digest: m.digest } });
+          if (size !== m.size) throw new RegistryError('MANIFEST_INVALID', { message: 'descriptor size does not match the manifest', detail: { digest: m.digest, descriptorSize: m.size, manifestSize: size } });
+        }
+      }
+      let manifestId = (await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst())?.id;
+      if (manifestId === undefined) {
+        const inserted = await tx.insertInto('manifests').values({
+          repository_id: repositoryId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType ?? null,
+          subject_digest: parsed.subject?.digest ?? null, size: content.length, content,
+          annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, created_at: now,
+        }).returning('id').executeTakeFirstOrThrow();
+        manifestId = inserted.id;
+        if (blobDigests.length > 0) {
+          await tx.insertInto('manifest_blobs').values(blobDigests.map((d) => ({ manifest_id: manifestId!, repository_id: repositoryId, digest: d }))).execute();
+        }
+        if (children.length > 0) {
+          await tx.insertInto('manifest_children').values(children.map((d) => ({ manifest_id: manifestId!, repository_id: repositoryId, child_digest: d }))).execute();
+        }
+      }
+      if ('tag' in ref) {
+        await tx.insertInto('tags').values({ repository_id: repositoryId, name: ref.tag, manifest_id: Number(manifestId), updated_at: now })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: Number(manifestId), updated_at: now })).execute();
+      }
+    });
+    return { digest, subject: parsed.subject?.digest };
+  }
+
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
+  async delete(name: string, ref: Reference): Promise<void> {
+    await this.meta.transaction(async (tx) => {
+      const repositoryId = await findRepositoryId(tx, name);
+      if (repositoryId === undefined) throw unknown(ref);
+      if ('tag' in ref) {
+        const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', ref.tag).executeTakeFirst();
+        if (Number(res.numDeletedRows) === 0) throw unknown(ref);
+        return;
+      }
+      const row = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', ref.digest.digest).executeTakeFirst();
+      if (!row) throw unknown(ref);
+      await tx.deleteFrom('tags').where('manifest_id', '=', row.id).execute();
+      await tx.deleteFrom('manifest_blobs').where('manifest_id', '=', row.id).execute();
+      await tx.deleteFrom('manifest_children').where('manifest_id', '=', row.id).execute();
+      await tx.deleteFrom('manifests').where('id', '=', row.id).execute();
+    });
+  }
+
+  async tags(name: string, n: number, last: string | undefined): Promise<{ tags: string[]; more: boolean }> {
+    const repositoryId = await findRepositoryId(this.meta.db, name);
+    if (repositoryId === undefined) throw new RegistryError('NAME_UNKNOWN', { detail: { name } });
+    if (n === 0) return { tags: [], more: false };
+    let q = this.meta.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(n + 1);
+    if (last !== undefined) q = q.where('name', '>', last);
+    const rows = await q.execute();
+    return { tags: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
+  }
+
+  /** Manifests in the repository whose subject is `digest` (OCI 1.1 referrers). */
+  async referrers(name: string, digest: ParsedDigest, artifactType: string | undefined): Promise<Descriptor[]> {
+    const repositoryId = await findRepositoryId(this.meta.db, name);
+    if (repositoryId === undefined) return [];
+    let q = this.meta.db.selectFrom('manifests').select(['digest', 'media_type', 'size', 'artifact_type', 'annotations'])
+      .where('repository_id', '=', repositoryId).where('subject_digest', '=', digest.digest).orderBy('created_at').orderBy('digest');
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    const rows = await q.execute();
+    return rows.map((r) => {
+      const d: Descriptor = { mediaType: r.media_type, digest: r.digest, size: Number(r.size) };
+      if (r.artifact_type) d.artifactType = r.artifact_type;
+      if (r.annotations) d.annotations = JSON.parse(r.annotations);
+      return d;
+    });
+  }
+}
+
+function unknown(ref: Reference): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', { detail: 'tag' in ref ? { tag: ref.tag } : { digest: ref.digest.digest } });
+}
+
+function negotiate(mediaType: string, accept: string | string[] | undefined, ref: Reference): void {
+  if (!acceptsManifest(accept, mediaType)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', {
+      message: `manifest is stored as ${mediaType}, which the Accept header does not allow`,
+      detail: { ...('tag' in ref ? { tag: ref.tag } : { digest: ref.digest.digest }), mediaType },
+    });
+  }
+}

@@ -1,0 +1,10 @@
+// Storage layout: where each kind of content lives in the driver's namespace.
+import type { ParsedDigest } from '../oci/digest.js';
+
+export const blobPath = (d: ParsedDigest): string => `blobs/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`;
+export const uploadPath = (id: string): string => `uploads/${id}`;
+export const trashPath = (d: ParsedDigest, token: string): string => `trash/${d.algorithm}-${d.encoded}-${token}`;
+
+export const UPLOADS_PREFIX = 'uploads';
+export const BLOBS_PREFIX = 'blobs';
+export const TRASH_PREFIX = 'trash';

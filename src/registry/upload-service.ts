@@ -1,0 +1,237 @@
+// Blob upload sessions: monolithic, streamed and chunked (distribution-spec "Pushing blobs").
+// Bytes are hashed while they stream to storage; the running hash stays in this process, and a
+// process that lacks it (after a restart, or another instance) rebuilds it once from the stored bytes.
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { MetadataStore } from '../db/database.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { KeyedMutex } from '../lib/keyed-mutex.js';
+import { pump } from '../lib/pump.js';
+import { ALGORITHMS, type ParsedDigest } from '../oci/digest.js';
+import { NotFoundError, type StorageDriver } from '../storage/driver.js';
+import type { BlobService } from './blob-service.js';
+import { uploadPath } from './paths.js';
+import { ensureRepository } from './repositories.js';
+
+export interface UploadSession { id: string; name: string; size: number }
+
+export interface ChunkInput {
+  body: Readable;
+  /** inclusive byte range from Content-Range, when sent */
+  range?: { start: number; end: number };
+  /** Content-Length, when sent */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+interface HashState { hash: Hash; offset: number }
+
+const RUNNING_ALGORITHM = 'sha256';
+
+export class UploadService {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly locks = new KeyedMutex();
+
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly blobs: BlobService) {}
+
+  async start(name: string): Promise<UploadSession> {
+    const id = randomUUID();
+    const now = Date.now();
+    await this.meta.transaction(async (tx) => {
+      const repositoryId = await ensureRepository(tx, name, now);
+      await tx.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
+    });
+    this.hashes.set(id, { hash: createHash(RUNNING_ALGORITHM), offset: 0 });
+    return { id, name, size: 0 };
+  }
+
+  /** The session, only under the repository it was started for. */
+  async get(name: string, id: string): Promise<UploadSession> {
+    const row = await this.meta.db.selectFrom('uploads as u').innerJoin('repositories as r', 'r.id', 'u.repository_id')
+      .select(['u.id', 'u.size']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
+    if (!row) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
+    return { id: row.id, name, size: Number(row.size) };
+  }
+
+  /** PATCH: appends one chunk (or a whole stream) at the current offset. */
+  async append(name: string, id: string, input: ChunkInput): Promise<UploadSession> {
+    return this.locks.run(id, async () => {
+      const session = await this.get(name, id);
+      await this.write(session, input);
+      return session;
+    });
+  }
+
+  /** PUT: optional last chunk, then verify the digest and publish the blob. */
+  async complete(name: string, id: string, digest: ParsedDigest, input: ChunkInput | undefined): Promise<{ digest: string; size: number }> {
+    return this.locks.run(id, async () => {
+      const session = await this.get(name, id);
+      if (input) await this.write(session, input);
+      return this.finish(session, digest);
+    });
+  }
+
+  /** POST ?digest= or a PUT-only upload: the whole blob in one request, no session row needed. */
+  async monolithic(name: string, digest: ParsedDigest, input: ChunkInput): Promise<{ digest: string; size: number }> {
+    const id = randomUUID();
+    const path = uploadPath(id);
+    const hash = createHash(ALGORITHMS[digest.algorithm].node);
+    let size = 0;
+    try {
+      size = await this.stream(path, 0, hash, input);
+      this.verify(digest, hash, size, input);
+      const now = Date.now();
+      const moved = await this.meta.transaction((tx) => this.blobs.publish(tx, name, digest, size, path, now));
+      if (!moved) await this.store.delete(path);
+      return { digest: digest.digest, size };
+    } catch (e) {
+      await this.store.delete(path).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async cancel(name: string, id: string): Promise<void> {
+    await this.locks.run(id, async () => {
+      await this.get(name, id);
+      await this.discard(id);
+    });
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await this.meta.db.deleteFrom('uploads').where('id', '=', id).execute();
+    await this.store.delete(uploadPath(id));
+  }
+
+  private async write(session: UploadSession, input: ChunkInput): Promise<void> {
+    const offset = session.size;
+    if (input.range) {
+      const { start, end } = input.range;
+      if (start !== offset || end < start) {
+        input.body.resume();
+        throw new RegistryError('RANGE_INVALID', {
+          message: `chunk must start at offset ${offset}`,
+          detail: { expected: offset, got: `${start}-${end}` },
+          headers: rangeHeaders(session),
+        });
+      }
+      if (input.length !== undefined && input.length !== end - start + 1) {
+        input.body.resume();
+        throw new RegistryError('SIZE_INVALID', { message: 'Content-Length does not match Content-Range', detail: { range: `${start}-${end}`, length: input.length } });
+      }
+    }
+    const state = await this.runningHash(session);
+    let written: number;
+    try {
+      written = await this.stream(uploadPath(session.id), offset, state.hash, input);
+      if (input.range && written !== input.range.end - input.range.start + 1) {
+        throw new RegistryError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
+      }
+    } catch (e) {
+      // The running hash saw bytes that are not acknowledged: rebuild it on the next request.
+      this.hashes.delete(session.id);
+      throw e;
+    }
+    const now = Date.now();
+    const res = await this.meta.db.updateTable('uploads').set({ size: offset + written, updated_at: now })
+      .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) {
+      this.hashes.delete(session.id);
+      throw new RegistryError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
+    }
+    state.offset = offset + written;
+    session.size = offset + written;
+  }
+
+  /** Streams input into path at offset, hashing; returns bytes written. Checks Content-Length. */
+  private async stream(path: string, offset: number, hash: Hash, input: ChunkInput): Promise<number> {
+    const writer = await this.store.write(path, { offset, signal: input.signal });
+    let count = 0;
+    try {
+      await pump(input.body, writer, (chunk) => { hash.update(chunk); count += chunk.length; }, input.signal);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    await writer.commit();
+    if (input.length !== undefined && count !== input.length) {
+      throw new RegistryError('SIZE_INVALID', { detail: { contentLength: input.length, received: count } });
+    }
+    return count;
+  }
+
+  private verify(digest: ParsedDigest, hash: Hash, size: number, input?: ChunkInput): void {
+    void input;
+    const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+    if (actual !== digest.digest) {
+      throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest.digest, actual, size } });
+    }
+  }
+
+  private async finish(session: UploadSession, digest: ParsedDigest): Promise<{ digest: string; size: number }> {
+    const path = uploadPath(session.id);
+    try {
+      // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable.
+      const sync = await this.store.write(path, { offset: session.size });
+      sync.end();
+      await new Promise<void>((resolve, reject) => { sync.once('finish', resolve); sync.once('error', reject); });
+      await sync.commit();
+      let hash: Hash;
+      if (digest.algorithm === RUNNING_ALGORITHM) {
+        hash = (await this.runningHash(session)).hash;
+      } else {
+        hash = createHash(ALGORITHMS[digest.algorithm].node);
+        await this.rehash(path, session.size, hash);
+      }
+      this.verify(digest, hash, session.size);
+    } catch (e) {
+      // A failed verification ends the session: nothing half-made stays behind.
+      if (e instanceof RegistryError) await this.discard(session.id);
+      else this.hashes.delete(session.id);
+      throw e;
+    }
+    this.hashes.delete(session.id);
+    const now = Date.now();
+    const moved = await this.meta.transaction(async (tx) => {
+      const m = await this.blobs.publish(tx, session.name, digest, session.size, path, now);
+      await tx.deleteFrom('uploads').where('id', '=', session.id).execute();
+      return m;
+    });
+    if (!moved) await this.store.delete(path);
+    return { digest: digest.digest, size: session.size };
+  }
+
+  private async runningHash(session: UploadSession): Promise<HashState> {
+    const known = this.hashes.get(session.id);
+    if (known && known.offset === session.size) return known;
+    const hash = createHash(RUNNING_ALGORITHM);
+    try {
+      await this.rehash(uploadPath(session.id), session.size, hash);
+    } catch (e) {
+      if (e instanceof NotFoundError || e instanceof RegistryError) {
+        await this.discard(session.id);
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
+      }
+      throw e;
+    }
+    const state = { hash, offset: session.size };
+    this.hashes.set(session.id, state);
+    return state;
+  }
+
+  private async rehash(path: string, size: number, hash: Hash): Promise<void> {
+    if (size === 0) return;
+    const st = await this.store.stat(path);
+    if (!st || st.size < size) throw new NotFoundError(path);
+    const rs = await this.store.read(path, { start: 0, end: size - 1 });
+    for await (const chunk of rs) hash.update(chunk as Buffer);
+  }
+}
+
+export function rangeHeaders(session: UploadSession): Record<string, string> {
+  return {
+    Location: `/v2/${session.name}/blobs/uploads/${session.id}`,
+    Range: `0-${Math.max(session.size - 1, 0)}`,
+    'Docker-Upload-UUID': session.id,
+  };
+}

@@ -1,0 +1,50 @@
+// The storage driver contract. Drivers hold bytes under driver-relative paths; they know nothing of
+// digests or repositories. Every driver passes test/unit/storage-driver.suite.ts.
+import type { Readable, Writable } from 'node:stream';
+
+export interface StorageStat {
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface StorageEntry extends StorageStat {
+  path: string;
+}
+
+export interface StorageWriter extends Writable {
+  /** After the stream finished: make the bytes durable and release the file. */
+  commit(): Promise<void>;
+  /** Abandon the write and release the file (bytes already written may remain). */
+  abort(): Promise<void>;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /** null when nothing is stored at path */
+  stat(path: string): Promise<StorageStat | null>;
+  /** Bytes [start, end] (inclusive) of path; throws NotFoundError when absent. */
+  read(path: string, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<Readable>;
+  /** Writes starting at offset (default 0), discarding anything stored past it. */
+  write(path: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<StorageWriter>;
+  /** Atomically puts `from` at `to`, replacing what was there. */
+  move(from: string, to: string): Promise<void>;
+  /** Removes a file or everything below a folder; absent paths are not an error. */
+  delete(path: string): Promise<void>;
+  /** Every file below prefix, recursively, in no particular order. */
+  list(prefix: string): AsyncIterable<StorageEntry>;
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`not found: ${path}`);
+  }
+}
+
+const SAFE_PATH = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
+
+/** Driver paths are relative, slash-separated, with no "." or ".." segments. */
+export function assertSafePath(p: string): void {
+  if (!SAFE_PATH.test(p) || p.split('/').some((s) => s === '.' || s === '..')) {
+    throw new Error(`unsafe storage path: ${JSON.stringify(p)}`);
+  }
+}
