@@ -25,14 +25,19 @@ export interface Berth {
   close(): Promise<void>;
 }
 
+// Asynchronous stdout: lines written while a write is in flight are coalesced into one write(2).
+const destination = pino.destination({ dest: 1, sync: false });
+process.on('exit', () => { try { destination.flushSync(); } catch { /* stdout already gone */ } });
+
 export function createLogger(config: ResolvedConfig): Logger {
   return pino({
     level: config.log.level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.secret', '*.token'], censor: '[redacted]' },
-  });
+  }, destination);
 }
+
 
 export async function createBerth(config: ResolvedConfig): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path });
@@ -91,7 +96,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     await app.close();
     await berth.close();
     log.info('stopped');
-    log.flush?.();
+    destination.flushSync();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -8,6 +8,9 @@ import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 
+/** Blobs up to this size are read in one call rather than streamed. */
+const SMALL_BLOB = 256 * 1024;
+
 export interface BlobInfo { digest: string; size: number }
 
 export class BlobService {
@@ -25,8 +28,11 @@ export class BlobService {
     return { digest: row.digest, size: Number(row.size) };
   }
 
-  async open(digest: ParsedDigest, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<Readable> {
+  /** The blob's bytes (or a range): small ones as one buffer, larger ones streamed. */
+  async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<Readable | Buffer> {
+    const length = range ? range.end - range.start + 1 : size;
     try {
+      if (length <= SMALL_BLOB) return await this.store.readBuffer(blobPath(digest), range ?? { start: 0, end: size - 1 });
       return await this.store.read(blobPath(digest), { ...range, signal });
     } catch (e) {
       if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });

@@ -24,6 +24,8 @@ export interface StorageDriver {
   stat(path: string): Promise<StorageStat | null>;
   /** Bytes [start, end] (inclusive) of path; throws NotFoundError when absent. */
   read(path: string, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<Readable>;
+  /** Bytes [start, end] of a small file, whole in memory: for content that fits a few network packets. */
+  readBuffer(path: string, opts?: { start?: number; end?: number }): Promise<Buffer>;
   /** Writes starting at offset (default 0), discarding anything stored past it. */
   write(path: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<StorageWriter>;
   /** Atomically puts `from` at `to`, replacing what was there. */

@@ -166,8 +166,8 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         }
         if (method === 'HEAD') return reply.send();
         if (info.size === 0) return reply.send('');
-        const stream = await s.blobs.open(digest, range ?? undefined, abortSignal(req));
-        return reply.send(stream);
+        const content = await s.blobs.open(digest, info.size, range ?? undefined, abortSignal(req));
+        return reply.send(content);
       }
       if (method === 'DELETE') {
         if (!cfg.deleteEnabled) throw deletionDisabled();

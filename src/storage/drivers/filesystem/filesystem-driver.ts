@@ -46,6 +46,30 @@ export class FilesystemDriver implements StorageDriver {
     return fh.createReadStream({ start: opts.start, end: opts.end, highWaterMark: READ_CHUNK, signal: opts.signal });
   }
 
+  async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
+    let fh;
+    try {
+      fh = await open(this.resolve(p), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(p);
+      throw e;
+    }
+    try {
+      const start = opts.start ?? 0;
+      const end = opts.end ?? (await fh.stat()).size - 1;
+      const buf = Buffer.allocUnsafe(Math.max(end - start + 1, 0));
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
+        if (bytesRead === 0) break;
+        off += bytesRead;
+      }
+      return off === buf.length ? buf : buf.subarray(0, off);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async write(p: string, opts: { offset?: number; signal?: AbortSignal } = {}): Promise<StorageWriter> {
     const full = this.resolve(p);
     await mkdir(path.dirname(full), { recursive: true });

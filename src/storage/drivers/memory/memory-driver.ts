@@ -22,6 +22,13 @@ export class MemoryDriver implements StorageDriver {
     return Readable.from([slice], { objectMode: false, signal: opts.signal });
   }
 
+  async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
+    assertSafePath(p);
+    const f = this.files.get(p);
+    if (!f) throw new NotFoundError(p);
+    return Buffer.from(f.data.subarray(opts.start ?? 0, opts.end === undefined ? undefined : opts.end + 1));
+  }
+
   async write(p: string, opts: { offset?: number; signal?: AbortSignal } = {}): Promise<StorageWriter> {
     assertSafePath(p);
     const offset = opts.offset ?? 0;
