@@ -30,7 +30,7 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrate(db, 'sqlite');
   let chain: Promise<unknown> = Promise.resolve();
   return {
@@ -54,6 +54,31 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
     },
     async close() { await db.destroy(); },
   };
+}
+
+/**
+ * Kysely prepares every query afresh; preparing costs more than running a point lookup. Statements are
+ * reused by SQL text (better-sqlite3 runs them synchronously, so one statement is never used twice at once).
+ */
+function withStatementCache(database: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  return new Proxy(database, {
+    get(target, prop) {
+      if (prop === 'prepare') {
+        return (text: string) => {
+          let st = cache.get(text);
+          if (!st) {
+            st = target.prepare(text);
+            if (cache.size > 500) cache.clear();
+            cache.set(text, st);
+          }
+          return st;
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }
 
 async function migrate(db: Db, dialect: Dialect): Promise<void> {

@@ -7,6 +7,7 @@ import type { ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
+import { param, PreparedQuery } from '../db/prepared.js';
 
 /** Blobs up to this size are read in one call rather than streamed. */
 const SMALL_BLOB = 256 * 1024;
@@ -14,16 +15,19 @@ const SMALL_BLOB = 256 * 1024;
 export interface BlobInfo { digest: string; size: number }
 
 export class BlobService {
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {}
+  private readonly statQuery: PreparedQuery<{ digest: string; size: number }>;
 
-  /** The blob as the repository sees it, or BLOB_UNKNOWN. */
-  async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
-    const row = await this.meta.db.selectFrom('repository_blobs as rb')
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {
+    this.statQuery = new PreparedQuery(() => meta.db.selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
       .select(['b.digest', 'b.size'])
-      .where('r.name', '=', name).where('rb.digest', '=', digest.digest)
-      .executeTakeFirst();
+      .where('r.name', '=', param('name')).where('rb.digest', '=', param('digest')));
+  }
+
+  /** The blob as the repository sees it, or BLOB_UNKNOWN. */
+  async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
+    const row = await this.statQuery.first(this.meta.db, { name, digest: digest.digest });
     if (!row) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
     return { digest: row.digest, size: Number(row.size) };
   }

@@ -8,6 +8,7 @@ import { isManifestProblem, parseManifest, type Descriptor } from '../oci/manife
 import { isNondistributable } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
+import { param, PreparedQuery } from '../db/prepared.js';
 
 export type Reference = { tag: string } | { digest: ParsedDigest };
 
@@ -28,7 +29,27 @@ export function parseReference(reference: string): Reference {
 }
 
 export class ManifestService {
-  constructor(private readonly meta: MetadataStore) {}
+  private readonly headByTag: PreparedQuery<{ digest: string; media_type: string; size: number }>;
+  private readonly headByDigest: PreparedQuery<{ digest: string; media_type: string; size: number }>;
+  private readonly getByTag: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
+  private readonly getByDigest: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
+
+  constructor(private readonly meta: MetadataStore) {
+    const tag = { tag: param('tag') };
+    const digest = { digest: { digest: param('digest') } as ParsedDigest };
+    const head = ['m.digest', 'm.media_type', 'm.size'] as const;
+    const full = ['m.digest', 'm.media_type', 'm.size', 'm.content'] as const;
+    this.headByTag = new PreparedQuery(() => this.query(meta.db, param('name'), tag).select(head));
+    this.headByDigest = new PreparedQuery(() => this.query(meta.db, param('name'), digest).select(head));
+    this.getByTag = new PreparedQuery(() => this.query(meta.db, param('name'), tag).select(full));
+    this.getByDigest = new PreparedQuery(() => this.query(meta.db, param('name'), digest).select(full));
+  }
+
+  private lookup<R>(byTag: PreparedQuery<R>, byDigest: PreparedQuery<R>, name: string, ref: Reference): Promise<R | undefined> {
+    return 'tag' in ref
+      ? byTag.first(this.meta.db, { name, tag: ref.tag })
+      : byDigest.first(this.meta.db, { name, digest: ref.digest.digest });
+  }
 
   private query(db: Tx, name: string, ref: Reference) {
     const base = db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id').where('r.name', '=', name);
@@ -38,14 +59,14 @@ export class ManifestService {
   }
 
   async head(name: string, ref: Reference, accept: string | string[] | undefined): Promise<ManifestHead> {
-    const row = await this.query(this.meta.db, name, ref).select(['m.digest', 'm.media_type', 'm.size']).executeTakeFirst();
+    const row = await this.lookup(this.headByTag, this.headByDigest, name, ref);
     if (!row) throw unknown(ref);
     negotiate(row.media_type, accept, ref);
     return { digest: row.digest, mediaType: row.media_type, size: Number(row.size) };
   }
 
   async get(name: string, ref: Reference, accept: string | string[] | undefined): Promise<Manifest> {
-    const row = await this.query(this.meta.db, name, ref).select(['m.digest', 'm.media_type', 'm.size', 'm.content']).executeTakeFirst();
+    const row = await this.lookup(this.getByTag, this.getByDigest, name, ref);
     if (!row) throw unknown(ref);
     negotiate(row.media_type, accept, ref);
     return { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: Buffer.from(row.content) };
