@@ -72,7 +72,8 @@ export class ManifestService {
     return { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: Buffer.from(row.content) };
   }
 
-  async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined): Promise<PutResult> {
+  /** Pushes a manifest; `tags` (a digest push's `?tag=` list) are applied in the same transaction. */
+  async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined, tags: string[] = []): Promise<PutResult> {
     const parsed = parseManifest(content, contentType);
     if (isManifestProblem(parsed)) throw new RegistryError('MANIFEST_INVALID', { detail: { reason: parsed.detail } });
     const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
@@ -120,8 +121,8 @@ export class ManifestService {
           await tx.insertInto('manifest_children').values(children.map((d) => ({ manifest_id: manifestId!, repository_id: repositoryId, child_digest: d }))).execute();
         }
       }
-      if ('tag' in ref) {
-        await tx.insertInto('tags').values({ repository_id: repositoryId, name: ref.tag, manifest_id: Number(manifestId), updated_at: now })
+      for (const tag of 'tag' in ref ? [ref.tag, ...tags] : tags) {
+        await tx.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: Number(manifestId), updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: Number(manifestId), updated_at: now })).execute();
       }
     });

@@ -4,11 +4,14 @@ import { RegistryError } from '../../../errors/registry-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { parseDigest, type ParsedDigest } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
-import { isValidName } from '../../../oci/reference.js';
+import { isValidName, isValidTag } from '../../../oci/reference.js';
 import { parseReference } from '../../../registry/manifest-service.js';
 import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.js';
 import type { Services } from '../../services.js';
 import { parseV2Path, type V2Route } from './path.js';
+
+/** tag= parameters accepted on one manifest push (the spec asks for at least 10). */
+const MAX_QUERY_TAGS = 50;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -35,6 +38,10 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
   };
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler });
+}
+
+function parseTag(tag: string): void {
+  if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { message: 'invalid tag', detail: { tag: tag.slice(0, 200) } });
 }
 
 function notAllowed(allow: string): never {
@@ -123,6 +130,13 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         return reply.send((m as unknown as { content: Buffer }).content);
       }
       if (method === 'PUT') {
+        // end-7b: a push by digest may name tags to apply with it.
+        const tags = [...new Set(query.getAll('tag'))];
+        if (tags.length > 0) {
+          if (!('digest' in ref)) throw new RegistryError('TAG_INVALID', { message: 'tag query parameters are only allowed on a push by digest' });
+          if (tags.length > MAX_QUERY_TAGS) throw new RegistryError('UNSUPPORTED', { status: 414, message: `at most ${MAX_QUERY_TAGS} tags per push` });
+          for (const t of tags) parseTag(t);
+        }
         const max = cfg.maxManifestBytes;
         const len = contentLength(req);
         const tooLarge = () => new RegistryError('MANIFEST_INVALID', { status: 413, message: `manifest exceeds the ${max}-byte limit`, detail: { limit: max } });
@@ -135,8 +149,9 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
           throw e;
         }
         if (len !== undefined && body.length !== len) throw new RegistryError('SIZE_INVALID', { detail: { contentLength: len, received: body.length } });
-        const res = await s.manifests.put(route.name, ref, body, req.headers['content-type']);
+        const res = await s.manifests.put(route.name, ref, body, req.headers['content-type'], tags);
         reply.code(201).header('Location', `/v2/${route.name}/manifests/${res.digest}`).header('Docker-Content-Digest', res.digest);
+        if (tags.length > 0) reply.header('OCI-Tag', tags);
         if (res.subject) reply.header('OCI-Subject', res.subject);
         return reply.header('Content-Length', 0).send();
       }
