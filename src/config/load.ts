@@ -49,13 +49,15 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
-export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** Environment overrides, typed by their look, with the raw strings kept for keys that want text. */
+export function envOverrides(env: NodeJS.ProcessEnv, raw: Map<string, { keys: string[]; value: string }> = new Map()): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('BERTH_') || raw === undefined || name === 'BERTH_CONFIG' || name === 'BERTH_ADMIN_PASSWORD') continue;
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('BERTH_') || value === undefined || name === 'BERTH_CONFIG' || name === 'BERTH_ADMIN_PASSWORD') continue;
     const keys = ENV_ALIASES[name] ?? (name.includes('__') ? name.slice('BERTH_'.length).split('__').map(camel) : null);
     if (!keys) continue;
-    setPath(out, keys, envValue(raw));
+    setPath(out, keys, envValue(value));
+    raw.set(keys.join('.'), { keys, value });
   }
   return out;
 }
@@ -87,8 +89,18 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const flags: Record<string, unknown> = {};
   if (opts.flags?.listen !== undefined) flags.listen = opts.flags.listen;
   if (opts.flags?.data !== undefined) flags.data = opts.flags.data;
-  const merged = merge(merge(fromFile, envOverrides(env)), flags);
-  const result = configSchema.safeParse(merged);
+  const rawEnv = new Map<string, { keys: string[]; value: string }>();
+  const merged = merge(merge(fromFile, envOverrides(env, rawEnv)), flags);
+  let result = configSchema.safeParse(merged);
+  if (!result.success) {
+    // A number-looking value for a text setting (BERTH_DATA=2024) is meant as text.
+    let retyped = false;
+    for (const i of result.error.issues) {
+      const e = rawEnv.get(i.path.join('.'));
+      if (e && i.code === 'invalid_type' && (i as { expected?: string }).expected === 'string') { setPath(merged, e.keys, e.value); retyped = true; }
+    }
+    if (retyped) result = configSchema.safeParse(merged);
+  }
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       const key = i.path.join('.') || '(root)';

@@ -6,7 +6,8 @@ const duration = z.number().int().nonnegative();
 
 export const configSchema = z.strictObject({
   /** HOST:PORT to listen on */
-  listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT').default('127.0.0.1:5000'),
+  listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT')
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535').default('127.0.0.1:5000'),
   /** data directory: SQLite file and filesystem blobs live here by default */
   data: z.string().min(1).default('./data'),
   /** public base URL used in Location headers when behind a proxy (default: from the request) */

@@ -14,7 +14,7 @@ export function acceptsManifest(accept: string | string[] | undefined, mediaType
     if (!t) continue;
     any = true;
     if (t === '*/*' || t === 'application/*' || t === mediaType) {
-      if (/;\s*q=0(?:\.0*)?\s*(?:;|$)/.test(raw)) continue;
+      if (/;\s*q=0(?:\.0*)?\s*(?:;|$)/i.test(raw)) continue;
       return true;
     }
   }

@@ -23,7 +23,7 @@ describe('manifest push by digest with tag parameters (end-7b)', () => {
 
   test('tags are created and listed in OCI-Tag', async () => {
     const digest = sha256(manifest);
-    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${digest}?tag=1.0&tag=latest`, { method: 'PUT', body: manifest, headers: { 'content-type': MT.ociManifest } });
+    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${digest}?tag=1.0&tag=latest`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'content-type': MT.ociManifest } });
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('docker-content-digest'), digest);
     assert.deepEqual(res.headers.get('oci-tag')?.split(/,\s*/).sort(), ['1.0', 'latest']);
@@ -39,7 +39,7 @@ describe('manifest push by digest with tag parameters (end-7b)', () => {
   test('an invalid tag parameter fails the whole push with TAG_INVALID and creates nothing', async () => {
     const other = Buffer.from(manifest.toString().replace('"schemaVersion":2', '"schemaVersion":2,"annotations":{"x":"y"}'));
     const digest = sha256(other);
-    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${digest}?tag=ok&tag=-bad`, { method: 'PUT', body: other, headers: { 'content-type': MT.ociManifest } });
+    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${digest}?tag=ok&tag=-bad`, { method: 'PUT', body: new Uint8Array(other), headers: { 'content-type': MT.ociManifest } });
     assert.equal(res.status, 400);
     const body = await res.json() as { errors: { code: string }[] };
     assert.equal(body.errors[0].code, 'TAG_INVALID');
@@ -55,7 +55,7 @@ describe('manifest push by digest with tag parameters (end-7b)', () => {
 
   test('too many tag parameters answer 414', async () => {
     const qs = Array.from({ length: 60 }, (_, i) => `tag=t${i}`).join('&');
-    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${sha256(manifest)}?${qs}`, { method: 'PUT', body: manifest, headers: { 'content-type': MT.ociManifest } });
+    const res = await fetch(`${b.url}/v2/c/tagparams/manifests/${sha256(manifest)}?${qs}`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'content-type': MT.ociManifest } });
     assert.equal(res.status, 414);
   });
 });

@@ -23,14 +23,14 @@ export async function pushBlob(base: string, name: string, data: Buffer, headers
   if (start.status !== 202) throw new Error(`POST upload ${name}: ${start.status} ${await start.text()}`);
   const loc = new URL(start.headers.get('location')!, base);
   loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream', ...headers } });
+  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { 'content-type': 'application/octet-stream', ...headers } });
   if (put.status !== 201) throw new Error(`PUT upload ${name}: ${put.status} ${await put.text()}`);
   return { mediaType: 'application/octet-stream', digest, size: data.length, location: put.headers.get('location')! };
 }
 
 export async function pushManifest(base: string, name: string, reference: string, manifest: object | Buffer, mediaType: string, headers: Record<string, string> = {}): Promise<{ digest: string; res: Response; body: Buffer }> {
   const body = Buffer.isBuffer(manifest) ? manifest : Buffer.from(JSON.stringify(manifest));
-  const res = await fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType, ...headers } });
+  const res = await fetch(`${base}/v2/${name}/manifests/${reference}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType, ...headers } });
   return { digest: sha256(body), res, body };
 }
 

@@ -63,7 +63,7 @@ describe('berth gc', () => {
     assert.equal(mount.status, 201);
     await pushBlob(b.url, 'gc/two', img.config);
     await pushBlob(b.url, 'gc/two', img.layers[1]);
-    const put = await fetch(`${b.url}/v2/gc/two/manifests/v1`, { method: 'PUT', body: img.manifestBytes, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const put = await fetch(`${b.url}/v2/gc/two/manifests/v1`, { method: 'PUT', body: new Uint8Array(img.manifestBytes), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(put.status, 201);
 
     const del = await fetch(`${b.url}/v2/gc/one/manifests/${img.digest}`, { method: 'DELETE' });
@@ -86,7 +86,7 @@ describe('berth gc', () => {
     const start = await fetch(`${b.url}/v2/gc/uploads/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202);
     const loc = new URL(start.headers.get('location')!, b.url);
-    const patch = await fetch(loc, { method: 'PATCH', body: randomBytes(2048), headers: { 'content-type': 'application/octet-stream' } });
+    const patch = await fetch(loc, { method: 'PATCH', body: new Uint8Array(randomBytes(2048)), headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(patch.status, 202);
     const id = loc.pathname.split('/').pop()!;
     await new Promise((r) => setTimeout(r, 1500));

@@ -271,7 +271,8 @@ export function parseRange(header: string | undefined, size: number): { start: n
   if (!m || (m[1] === '' && m[2] === '')) return null;
   if (m[1] === '') {
     const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    if (suffix === 0) return 'unsatisfiable';
+    if (size === 0) return null; // RFC 9110: a non-zero suffix of an empty representation is ignored
     return { start: Math.max(size - suffix, 0), end: size - 1 };
   }
   const start = Number(m[1]);

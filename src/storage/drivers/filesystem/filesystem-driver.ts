@@ -1,10 +1,13 @@
 // Local (or shared, e.g. NFS) filesystem driver. Writes are fsynced on commit and moves fsync the
 // target folder, so a published file survives power loss.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertSafePath, NotFoundError, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../../driver.js';
+
+/** ENOENT, or ENOTDIR for a path below a file: nothing is stored there. */
+const isAbsent = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
 
 const READ_CHUNK = 512 * 1024;
 const WRITE_CHUNK = 1024 * 1024;
@@ -29,31 +32,35 @@ export class FilesystemDriver implements StorageDriver {
       const s = await stat(this.resolve(p));
       return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : null;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (isAbsent(e)) return null;
       throw e;
     }
   }
 
   async read(p: string, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): Promise<Readable> {
     const full = this.resolve(p);
-    let fh;
-    try {
-      fh = await open(full, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(p);
-      throw e;
-    }
+    const fh = await this.openFile(p);
     return fh.createReadStream({ start: opts.start, end: opts.end, highWaterMark: READ_CHUNK, signal: opts.signal });
   }
 
-  async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
-    let fh;
+  /** Opens a regular file for reading; anything else (missing, a folder, below a file) is NotFoundError. */
+  private async openFile(p: string): Promise<FileHandle> {
+    let fh: FileHandle;
     try {
       fh = await open(this.resolve(p), 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(p);
+      if (isAbsent(e) || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new NotFoundError(p);
       throw e;
     }
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
+      throw new NotFoundError(p);
+    }
+    return fh;
+  }
+
+  async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
+    const fh = await this.openFile(p);
     try {
       const start = opts.start ?? 0;
       const end = opts.end ?? (await fh.stat()).size - 1;
@@ -75,7 +82,7 @@ export class FilesystemDriver implements StorageDriver {
     await mkdir(path.dirname(full), { recursive: true });
     const offset = opts.offset ?? 0;
     if (offset > 0) await truncate(full, offset);
-    const ws = createWriteStream(full, { flags: offset > 0 ? 'r+' : 'w', start: offset, highWaterMark: WRITE_CHUNK }) as unknown as StorageWriter;
+    const ws = createWriteStream(full, { flags: offset > 0 ? 'r+' : 'w', start: offset, highWaterMark: WRITE_CHUNK, signal: opts.signal }) as unknown as StorageWriter;
     const closed = new Promise<void>((resolve) => ws.once('close', resolve));
     ws.commit = async () => {
       if (!ws.closed) await closed;
@@ -98,7 +105,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       await rename(src, dst);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(from);
+      if (isAbsent(e)) throw new NotFoundError(from);
       throw e;
     }
     const dh = await open(dir, 'r');
@@ -106,7 +113,11 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(p: string): Promise<void> {
-    await rm(this.resolve(p), { recursive: true, force: true });
+    try {
+      await rm(this.resolve(p), { recursive: true, force: true });
+    } catch (e) {
+      if (!isAbsent(e)) throw e;
+    }
   }
 
   async *list(prefix: string): AsyncIterable<StorageEntry> {
@@ -116,7 +127,7 @@ export class FilesystemDriver implements StorageDriver {
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        if (isAbsent(e)) return;
         throw e;
       }
       for (const ent of entries) {
