@@ -93,7 +93,7 @@ describe('berth gc', () => {
     const r = await gc(b, '--grace', '3600');
     assert.ok(r.uploadsRemoved >= 1);
     assert.equal((await fetch(loc)).status, 404);
-    const uploads = await readdir(path.join(b.dataDir, 'storage', 'uploads')).catch(() => []);
+    const uploads = await readdir(path.join(b.dataDir, 'storage', 'uploads')).catch(() => [] as string[]);
     assert.ok(!uploads.includes(id), 'upload data removed');
   });
 
