@@ -42,7 +42,7 @@ export const configSchema = z.strictObject({
     /** allow DELETE of manifests, tags and blobs (UNSUPPORTED otherwise) */
     deleteEnabled: z.boolean().default(true),
     maxManifestBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
-    /** advertised as OCI-Chunk-Min-Length; chunks smaller than this (but the last) are refused */
+    /** advertised as OCI-Chunk-Min-Length; after a shorter PATCH chunk only the closing PUT is accepted */
     chunkMinLength: z.number().int().nonnegative().default(0),
     /** seconds an idle upload session lives */
     uploadExpiry: duration.default(24 * 3600),

@@ -60,6 +60,8 @@ export interface UploadsTable {
   repository_id: number;
   /** bytes received and acknowledged */
   size: number;
+  /** set when a chunk below the minimum chunk length arrived: it must have been the last */
+  short_chunk_end: number | null;
   created_at: number;
   updated_at: number;
 }

@@ -11,7 +11,6 @@ export const ERROR_CATALOGUE = {
   NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
   TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
-  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },

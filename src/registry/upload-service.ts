@@ -13,7 +13,7 @@ import type { BlobService } from './blob-service.js';
 import { uploadPath } from './paths.js';
 import { ensureRepository } from './repositories.js';
 
-export interface UploadSession { id: string; name: string; size: number }
+export interface UploadSession { id: string; name: string; size: number; shortChunk: boolean }
 
 export interface ChunkInput {
   body: Readable;
@@ -42,22 +42,36 @@ export class UploadService {
       await tx.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
     });
     this.hashes.set(id, { hash: createHash(RUNNING_ALGORITHM), offset: 0 });
-    return { id, name, size: 0 };
+    return { id, name, size: 0, shortChunk: false };
   }
 
   /** The session, only under the repository it was started for. */
   async get(name: string, id: string): Promise<UploadSession> {
     const row = await this.meta.db.selectFrom('uploads as u').innerJoin('repositories as r', 'r.id', 'u.repository_id')
-      .select(['u.id', 'u.size']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
+      .select(['u.id', 'u.size', 'u.short_chunk_end']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
     if (!row) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
-    return { id: row.id, name, size: Number(row.size) };
+    return { id: row.id, name, size: Number(row.size), shortChunk: row.short_chunk_end !== null };
   }
 
-  /** PATCH: appends one chunk (or a whole stream) at the current offset. */
-  async append(name: string, id: string, input: ChunkInput): Promise<UploadSession> {
+  /**
+   * PATCH: appends one chunk (or a whole stream) at the current offset. A chunk shorter than
+   * minChunk is accepted only as the last one: after it, only the closing PUT may come.
+   */
+  async append(name: string, id: string, input: ChunkInput, minChunk = 0): Promise<UploadSession> {
     return this.locks.run(id, async () => {
       const session = await this.get(name, id);
+      if (session.shortChunk) {
+        input.body.resume();
+        throw new RegistryError('RANGE_INVALID', {
+          message: `the previous chunk was shorter than the minimum chunk length (${minChunk} bytes), so it had to be the last; close the upload with PUT`,
+          headers: rangeHeaders(session),
+        });
+      }
+      const before = session.size;
       await this.write(session, input);
+      if (minChunk > 0 && session.size - before < minChunk) {
+        await this.meta.db.updateTable('uploads').set({ short_chunk_end: session.size }).where('id', '=', id).execute();
+      }
       return session;
     });
   }

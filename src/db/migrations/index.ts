@@ -74,5 +74,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_upload_short_chunk': {
+      async up(db: Kysely<any>) {
+        // Offset after a chunk shorter than OCI-Chunk-Min-Length: only the closing PUT may follow it.
+        await db.schema.alterTable('uploads').addColumn('short_chunk_end', 'bigint').execute();
+      },
+    },
   };
 }

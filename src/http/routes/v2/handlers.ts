@@ -58,7 +58,8 @@ function digestParam(value: string | null): ParsedDigest {
 function pageSize(query: URLSearchParams, max: number): number {
   const n = query.get('n');
   if (n === null || n === '') return max;
-  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', { detail: { n: n.slice(0, 50) } });
+  // The spec's closed list of codes has none for this; UNSUPPORTED with a precise message.
+  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'n must be a non-negative integer', detail: { n: n.slice(0, 50) } });
   return Math.min(Number(n), max);
 }
 
@@ -232,7 +233,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         return reply.code(204).headers(rangeHeaders(session)).send();
       }
       if (method === 'PATCH') {
-        const session = await s.uploads.append(route.name, route.id, chunk(req, true));
+        const session = await s.uploads.append(route.name, route.id, chunk(req, true), cfg.chunkMinLength);
         return reply.code(202).headers(rangeHeaders(session)).header('Content-Length', 0).send();
       }
       if (method === 'PUT') {
