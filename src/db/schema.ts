@@ -62,6 +62,8 @@ export interface UploadsTable {
   size: number;
   /** set when a chunk below the minimum chunk length arrived: it must have been the last */
   short_chunk_end: number | null;
+  /** digest verified and being published (completes a publication a crash cut off) */
+  publishing_digest: string | null;
   created_at: number;
   updated_at: number;
 }

@@ -57,7 +57,7 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
     if (isRegistryError(err)) e = err;
     else if (err.statusCode && err.statusCode < 500) {
       e = new RegistryError('UNSUPPORTED', { status: err.statusCode, message: err.message });
-    } else if ((err as NodeJS.ErrnoException).code === 'ABORT_ERR' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || req.raw.destroyed) {
+    } else if (['ABORT_ERR', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes((err as NodeJS.ErrnoException).code ?? '') || (req.raw.destroyed && !req.raw.complete)) {
       // The client went away mid-request; nothing to answer.
       req.log.info({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'request aborted by client');
       e = new RegistryError('UNKNOWN', { status: 400, message: 'request aborted' });

@@ -10,10 +10,17 @@ import { pump } from '../lib/pump.js';
 import { ALGORITHMS, type ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import type { BlobService } from './blob-service.js';
-import { uploadPath } from './paths.js';
+import { blobPath, uploadPath } from './paths.js';
 import { ensureRepository } from './repositories.js';
 
-export interface UploadSession { id: string; name: string; size: number; shortChunk: boolean }
+export interface UploadSession {
+  id: string;
+  name: string;
+  size: number;
+  shortChunk: boolean;
+  /** digest whose publication began (verified) but may not have committed */
+  publishing?: string;
+}
 
 export interface ChunkInput {
   body: Readable;
@@ -48,9 +55,9 @@ export class UploadService {
   /** The session, only under the repository it was started for. */
   async get(name: string, id: string): Promise<UploadSession> {
     const row = await this.meta.db.selectFrom('uploads as u').innerJoin('repositories as r', 'r.id', 'u.repository_id')
-      .select(['u.id', 'u.size', 'u.short_chunk_end']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
+      .select(['u.id', 'u.size', 'u.short_chunk_end', 'u.publishing_digest']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
     if (!row) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
-    return { id: row.id, name, size: Number(row.size), shortChunk: row.short_chunk_end !== null };
+    return { id: row.id, name, size: Number(row.size), shortChunk: row.short_chunk_end !== null, publishing: row.publishing_digest ?? undefined };
   }
 
   /**
@@ -184,6 +191,16 @@ export class UploadService {
 
   private async finish(session: UploadSession, digest: ParsedDigest): Promise<{ digest: string; size: number }> {
     const path = uploadPath(session.id);
+    const stored = session.size > 0 ? await this.store.stat(path) : { size: 0 };
+    if (!stored || stored.size < session.size) {
+      // The bytes are gone. If a crash cut off this very publication after the verified file was moved
+      // into place, completing it is safe; otherwise the session cannot be finished.
+      if (session.publishing === digest.digest && (await this.store.stat(blobPath(digest)))?.size === session.size) {
+        return this.publish(session, digest, path);
+      }
+      await this.discard(session.id);
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
+    }
     try {
       // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable.
       const sync = await this.store.write(path, { offset: session.size });
@@ -205,6 +222,12 @@ export class UploadService {
       throw e;
     }
     this.hashes.delete(session.id);
+    // Remember what is being published, so a crash between the move and the commit can be completed.
+    await this.meta.db.updateTable('uploads').set({ publishing_digest: digest.digest }).where('id', '=', session.id).execute();
+    return this.publish(session, digest, path);
+  }
+
+  private async publish(session: UploadSession, digest: ParsedDigest, path: string): Promise<{ digest: string; size: number }> {
     const now = Date.now();
     const moved = await this.meta.transaction(async (tx) => {
       const m = await this.blobs.publish(tx, session.name, digest, session.size, path, now);
@@ -214,6 +237,7 @@ export class UploadService {
     if (!moved) await this.store.delete(path);
     return { digest: digest.digest, size: session.size };
   }
+
 
   private async runningHash(session: UploadSession): Promise<HashState> {
     const known = this.hashes.get(session.id);

@@ -74,10 +74,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0002_upload_short_chunk': {
+    '0002_upload_states': {
       async up(db: Kysely<any>) {
         // Offset after a chunk shorter than OCI-Chunk-Min-Length: only the closing PUT may follow it.
         await db.schema.alterTable('uploads').addColumn('short_chunk_end', 'bigint').execute();
+        // Digest verified and being published: lets a publication cut off by a crash be completed.
+        await db.schema.alterTable('uploads').addColumn('publishing_digest', 'text').execute();
       },
     },
   };
