@@ -1,0 +1,257 @@
+// A small OCI Distribution client on node:http with keep-alive and streaming bodies.
+// Every failure is a RequestError naming the request, the status and the response body,
+// so the benchmark can report precisely what a registry refused.
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import { slices, type Payload } from './data.js';
+
+export const agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 10_000 });
+
+export class RequestError extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly status: number | undefined,
+    readonly body: string,
+    readonly detail = '',
+  ) {
+    super(
+      `${method} ${url} -> ${status === undefined ? 'no response' : `HTTP ${status}`}` +
+        (detail ? ` (${detail})` : '') +
+        (body ? `; body: ${body}` : ''),
+    );
+  }
+}
+
+export interface Res {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface StreamBody {
+  length: number;
+  chunks: () => Iterable<Buffer>;
+}
+
+export interface ReqOpts {
+  headers?: Record<string, string>;
+  body?: Buffer | StreamBody;
+  timeoutMs?: number;
+  /** consumes a 2xx response body instead of buffering it */
+  sink?: (res: http.IncomingMessage) => Promise<void>;
+}
+
+const MAX_ERROR_BODY = 2000;
+/** idle (no bytes moving) timeout for big uploads/downloads; small requests get 15 s */
+const BIG_TIMEOUT_MS = 30_000;
+
+function pathOf(u: URL): string {
+  return u.pathname + u.search;
+}
+
+function waitDrain(req: http.ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+}
+
+export function request(method: string, url: URL | string, opts: ReqOpts = {}): Promise<Res> {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  return new Promise<Res>((resolve, reject) => {
+    let settled = false;
+    let responded = false;
+    let written = 0;
+    let bodyDone = false;
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body) headers['content-length'] = String(opts.body.length);
+    else if (method === 'PUT' || method === 'POST' || method === 'PATCH') headers['content-length'] = '0';
+
+    const fail = (err: unknown, status?: number, body = '') => {
+      if (settled) return;
+      settled = true;
+      const msg = err instanceof Error ? err.message : String(err);
+      const progress = opts.body ? `; ${written} of ${opts.body.length} body bytes sent` : '';
+      reject(err instanceof RequestError ? err : new RequestError(method, pathOf(u), status, body, msg + progress));
+    };
+
+    const req = http.request(u, { method, headers, agent }, (res) => {
+      responded = true;
+      const status = res.statusCode ?? 0;
+      res.on('error', (e) => fail(e, status));
+      if (opts.sink && status >= 200 && status < 300) {
+        opts.sink(res).then(
+          () => {
+            if (!settled) {
+              settled = true;
+              resolve({ status, headers: res.headers, body: Buffer.alloc(0) });
+            }
+          },
+          (e) => {
+            res.destroy();
+            fail(e, status);
+          },
+        );
+        return;
+      }
+      const parts: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        if (n < 64 * 1024 * 1024) parts.push(c);
+        n += c.length;
+      });
+      res.on('end', () => {
+        if (!bodyDone) req.destroy(); // answered before the body was sent: socket is not reusable
+        if (!settled) {
+          settled = true;
+          resolve({ status, headers: res.headers, body: Buffer.concat(parts) });
+        }
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: no progress for ${timeoutMs} ms`)));
+    req.on('error', (e) => fail(e));
+
+    const body = opts.body;
+    if (!body) {
+      bodyDone = true;
+      req.end();
+    } else if (Buffer.isBuffer(body)) {
+      req.end(body);
+      written = body.length;
+      bodyDone = true;
+    } else {
+      (async () => {
+        for (const c of body.chunks()) {
+          if (responded || req.destroyed) return;
+          const ok = req.write(c);
+          written += c.length;
+          if (!ok) await waitDrain(req);
+        }
+        if (!req.destroyed) {
+          bodyDone = true;
+          req.end();
+        }
+      })().catch((e) => fail(e));
+    }
+  });
+}
+
+function brief(b: Buffer): string {
+  const s = b.toString('utf8');
+  return s.length > MAX_ERROR_BODY ? `${s.slice(0, MAX_ERROR_BODY)}…` : s;
+}
+
+/** Throws a RequestError unless the status is one of `want`. */
+export function expect(method: string, u: URL, res: Res, ...want: number[]): Res {
+  if (!want.includes(res.status)) {
+    throw new RequestError(method, pathOf(u), res.status, brief(res.body), `expected ${want.join(' or ')}`);
+  }
+  return res;
+}
+
+function location(base: string, method: string, u: URL, res: Res): URL {
+  const loc = res.headers.location;
+  if (!loc) throw new RequestError(method, pathOf(u), res.status, brief(res.body), 'response has no Location header');
+  return new URL(loc, base);
+}
+
+/** POST /v2/<name>/blobs/uploads/ and return the session URL. */
+export async function startUpload(base: string, name: string): Promise<URL> {
+  const u = new URL(`/v2/${name}/blobs/uploads/`, base);
+  const res = expect('POST', u, await request('POST', u), 202);
+  return location(base, 'POST', u, res);
+}
+
+function checkDigestHeader(method: string, u: URL, res: Res, digest: string): void {
+  const got = res.headers['docker-content-digest'];
+  if (got !== undefined && got !== digest) {
+    throw new RequestError(method, pathOf(u), res.status, brief(res.body), `Docker-Content-Digest ${String(got)} != ${digest}`);
+  }
+}
+
+/** Monolithic push: POST, then one PUT ?digest= streaming the whole payload. */
+export async function pushMonolithic(base: string, name: string, p: Payload | { data: Buffer; digest: string }): Promise<void> {
+  const loc = await startUpload(base, name);
+  loc.searchParams.set('digest', p.digest);
+  const body: Buffer | StreamBody = 'data' in p ? p.data : { length: p.size, chunks: () => slices(p.pattern, 0, p.size) };
+  const res = expect('PUT', loc, await request('PUT', loc, { body, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: BIG_TIMEOUT_MS }), 201);
+  checkDigestHeader('PUT', loc, res, p.digest);
+}
+
+/** Chunked push: POST, PATCH chunks with Content-Range/Content-Length, then PUT ?digest= with no body. */
+export async function pushChunked(base: string, name: string, p: Payload, chunkSize: number): Promise<void> {
+  let loc = await startUpload(base, name);
+  for (let start = 0; start < p.size; start += chunkSize) {
+    const len = Math.min(chunkSize, p.size - start);
+    const end = start + len - 1;
+    const res = expect(
+      'PATCH',
+      loc,
+      await request('PATCH', loc, {
+        body: { length: len, chunks: () => slices(p.pattern, start, len) },
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}` },
+        timeoutMs: BIG_TIMEOUT_MS,
+      }),
+      202,
+    );
+    const range = res.headers.range;
+    if (range !== undefined && range !== `0-${end}` && range !== `bytes=0-${end}`) {
+      throw new RequestError('PATCH', pathOf(loc), res.status, brief(res.body), `Range ${range} after sending bytes ${start}-${end}`);
+    }
+    loc = location(base, 'PATCH', loc, res);
+  }
+  loc.searchParams.set('digest', p.digest);
+  const res = expect('PUT', loc, await request('PUT', loc, { timeoutMs: BIG_TIMEOUT_MS }), 201);
+  checkDigestHeader('PUT', loc, res, p.digest);
+}
+
+/** GET a blob (following redirects), stream it through sha256 and check digest and size. */
+export async function pullBlob(base: string, name: string, digest: string, size: number): Promise<void> {
+  let u = new URL(`/v2/${name}/blobs/${digest}`, base);
+  for (let hop = 0; hop < 4; hop++) {
+    let got = 0;
+    const h = createHash('sha256');
+    const res = await request('GET', u, {
+      timeoutMs: BIG_TIMEOUT_MS,
+      sink: async (r) => {
+        for await (const c of r) {
+          h.update(c as Buffer);
+          got += (c as Buffer).length;
+        }
+      },
+    });
+    if (res.status >= 300 && res.status < 400 && res.headers.location) {
+      u = new URL(res.headers.location, u);
+      if (u.protocol !== 'http:') throw new RequestError('GET', u.href, res.status, '', 'redirect to non-http URL not supported by the bench');
+      continue;
+    }
+    expect('GET', u, res, 200);
+    const d = `sha256:${h.digest('hex')}`;
+    if (got !== size || d !== digest) {
+      throw new RequestError('GET', pathOf(u), 200, '', `body mismatch: got ${got} bytes ${d}, want ${size} bytes ${digest}`);
+    }
+    return;
+  }
+  throw new RequestError('GET', pathOf(u), undefined, '', 'too many redirects');
+}
+
+export async function headBlob(base: string, name: string, digest: string): Promise<number> {
+  const u = new URL(`/v2/${name}/blobs/${digest}`, base);
+  return (await request('HEAD', u)).status;
+}
+
+/** GET and return status and body (for checks before wrk). */
+export async function get(url: URL, headers: Record<string, string> = {}): Promise<Res> {
+  return request('GET', url, { headers });
+}
+
+export function describe(res: Res): string {
+  return `HTTP ${res.status}; body: ${brief(res.body)}`;
+}
