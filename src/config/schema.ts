@@ -10,7 +10,7 @@ export const configSchema = z.strictObject({
     .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535').default('127.0.0.1:5000'),
   /** data directory: SQLite file and filesystem blobs live here by default */
   data: z.string().min(1).default('./data'),
-  /** public base URL used in Location headers when behind a proxy (default: from the request) */
+  /** absolute base URL for Location headers, e.g. behind a proxy (default: relative Locations) */
   publicUrl: z.string().url().optional(),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

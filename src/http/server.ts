@@ -34,6 +34,16 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
     reply.header('X-Request-Id', req.id);
   });
 
+  if (cfg.publicUrl) {
+    // Behind a proxy that rewrites paths or hosts, clients follow absolute Locations.
+    const base = cfg.publicUrl.replace(/\/+$/, '');
+    app.addHook('onSend', async (_req, reply, payload) => {
+      const loc = reply.getHeader('location');
+      if (typeof loc === 'string' && loc.startsWith('/')) reply.header('Location', `${base}${loc}`);
+      return payload;
+    });
+  }
+
   app.addHook('onResponse', async (req, reply) => {
     const duration = reply.elapsedTime;
     observeRequest(req.method, reply.statusCode, duration);

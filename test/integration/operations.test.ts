@@ -96,6 +96,17 @@ describe('operations', () => {
     }
   });
 
+  test('publicUrl makes Location headers absolute', async () => {
+    const b = await startBerth({ config: { publicUrl: 'https://registry.example.test/' } });
+    try {
+      const res = await fetch(`${b.url}/v2/ops/public/blobs/uploads/`, { method: 'POST' });
+      assert.equal(res.status, 202);
+      assert.match(res.headers.get('location')!, /^https:\/\/registry\.example\.test\/v2\/ops\/public\/blobs\/uploads\/[0-9a-f-]{36}$/);
+    } finally {
+      await b.stop();
+    }
+  });
+
   test('several worker processes share the port and the data', async () => {
     const b = await startBerth({ config: { http: { workers: 2 } } });
     try {

@@ -10,7 +10,7 @@ import { assertSafePath, NotFoundError, type StorageDriver, type StorageEntry, t
 const isAbsent = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
 
 const READ_CHUNK = 512 * 1024;
-const WRITE_CHUNK = 1024 * 1024;
+const WRITE_CHUNK = 256 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
