@@ -99,7 +99,7 @@ export class UploadService {
     const hash = createHash(ALGORITHMS[digest.algorithm].node);
     let size = 0;
     try {
-      size = await this.stream(path, 0, hash, input);
+      size = await this.stream(path, 0, hash, input, true);
       this.verify(digest, hash, size, input);
       const now = Date.now();
       const moved = await this.meta.transaction((tx) => this.blobs.publish(tx, name, digest, size, path, now));
@@ -144,7 +144,7 @@ export class UploadService {
     const state = await this.runningHash(session);
     let written: number;
     try {
-      written = await this.stream(uploadPath(session.id), offset, state.hash, input);
+      written = await this.stream(uploadPath(session.id), offset, state.hash, input, false);
       if (input.range && written !== input.range.end - input.range.start + 1) {
         throw new RegistryError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
       }
@@ -164,8 +164,12 @@ export class UploadService {
     session.size = offset + written;
   }
 
-  /** Streams input into path at offset, hashing; returns bytes written. Checks Content-Length. */
-  private async stream(path: string, offset: number, hash: Hash, input: ChunkInput): Promise<number> {
+  /**
+   * Streams input into path at offset, hashing; returns bytes written. Checks Content-Length.
+   * Chunks need not be durable: finishing fsyncs the whole file, and a file found shorter than
+   * acknowledged after a power loss ends the session.
+   */
+  private async stream(path: string, offset: number, hash: Hash, input: ChunkInput, durable: boolean): Promise<number> {
     const writer = await this.store.write(path, { offset, signal: input.signal });
     let count = 0;
     try {
@@ -174,7 +178,7 @@ export class UploadService {
       await writer.abort();
       throw e;
     }
-    await writer.commit();
+    await writer.commit({ durable });
     if (input.length !== undefined && count !== input.length) {
       throw new RegistryError('SIZE_INVALID', { detail: { contentLength: input.length, received: count } });
     }

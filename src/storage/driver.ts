@@ -12,8 +12,11 @@ export interface StorageEntry extends StorageStat {
 }
 
 export interface StorageWriter extends Writable {
-  /** After the stream finished: make the bytes durable and release the file. */
-  commit(): Promise<void>;
+  /**
+   * After the stream finished: release the file, and unless `durable` is false make the bytes
+   * survive power loss first.
+   */
+  commit(opts?: { durable?: boolean }): Promise<void>;
   /** Abandon the write and release the file (bytes already written may remain). */
   abort(): Promise<void>;
 }

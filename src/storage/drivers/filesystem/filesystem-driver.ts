@@ -1,6 +1,6 @@
 // Local (or shared, e.g. NFS) filesystem driver. Writes are fsynced on commit and moves fsync the
 // target folder, so a published file survives power loss.
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, fdatasync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,7 +10,8 @@ import { assertSafePath, NotFoundError, type StorageDriver, type StorageEntry, t
 const isAbsent = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
 
 const READ_CHUNK = 512 * 1024;
-const WRITE_CHUNK = 256 * 1024;
+const WRITE_CHUNK = 1024 * 1024;
+const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
@@ -84,8 +85,23 @@ export class FilesystemDriver implements StorageDriver {
     if (offset > 0) await truncate(full, offset);
     const ws = createWriteStream(full, { flags: offset > 0 ? 'r+' : 'w', start: offset, highWaterMark: WRITE_CHUNK, signal: opts.signal }) as unknown as StorageWriter;
     const closed = new Promise<void>((resolve) => ws.once('close', resolve));
-    ws.commit = async () => {
+    // Start writeback while bytes still arrive, so the final fsync has little left to flush.
+    let unsynced = 0;
+    let syncing = false;
+    const write = ws.write.bind(ws) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+    (ws as { write: typeof write }).write = (chunk: Buffer, ...rest: unknown[]) => {
+      unsynced += chunk.length;
+      const fd = (ws as unknown as { fd: number | null }).fd;
+      if (unsynced >= EARLY_SYNC_BYTES && !syncing && typeof fd === 'number') {
+        unsynced = 0;
+        syncing = true;
+        fdatasync(fd, () => { syncing = false; });
+      }
+      return write(chunk, ...rest);
+    };
+    ws.commit = async ({ durable = true } = {}) => {
       if (!ws.closed) await closed;
+      if (!durable) return;
       // fsync applies to the file, not the descriptor: a fresh one flushes what the stream wrote.
       const fh = await open(full, 'r+');
       try { await fh.sync(); } finally { await fh.close(); }
