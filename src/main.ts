@@ -27,7 +27,22 @@ export interface Berth {
 
 // Asynchronous stdout: lines written while a write is in flight are coalesced into one write(2).
 const destination = pino.destination({ dest: 1, sync: false });
-process.on('exit', () => { try { destination.flushSync(); } catch { /* stdout already gone */ } });
+
+/**
+ * Flushes buffered log lines, but never waits more than `ms`: a stdout nobody reads must not keep a
+ * stopping process alive (a synchronous flush would spin on EAGAIN forever).
+ */
+export function flushLogs(ms = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    try {
+      destination.flush(() => { clearTimeout(timer); resolve(); });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
 
 export function createLogger(config: ResolvedConfig): Logger {
   return pino({
@@ -96,7 +111,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     await app.close();
     await berth.close();
     log.info('stopped');
-    destination.flushSync();
+    await flushLogs();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
