@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
+import sonicBoom from 'sonic-boom';
 import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
 import { openSqlite, type MetadataStore } from './db/database.js';
@@ -26,22 +27,40 @@ export interface Berth {
 }
 
 // Asynchronous stdout: lines written while a write is in flight are coalesced into one write(2).
-const destination = pino.destination({ dest: 1, sync: false });
+// A stdout nobody reads must not grow memory without bound: lines past 16 MiB waiting are dropped.
+// Built directly, not through pino.destination(), which would add a blocking flush at process exit.
+// sonic-boom is CommonJS: its default import is the class itself.
+const SonicBoom = sonicBoom as unknown as typeof import('sonic-boom').SonicBoom;
+const destination = new SonicBoom({ fd: 1, sync: false, maxLength: 16 * 1024 * 1024 });
 
 /**
- * Flushes buffered log lines, but never waits more than `ms`: a stdout nobody reads must not keep a
- * stopping process alive (a synchronous flush would spin on EAGAIN forever).
+ * Flushes buffered log lines within `ms`. Resolves false when stdout did not drain (nobody reads it):
+ * a write is then stuck in libuv's thread pool, and a normal exit would wait for it forever.
  */
-export function flushLogs(ms = 2000): Promise<void> {
+export function flushLogs(ms = 2000): Promise<boolean> {
+  // sonic-boom's flush() does not wait for a write in flight; its own state does tell.
+  const idle = () => {
+    const d = destination as unknown as { _writing: boolean; _len: number };
+    return !d._writing && d._len === 0;
+  };
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    try {
-      destination.flush(() => { clearTimeout(timer); resolve(); });
-    } catch {
-      clearTimeout(timer);
-      resolve();
-    }
+    const deadline = Date.now() + ms;
+    const check = () => {
+      if (idle()) return resolve(true);
+      if (Date.now() > deadline) return resolve(false);
+      setTimeout(check, 20);
+    };
+    check();
   });
+}
+
+/** Exits, even when stdout is stuck: then the only way out that does not wait on it is SIGKILL. */
+async function exitProcess(code: number): Promise<never> {
+  if (!(await flushLogs())) {
+    process.stderr.write('berth: stdout is not being read; log lines lost, stopping hard\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(code);
 }
 
 export function createLogger(config: ResolvedConfig): Logger {
@@ -106,13 +125,12 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
     clearTimeout(gcTimer);
-    const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); process.exit(1); }, config.http.shutdownTimeout * 1000);
+    const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await app.close();
     await berth.close();
     log.info('stopped');
-    await flushLogs();
-    process.exit(0);
+    await exitProcess(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -96,6 +96,35 @@ describe('operations', () => {
     }
   });
 
+  test('SIGTERM stops the server even when nobody reads its stdout', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI, freePort } = await import('../helpers/berth.js');
+    const dir = await tempDir();
+    const port = await freePort();
+    // stdout is a pipe this test never reads: once the OS buffer fills, every log write would block.
+    const proc = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    proc.stdout!.pause();
+    const exited = new Promise<string>((resolve) => proc.once('exit', (code, signal) => resolve(`${code ?? signal}`)));
+    try {
+      for (let i = 0; ; i++) {
+        try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break; } catch { /* starting */ }
+        assert.ok(i < 200, 'server did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      await Promise.all(Array.from({ length: 3000 }, () => new Promise<void>((resolve, reject) => {
+        http.get(`http://127.0.0.1:${port}/v2/`, { agent, headers: { 'user-agent': 'x'.repeat(200) } }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+      })));
+      agent.destroy();
+      proc.kill('SIGTERM');
+      const how = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]);
+      // A write stuck on the full pipe cannot be waited for: Berth stops hard rather than hang.
+      assert.ok(how === '0' || how === 'SIGKILL', `the process stops promptly (got ${how})`);
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+  });
+
   test('publicUrl makes Location headers absolute', async () => {
     const b = await startBerth({ config: { publicUrl: 'https://registry.example.test/' } });
     try {
