@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isRegistryError, RegistryError } from '../errors/registry-error.js';
-import { metricsRoute, observeRequest } from './metrics.js';
+import { metricsRoute } from './metrics.js';
+import { logRequest } from './request-log.js';
 import { v2Routes } from './routes/v2/handlers.js';
 import type { Services } from './services.js';
 
@@ -45,20 +46,7 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
   }
 
   app.addHook('onResponse', async (req, reply) => {
-    const duration = reply.elapsedTime;
-    observeRequest(req.method, reply.statusCode, duration);
-    const url = req.raw.url ?? '';
-    const q = url.indexOf('?');
-    req.log.info({
-      method: req.method,
-      path: q < 0 ? url : url.slice(0, q),
-      status: reply.statusCode,
-      bytesIn: Number(req.headers['content-length'] ?? 0),
-      bytesOut: Number(reply.getHeader('content-length') ?? 0),
-      durationMs: Math.round(duration * 100) / 100,
-      remote: req.ip,
-      userAgent: req.headers['user-agent'],
-    }, 'request');
+    logRequest(req, reply.statusCode, Number(reply.getHeader('content-length') ?? 0), reply.elapsedTime);
   });
 
   app.setErrorHandler(async (error, req, reply) => {

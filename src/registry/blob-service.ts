@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { MetadataStore, Tx } from '../db/database.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { ParsedDigest } from '../oci/digest.js';
-import { NotFoundError, type StorageDriver } from '../storage/driver.js';
+import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { param, PreparedQuery } from '../db/prepared.js';
@@ -30,6 +30,20 @@ export class BlobService {
     const row = await this.statQuery.first(this.meta.db, { name, digest: digest.digest });
     if (!row) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
     return { digest: row.digest, size: Number(row.size) };
+  }
+
+  /**
+   * Opens a large blob's range for copying straight to a response, when the driver can; null means
+   * use open(). Failing to open (content missing) happens here, before any byte is sent.
+   */
+  async openRange(digest: ParsedDigest, start: number, end: number): Promise<RangeSource | null> {
+    if (!this.store.openRange || end - start + 1 <= SMALL_BLOB) return null;
+    try {
+      return await this.store.openRange(blobPath(digest), start, end);
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      throw e;
+    }
   }
 
   /** The blob's bytes (or a range): small ones as one buffer, larger ones streamed. */

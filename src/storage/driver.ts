@@ -21,6 +21,13 @@ export interface StorageWriter extends Writable {
   abort(): Promise<void>;
 }
 
+/** An open byte range, ready to be copied to a sink: opening fails before any byte is sent. */
+export interface RangeSource {
+  /** Copies the range into sink (without ending it); resolves with the bytes copied. */
+  pipeTo(sink: Writable, signal?: AbortSignal): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface StorageDriver {
   readonly name: string;
   /** null when nothing is stored at path */
@@ -29,6 +36,8 @@ export interface StorageDriver {
   read(path: string, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<Readable>;
   /** Bytes [start, end] of a small file, whole in memory: for content that fits a few network packets. */
   readBuffer(path: string, opts?: { start?: number; end?: number }): Promise<Buffer>;
+  /** Optional fast path for serving large content; callers fall back to read() without it. */
+  openRange?(path: string, start: number, end: number): Promise<RangeSource>;
   /** Writes starting at offset (default 0), discarding anything stored past it. */
   write(path: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<StorageWriter>;
   /** Atomically puts `from` at `to`, replacing what was there. */
