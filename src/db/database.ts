@@ -13,8 +13,9 @@ export interface MetadataStore {
   db: Db;
   dialect: Dialect;
   /**
-   * Runs fn in a write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE), so
-   * concurrent writers in other processes queue instead of failing to upgrade a read lock.
+   * Runs fn in a write transaction, atomically: all of its changes commit, or none. On SQLite it takes
+   * the write lock up front (BEGIN IMMEDIATE), so writers in other processes queue instead of failing
+   * to upgrade a read lock, and concurrent transactions of this process share one commit.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -32,28 +33,73 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrate(db, 'sqlite');
-  let chain: Promise<unknown> = Promise.resolve();
+  const commits = new GroupCommit(db);
   return {
     db,
     dialect: 'sqlite',
-    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-      // One connection per process: serialize our own transactions, and BEGIN IMMEDIATE across processes.
-      const run = chain.then(() => db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (e) {
-          await sql`rollback`.execute(conn).catch(() => undefined);
-          throw e;
-        }
-      }));
-      chain = run.catch(() => undefined);
-      return run;
-    },
+    transaction: (fn) => commits.run(fn),
     async close() { await db.destroy(); },
   };
+}
+
+interface Job { fn: (tx: Tx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+
+/**
+ * Group commit: transactions that queue while one is running share the next BEGIN IMMEDIATE ... COMMIT,
+ * each inside its own savepoint, so concurrent pushes pay for one durable commit (one WAL fsync) between
+ * them. A job that throws rolls back to its savepoint only; callers learn their outcome after COMMIT.
+ */
+class GroupCommit {
+  private queue: Job[] = [];
+  private running = false;
+
+  constructor(private readonly db: Db, private readonly maxBatch = 64) {}
+
+  run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+      try {
+        await this.db.connection().execute(async (conn) => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            for (const job of batch) {
+              await sql`savepoint job`.execute(conn);
+              try {
+                outcomes.push({ ok: true, value: await job.fn(conn) });
+                await sql`release job`.execute(conn);
+              } catch (error) {
+                await sql`rollback to job`.execute(conn);
+                await sql`release job`.execute(conn);
+                outcomes.push({ ok: false, error });
+              }
+            }
+            await sql`commit`.execute(conn);
+          } catch (e) {
+            await sql`rollback`.execute(conn).catch(() => undefined);
+            throw e;
+          }
+        });
+      } catch (e) {
+        for (const job of batch) job.reject(e);
+        continue;
+      }
+      batch.forEach((job, i) => {
+        const o = outcomes[i];
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+    this.running = false;
+  }
 }
 
 /**

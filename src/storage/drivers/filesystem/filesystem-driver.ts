@@ -13,7 +13,7 @@ const COPY_CHUNK = 2 * 1024 * 1024;
 const COPY_BUFFERS = 3;
 const READ_CHUNK = 512 * 1024;
 const WRITE_CHUNK = 1024 * 1024;
-const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
+const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
@@ -137,15 +137,17 @@ export class FilesystemDriver implements StorageDriver {
     if (offset > 0) await truncate(full, offset);
     const ws = createWriteStream(full, { flags: offset > 0 ? 'r+' : 'w', start: offset, highWaterMark: WRITE_CHUNK, signal: opts.signal }) as unknown as StorageWriter;
     const closed = new Promise<void>((resolve) => ws.once('close', resolve));
-    // Start writeback while bytes still arrive, so the final fsync has little left to flush.
-    let unsynced = 0;
+    // Start writeback while bytes still arrive, so the final fsync has little left to flush. Positions
+    // are absolute, so an upload sent as many small chunks gets the same periodic syncs.
+    let position = offset;
+    let syncedUpTo = offset - (offset % EARLY_SYNC_BYTES);
     let syncing = false;
     const write = ws.write.bind(ws) as (chunk: Buffer, ...rest: unknown[]) => boolean;
     (ws as { write: typeof write }).write = (chunk: Buffer, ...rest: unknown[]) => {
-      unsynced += chunk.length;
+      position += chunk.length;
       const fd = (ws as unknown as { fd: number | null }).fd;
-      if (unsynced >= EARLY_SYNC_BYTES && !syncing && typeof fd === 'number') {
-        unsynced = 0;
+      if (position - syncedUpTo >= EARLY_SYNC_BYTES && !syncing && typeof fd === 'number') {
+        syncedUpTo = position;
         syncing = true;
         fdatasync(fd, () => { syncing = false; });
       }
