@@ -59,23 +59,34 @@ export class BlobService {
   }
 
   /**
-   * Makes verified, durable bytes at `tempPath` the blob `digest` and links it to the repository.
-   * Inside the caller's transaction: the file is moved into place only while the blob row is locked.
-   * Returns whether tempPath was consumed (false: the blob already existed; caller removes tempPath).
+   * Makes verified, durable bytes at `tempPath` the blob `digest` and links it to the repository, then
+   * runs `also` in the same transaction. The file is moved into place (rename + folder fsync) before the
+   * transaction, so concurrent publications do not queue behind each other's fsyncs; inside it, the file
+   * is checked again, since a collection may have moved an old copy aside meanwhile.
    */
-  async publish(tx: Tx, name: string, digest: ParsedDigest, size: number, tempPath: string, now: number): Promise<boolean> {
+  async publish(name: string, digest: ParsedDigest, size: number, tempPath: string, also?: (tx: Tx) => Promise<void>): Promise<void> {
     const target = blobPath(digest);
+    let consumed = false;
     const existing = await this.store.stat(target);
-    let moved = false;
     if (!existing || existing.size !== size) {
       await this.store.move(tempPath, target);
-      moved = true;
+      consumed = true;
     }
-    await tx.insertInto('blobs').values({ digest: digest.digest, size, created_at: now, touched_at: now })
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size })).execute();
-    const repositoryId = await ensureRepository(tx, name, now);
-    await this.link(tx, repositoryId, digest.digest, now);
-    return moved;
+    const now = Date.now();
+    await this.meta.transaction(async (tx) => {
+      const st = await this.store.stat(target);
+      if (!st || st.size !== size) {
+        if (consumed) throw new RegistryError('UNAVAILABLE', { message: 'the blob was collected while it was being published; push it again' });
+        await this.store.move(tempPath, target);
+        consumed = true;
+      }
+      await tx.insertInto('blobs').values({ digest: digest.digest, size, created_at: now, touched_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size })).execute();
+      const repositoryId = await ensureRepository(tx, name, now);
+      await this.link(tx, repositoryId, digest.digest, now);
+      await also?.(tx);
+    });
+    if (!consumed) await this.store.delete(tempPath);
   }
 
   private async link(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {

@@ -1,7 +1,7 @@
 // Garbage collection: unlinks blobs no manifest references, removes blobs no repository links, and
-// purges expired uploads. Safe while pushes go on: anything touched within the grace period is
-// spared, and each removal re-checks and moves the file aside inside the metadata transaction that
-// publishing also takes, so a concurrent upload either sees the row gone or keeps its blob.
+// purges expired uploads. Safe while pushes go on: rows touched and files written within the grace
+// period are spared, and each removal re-checks inside a transaction; publishing re-checks its file
+// inside its own transaction, so a concurrent upload either keeps its blob or fails, never half-done.
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { MetadataStore } from '../db/database.js';
@@ -95,7 +95,10 @@ export class GarbageCollector {
       const removed = await this.meta.transaction(async (tx) => {
         const still = await orphanBlobs(tx as typeof db).where('b.digest', '=', c.digest).executeTakeFirst();
         if (!still) return false;
-        if (await this.store.stat(blobPath(d))) await this.store.move(blobPath(d), trash);
+        const file = await this.store.stat(blobPath(d));
+        // A file written within the grace period is a publication in flight: spare it.
+        if (file && file.modifiedAt.getTime() >= cutoff) return false;
+        if (file) await this.store.move(blobPath(d), trash);
         await tx.deleteFrom('blobs').where('digest', '=', c.digest).execute();
         return true;
       });

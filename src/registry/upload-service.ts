@@ -101,9 +101,7 @@ export class UploadService {
     try {
       size = await this.stream(path, 0, hash, input, true);
       this.verify(digest, hash, size, input);
-      const now = Date.now();
-      const moved = await this.meta.transaction((tx) => this.blobs.publish(tx, name, digest, size, path, now));
-      if (!moved) await this.store.delete(path);
+      await this.blobs.publish(name, digest, size, path);
       return { digest: digest.digest, size };
     } catch (e) {
       await this.store.delete(path).catch(() => undefined);
@@ -232,15 +230,12 @@ export class UploadService {
   }
 
   private async publish(session: UploadSession, digest: ParsedDigest, path: string): Promise<{ digest: string; size: number }> {
-    const now = Date.now();
-    const moved = await this.meta.transaction(async (tx) => {
-      const m = await this.blobs.publish(tx, session.name, digest, session.size, path, now);
+    await this.blobs.publish(session.name, digest, session.size, path, async (tx) => {
       await tx.deleteFrom('uploads').where('id', '=', session.id).execute();
-      return m;
     });
-    if (!moved) await this.store.delete(path);
     return { digest: digest.digest, size: session.size };
   }
+
 
 
   private async runningHash(session: UploadSession): Promise<HashState> {
