@@ -18,6 +18,11 @@ export interface MetadataStore {
    * to upgrade a read lock, and concurrent transactions of this process share one commit.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Runs a small write whose loss on power failure is harmless (upload progress that is re-checked
+   * against storage): committed without waiting for the disk. A process crash still never loses it.
+   */
+  relaxed<T>(fn: (db: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -38,6 +43,15 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
     db,
     dialect: 'sqlite',
     transaction: (fn) => commits.run(fn),
+    // On its own connection turn, so no durable commit of another caller slips in while it is relaxed.
+    relaxed: (fn) => db.connection().execute(async (conn) => {
+      await sql`pragma synchronous = NORMAL`.execute(conn);
+      try {
+        return await fn(conn);
+      } finally {
+        await sql`pragma synchronous = FULL`.execute(conn);
+      }
+    }),
     async close() { await db.destroy(); },
   };
 }

@@ -1,14 +1,52 @@
 // Streams a source into a writable while observing every chunk (hashing, counting), with backpressure
-// and without buffering more than the streams' own high-water marks.
+// and without buffering more than the streams' own high-water marks. Plain 'data'/'drain' events: an
+// async-iterator pipeline costs a promise per chunk on the hottest path of an upload.
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
-export async function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
-  const observe = async function* (src: AsyncIterable<Buffer>) {
-    for await (const chunk of src) {
-      onChunk(chunk);
-      yield chunk;
-    }
-  };
-  await pipeline(source, observe, sink, { signal });
+export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (err?: Error | null) => {
+      if (done) return;
+      done = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', finish);
+      source.off('close', onSourceClose);
+      sink.off('drain', onDrain);
+      sink.off('error', finish);
+      sink.off('finish', onFinish);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        source.destroy();
+        if (!sink.destroyed) sink.destroy(err);
+        reject(err);
+      } else {
+        resolve();
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        onChunk(chunk);
+      } catch (e) {
+        finish(e as Error);
+        return;
+      }
+      if (!sink.write(chunk)) source.pause();
+    };
+    const onDrain = () => source.resume();
+    const onEnd = () => sink.end();
+    const onFinish = () => finish();
+    const onSourceClose = () => { if (!source.readableEnded) finish(Object.assign(new Error('request body ended prematurely'), { code: 'ECONNRESET' })); };
+    const onAbort = () => finish(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }));
+    if (signal?.aborted) return onAbort();
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', finish);
+    source.once('close', onSourceClose);
+    sink.on('drain', onDrain);
+    sink.once('error', finish);
+    sink.once('finish', onFinish);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -44,9 +44,10 @@ export class UploadService {
   async start(name: string): Promise<UploadSession> {
     const id = randomUUID();
     const now = Date.now();
-    await this.meta.transaction(async (tx) => {
-      const repositoryId = await ensureRepository(tx, name, now);
-      await tx.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
+    // Relaxed: a session lost to a power failure is simply unknown afterwards, and the client starts over.
+    await this.meta.relaxed(async (db) => {
+      const repositoryId = await ensureRepository(db, name, now);
+      await db.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
     });
     this.hashes.set(id, { hash: createHash(RUNNING_ALGORITHM), offset: 0 });
     return { id, name, size: 0, shortChunk: false };
@@ -77,7 +78,7 @@ export class UploadService {
       const before = session.size;
       await this.write(session, input);
       if (minChunk > 0 && session.size - before < minChunk) {
-        await this.meta.db.updateTable('uploads').set({ short_chunk_end: session.size }).where('id', '=', id).execute();
+        await this.meta.relaxed((db) => db.updateTable('uploads').set({ short_chunk_end: session.size }).where('id', '=', id).execute());
       }
       return session;
     });
@@ -152,8 +153,9 @@ export class UploadService {
       throw e;
     }
     const now = Date.now();
-    const res = await this.meta.db.updateTable('uploads').set({ size: offset + written, updated_at: now })
-      .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst();
+    // Relaxed: if a power failure loses it, the session is behind its file and the surplus is truncated.
+    const res = await this.meta.relaxed((db) => db.updateTable('uploads').set({ size: offset + written, updated_at: now })
+      .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst());
     if (Number(res.numUpdatedRows) !== 1) {
       this.hashes.delete(session.id);
       throw new RegistryError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
@@ -225,7 +227,7 @@ export class UploadService {
     }
     this.hashes.delete(session.id);
     // Remember what is being published, so a crash between the move and the commit can be completed.
-    await this.meta.db.updateTable('uploads').set({ publishing_digest: digest.digest }).where('id', '=', session.id).execute();
+    await this.meta.relaxed((db) => db.updateTable('uploads').set({ publishing_digest: digest.digest }).where('id', '=', session.id).execute());
     return this.publish(session, digest, path);
   }
 
