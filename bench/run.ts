@@ -40,16 +40,18 @@ interface Options {
   wrkSeconds: number;
   warmupSeconds: number;
   servers: ServerKey[];
+  /** rounds per scenario, alternating the registries; the table shows medians (peaks for RSS) */
+  repeat: number;
 }
 
 function usage(): never {
   console.log(`usage: node --import tsx bench/run.ts [--only=${SCENARIOS.join(',')}] [--size-mib=1024]
-       [--berth-workers=N] [--wrk-seconds=10] [--warmup-seconds=2] [--servers=berth,distribution]`);
+       [--berth-workers=N] [--wrk-seconds=10] [--warmup-seconds=2] [--servers=berth,distribution] [--repeat=3]`);
   process.exit(0);
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { only: new Set(SCENARIOS), sizeMiB: 1024, wrkSeconds: 10, warmupSeconds: 2, servers: ['berth', 'distribution'] };
+  const o: Options = { only: new Set(SCENARIOS), sizeMiB: 1024, wrkSeconds: 10, warmupSeconds: 2, servers: ['berth', 'distribution'], repeat: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') usage();
@@ -77,6 +79,7 @@ function parseOptions(argv: string[]): Options {
       case 'berth-workers': o.berthWorkers = int(0); break;
       case 'wrk-seconds': o.wrkSeconds = int(1); break;
       case 'warmup-seconds': o.warmupSeconds = int(0); break;
+      case 'repeat': o.repeat = int(1); break;
       case 'servers': {
         o.servers = val.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) as ServerKey[];
         for (const s of o.servers) if (s !== 'berth' && s !== 'distribution') throw new Error(`unknown server ${s}`);
@@ -92,7 +95,7 @@ function parseOptions(argv: string[]): Options {
 
 type Better = 'higher' | 'lower' | 'none';
 interface MetricDef { key: string; label: string; unit: string; better: Better; digits: number; scenario: Scenario }
-type Cell = { value: number; warn?: string } | { error: string };
+type Cell = { value: number; warn?: string; range?: [number, number] } | { error: string };
 
 function metricDefs(size: string): MetricDef[] {
   return [
@@ -109,6 +112,17 @@ function metricDefs(size: string): MetricDef[] {
   ];
 }
 
+/** Median of the rounds; for peak memory and failure counts the worst round. Any failed round shows. */
+function reduceSamples(key: string, list: Cell[]): Cell {
+  const failed = list.find((c) => 'error' in c);
+  if (failed) return failed;
+  const values = list.map((c) => (c as { value: number }).value).sort((a, b) => a - b);
+  const warn = list.map((c) => (c as { warn?: string }).warn).find(Boolean);
+  const value = key === 'rss' || key === 'parallelFailures' ? values[values.length - 1] : values[Math.floor((values.length - 1) / 2)];
+  const range: [number, number] | undefined = values.length > 1 && key !== 'parallelFailures' ? [values[0], values[values.length - 1]] : undefined;
+  return { value, warn, range };
+}
+
 // ---- targets ----------------------------------------------------------------------------------
 
 interface Target {
@@ -117,6 +131,8 @@ interface Target {
   server?: Server;
   unavailable?: string;
   cells: Map<string, Cell>;
+  /** every round's cell per metric, reduced into cells at the end */
+  samples?: Map<string, Cell[]>;
   smallImage?: boolean;
 }
 
@@ -331,7 +347,8 @@ function fmt(v: number, digits: number): string {
 function cellText(c: Cell | undefined, d: MetricDef, t: Target): string {
   if (!c) return t.unavailable ? 'n/a' : '–';
   if ('error' in c) return 'FAIL';
-  return fmt(c.value, d.digits) + (c.warn ? ' ⚠' : '');
+  const range = c.range ? ` (${fmt(c.range[0], d.digits)}–${fmt(c.range[1], d.digits)})` : '';
+  return fmt(c.value, d.digits) + range + (c.warn ? ' ⚠' : '');
 }
 
 function ratio(d: MetricDef, b: Cell | undefined, x: Cell | undefined): string {
@@ -424,6 +441,7 @@ async function main(): Promise<number> {
 
     for (const s of SCENARIOS) {
       if (!opts.only.has(s)) continue;
+      for (let round = 0; round < opts.repeat; round++)
       for (const t of targets) {
         if (t.unavailable) continue;
         if (!t.server!.alive()) {
@@ -439,7 +457,8 @@ async function main(): Promise<number> {
         process.stdout.write(`${s.padEnd(9)} ${t.name.padEnd(12)} … `);
         try {
           const cells = await runScenario(s, t, fx, opts);
-          for (const [k, v] of Object.entries(cells)) t.cells.set(k, v);
+          t.samples ??= new Map();
+          for (const [k, v] of Object.entries(cells)) t.samples.set(k, [...(t.samples.get(k) ?? []), v]);
           const shown = Object.entries(cells).map(([k, v]) => {
             const d = defs.find((x) => x.key === k)!;
             const unit = d.unit === 'count' ? 'failed' : d.unit;
@@ -453,12 +472,15 @@ async function main(): Promise<number> {
             const tail = serverLog(t.server!, 5);
             if (tail) msg += `\n    last server log lines:\n${tail.replace(/^/gm, '      ')}`;
           }
-          for (const d of defs) if (d.scenario === s) t.cells.set(d.key, { error: msg });
+          t.samples ??= new Map();
+          for (const d of defs) if (d.scenario === s) t.samples.set(d.key, [...(t.samples.get(d.key) ?? []), { error: msg }]);
           failures.push(`${t.name} ${s}: ${msg}`);
           log(`FAILED: ${msg}`);
         }
       }
     }
+
+    for (const t of targets) for (const [k, list] of t.samples ?? []) t.cells.set(k, reduceSamples(k, list));
 
     const out: string[] = [
       '# Berth vs CNCF Distribution benchmark',
@@ -467,7 +489,8 @@ async function main(): Promise<number> {
       '',
       `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` +
         `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for both (Distribution access log off); ` +
-        `wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up.`,
+        `wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
+        `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`,
       '',
       table(defs, targets, opts),
       '',
