@@ -158,20 +158,25 @@ export class ManifestService {
     return { tags: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
   }
 
-  /** Manifests in the repository whose subject is `digest` (OCI 1.1 referrers). */
-  async referrers(name: string, digest: ParsedDigest, artifactType: string | undefined): Promise<Descriptor[]> {
+  /**
+   * Manifests in the repository whose subject is `digest` (OCI 1.1 referrers), in digest order, at most
+   * `n` after the cursor `last`; `more` says whether another page follows.
+   */
+  async referrers(name: string, digest: ParsedDigest, artifactType: string | undefined, n: number, last?: string): Promise<{ manifests: Descriptor[]; more: boolean }> {
     const repositoryId = await findRepositoryId(this.meta.db, name);
-    if (repositoryId === undefined) return [];
+    if (repositoryId === undefined || n === 0) return { manifests: [], more: false };
     let q = this.meta.db.selectFrom('manifests').select(['digest', 'media_type', 'size', 'artifact_type', 'annotations'])
-      .where('repository_id', '=', repositoryId).where('subject_digest', '=', digest.digest).orderBy('created_at').orderBy('digest');
+      .where('repository_id', '=', repositoryId).where('subject_digest', '=', digest.digest).orderBy('digest').limit(n + 1);
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    if (last !== undefined) q = q.where('digest', '>', last);
     const rows = await q.execute();
-    return rows.map((r) => {
+    const manifests = rows.slice(0, n).map((r) => {
       const d: Descriptor = { mediaType: r.media_type, digest: r.digest, size: Number(r.size) };
       if (r.artifact_type) d.artifactType = r.artifact_type;
       if (r.annotations) d.annotations = JSON.parse(r.annotations);
       return d;
     });
+    return { manifests, more: rows.length > n };
   }
 }
 

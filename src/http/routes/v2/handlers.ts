@@ -258,9 +258,17 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       if (method !== 'GET') notAllowed('GET');
       const digest = digestParam(route.digest);
       const artifactType = query.get('artifactType') ?? undefined;
-      const manifests = await s.manifests.referrers(route.name, digest, artifactType);
+      const n = pageSize(query, cfg.maxPageSize);
+      const last = query.get('last') ?? undefined;
+      const { manifests, more } = await s.manifests.referrers(route.name, digest, artifactType, n, last);
       if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
-      return reply.type(MediaType.ociIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+      if (more) {
+        const next = new URLSearchParams({ n: String(n), last: manifests[manifests.length - 1].digest });
+        if (artifactType !== undefined) next.set('artifactType', artifactType);
+        reply.header('Link', `</v2/${route.name}/referrers/${digest.digest}?${next}>; rel="next"`);
+      }
+      // A Buffer, so the media type goes out exactly, without a charset parameter.
+      return reply.type(MediaType.ociIndex).send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests })));
     }
   }
 }
