@@ -7,6 +7,8 @@ import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
 import { openSqlite, type MetadataStore } from './db/database.js';
 import { buildServer } from './http/server.js';
+import { secureContextOptions, tlsEnabled } from './http/tls.js';
+import type { Server as TlsServer } from 'node:tls';
 import type { Services } from './http/services.js';
 import { BlobService } from './registry/blob-service.js';
 import { GarbageCollector } from './registry/garbage-collector.js';
@@ -103,7 +105,18 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
-  log.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
+  const scheme = tlsEnabled(config.tls) ? 'https' : 'http';
+  if (tlsEnabled(config.tls)) {
+    process.on('SIGHUP', () => {
+      try {
+        (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(config.tls));
+        log.info({ cert: config.tls.cert }, 'TLS certificate reloaded');
+      } catch (e) {
+        log.error({ err: e }, 'TLS certificate reload failed; keeping the previous one');
+      }
+    });
+  }
+  log.info({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
 
   let gcTimer: NodeJS.Timeout | undefined;
   if (config.gc.interval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
@@ -159,4 +172,6 @@ async function runPrimary(config: ResolvedConfig, workers: number, log: Logger):
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Certificate reloads reach every worker.
+  process.on('SIGHUP', () => { for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP'); });
 }

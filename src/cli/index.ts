@@ -51,6 +51,34 @@ common(program.command('gc').description('remove unreferenced blobs and expired 
     }
   });
 
+const tls = program.command('tls').description('TLS helpers');
+tls.command('self-signed')
+  .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')
+  .requiredOption('--out <dir>', 'folder for ca.crt, ca.key, server.crt, server.key')
+  .option('--hosts <list>', 'comma-separated DNS names and IP addresses the certificate is for', 'localhost,127.0.0.1,::1')
+  .option('--days <n>', 'server certificate validity in days', '397')
+  .action(async (opts: { out: string; hosts: string; days: string }) => {
+    const { createCa, issueCertificate } = await import('../tls/certificates.js');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const hosts = opts.hosts.split(',').map((h) => h.trim()).filter(Boolean);
+    const days = Number(opts.days);
+    if (!Number.isInteger(days) || days < 1) throw new Error('--days must be a positive integer');
+    await mkdir(opts.out, { recursive: true, mode: 0o700 });
+    const ca = await createCa();
+    const server = await issueCertificate(ca, hosts, { days });
+    const file = (name: string) => path.join(opts.out, name);
+    await writeFile(file('ca.crt'), ca.cert);
+    await writeFile(file('ca.key'), ca.key, { mode: 0o600 });
+    await writeFile(file('server.crt'), server.cert);
+    await writeFile(file('server.key'), server.key, { mode: 0o600 });
+    process.stdout.write(
+      `wrote ${file('ca.crt')}, ${file('server.crt')} and their keys for ${hosts.join(', ')}\n` +
+      `serve with:  tls: { cert: ${file('server.crt')}, key: ${file('server.key')} }\n` +
+      `clients trust ${file('ca.crt')} (e.g. copy it to /etc/containers/certs.d/HOST:PORT/ca.crt)\n`,
+    );
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`berth: ${(e as Error).message}\n`);
   process.exit(1);

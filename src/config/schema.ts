@@ -24,6 +24,16 @@ export const configSchema = z.strictObject({
     trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
     keepAliveTimeout: duration.default(65),
   }).prefault({}),
+  tls: z.strictObject({
+    /** PEM certificate chain; with key, serve HTTPS (re-read on SIGHUP) */
+    cert: z.string().optional(),
+    /** PEM private key */
+    key: z.string().optional(),
+    /** PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS) */
+    clientCa: z.string().optional(),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  }).prefault({}).refine((t) => Boolean(t.cert) === Boolean(t.key), 'tls.cert and tls.key go together')
+    .refine((t) => !t.clientCa || Boolean(t.cert), 'tls.clientCa needs tls.cert and tls.key'),
   storage: z.strictObject({
     driver: z.enum(['filesystem', 'memory']).default('filesystem'),
     filesystem: z.strictObject({

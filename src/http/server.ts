@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { isRegistryError, RegistryError } from '../errors/registry-error.js';
 import { metricsRoute } from './metrics.js';
 import { logRequest } from './request-log.js';
+import { httpsOptions, tlsEnabled } from './tls.js';
 import { v2Routes } from './routes/v2/handlers.js';
 import type { Services } from './services.js';
 
@@ -13,6 +14,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export async function buildServer(services: Services, opts: { logger: Logger }): Promise<FastifyInstance> {
   const cfg = services.config;
   const app = Fastify({
+    ...(tlsEnabled(cfg.tls) ? { https: httpsOptions(cfg.tls) } : {}),
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,

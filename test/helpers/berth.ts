@@ -67,13 +67,15 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   const onData = (chunk: Buffer) => { for (const line of chunk.toString().split('\n')) if (line) logs.push(line); };
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
-  const url = `http://127.0.0.1:${port}`;
+  const tls = Boolean((opts.config?.tls as { cert?: string } | undefined)?.cert);
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (exited) throw new Error(`berth exited during start:\n${logs.join('\n')}`);
     try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.status === 200) break;
+      // Under mutual TLS the harness has no client certificate: the "listening" line is the signal.
+      if (tls && logs.some((l) => l.includes('"msg":"listening"'))) break;
+      if (!tls && (await fetch(`${url}/readyz`)).status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`berth did not become ready:\n${logs.join('\n')}`); }
     await new Promise((r) => setTimeout(r, 50));
