@@ -1,0 +1,181 @@
+// Docker registry bearer tokens (distribution docs spec/auth/token.md, jwt.md): ES256 JWTs with a `kid`,
+// short-lived, issuer and audience checked. Keys rotate; a retired key still verifies until the tokens
+// it signed have expired. Refresh tokens carry their own audience, so they never pass as access tokens.
+import { generateKeyPairSync, randomUUID, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors, type JWK, type JWTPayload } from 'jose';
+import type { ResourceScope } from './scope.js';
+
+export interface SigningKey {
+  kid: string;
+  /** PKCS#8 PEM; present while the key may sign */
+  privatePem?: string;
+  publicJwk: JWK;
+  createdAt: number;
+  /** after this the key no longer signs (null: current) */
+  signUntil: number | null;
+  /** after this tokens signed by the key are refused (null: while it signs) */
+  verifyUntil: number | null;
+}
+
+/** Where keys live: the database (private keys encrypted) for several processes, memory for tests. */
+export interface KeyStore {
+  list(): Promise<SigningKey[]>;
+  add(key: SigningKey): Promise<void>;
+  retire(kid: string, signUntil: number, verifyUntil: number): Promise<void>;
+}
+
+export class MemoryKeyStore implements KeyStore {
+  private readonly keys = new Map<string, SigningKey>();
+  async list(): Promise<SigningKey[]> { return [...this.keys.values()].map((k) => ({ ...k })); }
+  async add(key: SigningKey): Promise<void> { this.keys.set(key.kid, { ...key }); }
+  async retire(kid: string, signUntil: number, verifyUntil: number): Promise<void> {
+    const k = this.keys.get(kid);
+    if (k) this.keys.set(kid, { ...k, signUntil, verifyUntil, privatePem: undefined });
+  }
+}
+
+export interface AccessClaims {
+  subject: string;
+  access: ResourceScope[];
+  issuedAt: number;
+  expiresAt: number;
+  jti: string;
+  /** how the subject authenticated: local, ldap, token, robot, anonymous */
+  authSource?: string;
+}
+
+export class TokenError extends Error {
+  constructor(readonly reason: string) { super(`invalid token: ${reason}`); }
+}
+
+export interface TokenServiceOptions {
+  issuer: string;
+  /** the `service` clients name; the access tokens' audience */
+  service: string;
+  /** seconds; the spec's floor is 60 */
+  lifetime?: number;
+  refreshLifetime?: number;
+  clockTolerance?: number;
+  now?: () => number;
+}
+
+const ALG = 'ES256';
+
+export class TokenService {
+  private cache: { keys: SigningKey[]; loaded: number } | undefined;
+  private readonly lifetime: number;
+  private readonly refreshLifetime: number;
+  private readonly now: () => number;
+
+  constructor(private readonly store: KeyStore, private readonly opts: TokenServiceOptions) {
+    this.lifetime = Math.max(opts.lifetime ?? 300, 60);
+    this.refreshLifetime = opts.refreshLifetime ?? 30 * 86_400;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private async keys(refresh = false): Promise<SigningKey[]> {
+    if (!this.cache || refresh || this.now() - this.cache.loaded > 60_000) this.cache = { keys: await this.store.list(), loaded: this.now() };
+    return this.cache.keys;
+  }
+
+  /** The key that signs now, creating the first one if there is none. */
+  private async signer(): Promise<{ kid: string; key: KeyObject }> {
+    let current = (await this.keys()).find((k) => k.signUntil === null && k.privatePem);
+    if (!current) {
+      current = (await this.keys(true)).find((k) => k.signUntil === null && k.privatePem) ?? await this.createKey();
+    }
+    return { kid: current.kid, key: createPrivateKey(current.privatePem!) };
+  }
+
+  private async createKey(): Promise<SigningKey> {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const kid = randomUUID();
+    const key: SigningKey = {
+      kid, privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: ALG, use: 'sig' } as JWK,
+      createdAt: this.now(), signUntil: null, verifyUntil: null,
+    };
+    await this.store.add(key);
+    await this.keys(true);
+    return key;
+  }
+
+  /** New tokens are signed by a new key; the old one verifies until its last token expires. */
+  async rotate(): Promise<string> {
+    const now = this.now();
+    for (const k of await this.keys(true)) {
+      if (k.signUntil === null) await this.store.retire(k.kid, now, now + (this.lifetime + (this.opts.clockTolerance ?? 30)) * 1000);
+    }
+    return (await this.createKey()).kid;
+  }
+
+  /** Public keys that may still verify, as a JWKS document. */
+  async jwks(): Promise<{ keys: JWK[] }> {
+    const now = this.now();
+    return { keys: (await this.keys(true)).filter((k) => k.verifyUntil === null || k.verifyUntil > now).map((k) => k.publicJwk) };
+  }
+
+  async issueAccess(subject: string, access: ResourceScope[], authSource?: string): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
+    const { kid, key } = await this.signer();
+    const iat = Math.floor(this.now() / 1000);
+    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), ...(authSource ? { auth_source: authSource } : {}), token_use: 'access' })
+      .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
+      .setIssuer(this.opts.issuer).setAudience(this.opts.service).setSubject(subject)
+      .setIssuedAt(iat).setNotBefore(iat - 1).setExpirationTime(iat + this.lifetime).setJti(randomUUID())
+      .sign(key);
+    return { token, expiresIn: this.lifetime, issuedAt: new Date(iat * 1000).toISOString() };
+  }
+
+  async issueRefresh(subject: string, authSource?: string): Promise<string> {
+    const { kid, key } = await this.signer();
+    const iat = Math.floor(this.now() / 1000);
+    return new SignJWT({ token_use: 'refresh', ...(authSource ? { auth_source: authSource } : {}) })
+      .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
+      .setIssuer(this.opts.issuer).setAudience(`${this.opts.service}#refresh`).setSubject(subject)
+      .setIssuedAt(iat).setExpirationTime(iat + this.refreshLifetime).setJti(randomUUID())
+      .sign(key);
+  }
+
+  async verifyAccess(token: string): Promise<AccessClaims> {
+    const p = await this.verify(token, this.opts.service, 'access');
+    const access = Array.isArray(p.access) ? (p.access as unknown[]).filter(isScope) : null;
+    if (!access) throw new TokenError('access claim missing or malformed');
+    return { subject: p.sub!, access, issuedAt: p.iat! * 1000, expiresAt: p.exp! * 1000, jti: p.jti ?? '', authSource: p.auth_source as string | undefined };
+  }
+
+  async verifyRefresh(token: string): Promise<{ subject: string; issuedAt: number; authSource?: string }> {
+    const p = await this.verify(token, `${this.opts.service}#refresh`, 'refresh');
+    return { subject: p.sub!, issuedAt: p.iat! * 1000, authSource: p.auth_source as string | undefined };
+  }
+
+  private async verify(token: string, audience: string, use: string): Promise<JWTPayload> {
+    let result;
+    try {
+      result = await jwtVerify(token, async (header) => {
+        if (header.alg !== ALG) throw new TokenError(`algorithm ${String(header.alg)} not accepted`);
+        const now = this.now();
+        const usable = (k: SigningKey) => k.kid === header.kid && (k.verifyUntil === null || k.verifyUntil > now);
+        // Another process may have rotated: look once more in the store before refusing a kid.
+        const key = (await this.keys()).find(usable) ?? (await this.keys(true)).find(usable);
+        if (!key) throw new TokenError('unknown or retired signing key');
+        return createPublicKey({ key: key.publicJwk as never, format: 'jwk' });
+      }, {
+        issuer: this.opts.issuer, audience, algorithms: [ALG], requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+        clockTolerance: this.opts.clockTolerance ?? 30, currentDate: new Date(this.now()),
+      });
+    } catch (e) {
+      if (e instanceof TokenError) throw e;
+      if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired');
+      if (e instanceof joseErrors.JWTClaimValidationFailed) throw new TokenError(`claim ${e.claim} rejected`);
+      if (e instanceof joseErrors.JOSEError) throw new TokenError(e.code);
+      throw new TokenError('malformed');
+    }
+    if (result.payload.token_use !== use) throw new TokenError(`not an ${use} token`);
+    return result.payload;
+  }
+}
+
+function isScope(v: unknown): v is ResourceScope {
+  const s = v as ResourceScope;
+  return typeof s === 'object' && s !== null && typeof s.type === 'string' && typeof s.name === 'string' && Array.isArray(s.actions) && s.actions.every((a) => typeof a === 'string');
+}
