@@ -16,6 +16,13 @@ import { ManifestService } from './registry/manifest-service.js';
 import { listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
 import type { StorageDriver } from './storage/driver.js';
+import path from 'node:path';
+import { Accounts } from './auth/accounts.js';
+import { AuthService } from './auth/auth-service.js';
+import { DbKeyStore } from './auth/db-key-store.js';
+import { loadOrCreateMasterKey } from './auth/master-key.js';
+import { TokenService } from './auth/token-service.js';
+import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
 
@@ -24,6 +31,7 @@ export interface Berth {
   meta: MetadataStore;
   store: StorageDriver;
   services: Services;
+  accounts: Accounts;
   gc: GarbageCollector;
   close(): Promise<void>;
 }
@@ -79,19 +87,39 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const blobs = new BlobService(meta, store);
+  const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
+  const accounts = new Accounts(meta.db);
+  const tokens = new TokenService(new DbKeyStore(meta.db, box), {
+    issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
+  });
   const services: Services = {
     config,
     blobs,
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
-    repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
+    repositories: { list: (n, last, namespace) => listRepositories(meta.db, n, last, namespace) },
+    auth: new AuthService(accounts, tokens),
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');
       return true;
     },
   };
-  return { config, meta, store, services, gc: new GarbageCollector(meta, store), close: () => meta.close() };
+  return { config, meta, store, services, accounts, gc: new GarbageCollector(meta, store), close: () => meta.close() };
+}
+
+/**
+ * A registry without users gets `admin`: with BERTH_ADMIN_PASSWORD, or a random password printed once
+ * on the terminal (stderr, never the JSON log).
+ */
+async function bootstrapAdmin(berth: Berth): Promise<void> {
+  const res = await berth.accounts.ensureAdmin(process.env.BERTH_ADMIN_PASSWORD || undefined);
+  if (res.generated) {
+    process.stderr.write(
+      `\nBerth created the administrator account (shown only this once):\n  user:     admin\n  password: ${res.generated}\n` +
+      `Log in with: docker login ${berth.config.listen}  (or podman/skopeo login)\n\n`,
+    );
+  }
 }
 
 /** `berth serve`: listens, optionally collects garbage on an interval, and shuts down gracefully. */
@@ -101,7 +129,10 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, log);
 
   const berth = await createBerth(config);
-  if (cluster.isPrimary) await berth.gc.recoverTrash();
+  if (cluster.isPrimary) {
+    await berth.gc.recoverTrash();
+    await bootstrapAdmin(berth);
+  }
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
@@ -153,6 +184,7 @@ async function runPrimary(config: ResolvedConfig, workers: number, log: Logger):
   // Migrations and crash recovery run once, before any worker opens the database.
   const berth = await createBerth(config);
   await berth.gc.recoverTrash();
+  await bootstrapAdmin(berth);
   await berth.close();
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();

@@ -51,6 +51,24 @@ common(program.command('gc').description('remove unreferenced blobs and expired 
     }
   });
 
+const user = program.command('user').description('local user accounts');
+common(user.command('add <name>').description('create a local user (works while the server runs)'))
+  .option('--admin', 'system administrator')
+  .option('--password-stdin', 'read the password from standard input (required: never on the command line)')
+  .action(async (name: string, opts: Common & { admin?: boolean; passwordStdin?: boolean }) => {
+    if (!opts.passwordStdin) throw new Error('pass the password on standard input with --password-stdin');
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    const berth = await createBerth(config(opts));
+    try {
+      const u = await berth.accounts.create(name, password, { admin: opts.admin });
+      process.stdout.write(`created user ${u.name}${u.admin ? ' (system administrator)' : ''}\n`);
+    } finally {
+      await berth.close();
+    }
+  });
+
 const tls = program.command('tls').description('TLS helpers');
 tls.command('self-signed')
   .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')

@@ -24,6 +24,21 @@ export const configSchema = z.strictObject({
     trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
     keepAliveTimeout: duration.default(65),
   }).prefault({}),
+  auth: z.strictObject({
+    /** off only for a registry that something else already guards: then anyone may do anything */
+    enabled: z.boolean().default(true),
+    /** accept Basic credentials sent straight to /v2/ (simple clients), besides bearer tokens */
+    basicOnRegistry: z.boolean().default(true),
+    /** seconds an access token lives (the token spec's floor is 60) */
+    tokenLifetime: z.number().int().min(60).max(3600).default(300),
+    /** seconds a refresh token (offline_token=true) lives */
+    refreshLifetime: z.number().int().positive().default(30 * 86400),
+    issuer: z.string().min(1).default('berth'),
+    /** the `service` in challenges and the tokens' audience */
+    service: z.string().min(1).default('berth'),
+    /** 32-byte key that seals secrets stored in the database (default <data>/secrets/master.key) */
+    masterKeyFile: z.string().optional(),
+  }).prefault({}),
   tls: z.strictObject({
     /** PEM certificate chain; with key, serve HTTPS (re-read on SIGHUP) */
     cert: z.string().optional(),

@@ -68,6 +68,26 @@ export interface UploadsTable {
   updated_at: number;
 }
 
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  password_hash: string | null;
+  is_admin: number;
+  disabled: number;
+  source: string;
+  tokens_valid_after: number;
+  created_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  public_jwk: string;
+  private_key_sealed: string | null;
+  created_at: number;
+  sign_until: number | null;
+  verify_until: number | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -77,4 +97,6 @@ export interface Database {
   manifest_children: ManifestChildrenTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  users: UsersTable;
+  signing_keys: SigningKeysTable;
 }

@@ -7,6 +7,7 @@ import { metricsRoute } from './metrics.js';
 import { logRequest } from './request-log.js';
 import { httpsOptions, tlsEnabled } from './tls.js';
 import { v2Routes } from './routes/v2/handlers.js';
+import { tokenRoutes } from './routes/token/token-routes.js';
 import type { Services } from './services.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -79,5 +80,6 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
   });
   metricsRoute(app);
   await app.register(async (scope) => v2Routes(scope, services));
+  await app.register(async (scope) => tokenRoutes(scope, services));
   return app as unknown as FastifyInstance;
 }

@@ -1,4 +1,5 @@
 // What the HTTP layer may call: the domain services, assembled by main.ts.
+import type { AuthService } from '../auth/auth-service.js';
 import type { Config } from '../config/schema.js';
 import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
@@ -10,7 +11,8 @@ export interface Services {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
-  repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
+  repositories: { list(n: number, last: string | undefined, namespace?: string): Promise<CatalogPage> };
+  auth: AuthService;
   /** readiness: metadata and storage answer */
   ready(): Promise<boolean>;
 }

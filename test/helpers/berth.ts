@@ -9,6 +9,8 @@ import { stringify } from 'yaml';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/cli/index.js');
+/** The administrator password every test server is started with. */
+export const ADMIN_PASSWORD = 'Qx7-berth-test-pw-95z';
 
 export interface BerthProcess {
   url: string; // http://127.0.0.1:PORT
@@ -28,6 +30,11 @@ export interface StartOptions {
   dataDir?: string; // reuse (e.g. after a kill); default a fresh temp dir
   port?: number;
   config?: Record<string, unknown>; // written as YAML and passed with --config
+  /**
+   * Token authentication on (Berth's default), with admin's password ADMIN_PASSWORD. Off by default here,
+   * so that protocol tests speak to the registry directly; auth tests turn it on.
+   */
+  auth?: boolean;
   env?: Record<string, string>;
   args?: string[];
 }
@@ -51,14 +58,13 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   const dataDir = opts.dataDir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
   const args = [CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
-  if (opts.config) {
-    const file = path.join(dataDir, '..', `berth-config-${port}.yaml`);
-    await writeFile(file, stringify(opts.config));
-    args.push('--config', file);
-  }
+  const config = opts.auth ? { ...opts.config } : { auth: { enabled: false }, ...opts.config };
+  const file = path.join(dataDir, '..', `berth-config-${port}.yaml`);
+  await writeFile(file, stringify(config));
+  args.push('--config', file);
   args.push(...(opts.args ?? []));
   const proc = spawn(process.execPath, args, {
-    env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_LOG_LEVEL ?? 'info', ...opts.env },
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_LOG_LEVEL ?? 'info', BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -88,12 +94,13 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
 }
 
 /** Runs a berth CLI command against a data dir; resolves with exit code and output. */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) p.stdin!.end(input);
     let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
+    p.stdout!.on('data', (d) => (stdout += d));
+    p.stderr!.on('data', (d) => (stderr += d));
     p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }

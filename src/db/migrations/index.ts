@@ -82,5 +82,28 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('uploads').addColumn('publishing_digest', 'text').execute();
       },
     },
+    '0003_identity': {
+      async up(db: Kysely<any>) {
+        await id(db.schema.createTable('users'))
+          .addColumn('name', text, (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text')
+          .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('source', 'text', (c) => c.notNull().defaultTo('local'))
+          // Tokens issued before this instant are refused (disabling a user, changing a password).
+          .addColumn('tokens_valid_after', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('public_jwk', 'text', (c) => c.notNull())
+          // Sealed with the master key, which lives outside the database; null once retired.
+          .addColumn('private_key_sealed', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('sign_until', 'bigint')
+          .addColumn('verify_until', 'bigint')
+          .execute();
+      },
+    },
   };
 }

@@ -10,6 +10,9 @@ import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.
 import type { RangeSource } from '../../../storage/driver.js';
 import { logRequest } from '../../request-log.js';
 import type { Services } from '../../services.js';
+import { allowed, catalogFilter, granted, type Resource } from '../../../auth/policy.js';
+import type { Principal } from '../../../auth/principal.js';
+import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
 
 /** tag= parameters accepted on one manifest push (the spec asks for at least 10). */
@@ -36,7 +39,8 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
     if ('name' in route && !isValidName(route.name)) {
       throw new RegistryError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
     }
-    return dispatch(services, route, query, req, reply);
+    const principal = services.config.auth.enabled ? await authorize(services, route, req) : null;
+    return dispatch(services, route, query, req, reply, principal);
   };
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler });
@@ -98,7 +102,38 @@ function link(path: string, n: number, last: string): string {
   return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
 }
 
-async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep): Promise<unknown> {
+/** What a request needs: one (resource, action), or just any authenticated caller for /v2/ itself. */
+function requirement(route: V2Route, method: string): { resource: Resource; action: string } | 'authenticated' {
+  if (route.kind === 'base') return 'authenticated';
+  if (route.kind === 'catalog') return { resource: { type: 'registry', name: 'catalog' }, action: '*' };
+  const resource: Resource = { type: 'repository', name: route.name };
+  if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return { resource, action: 'delete' };
+  if (route.kind === 'uploads' || route.kind === 'upload' || (route.kind === 'manifest' && method === 'PUT')) return { resource, action: 'push' };
+  return { resource, action: 'pull' };
+}
+
+function may(p: Principal, resource: Resource, action: string): boolean {
+  return p.kind === 'user' && p.via === 'token' ? granted(p.grant, resource, action) : allowed(p, resource, action);
+}
+
+/** The one authorization decision for every /v2 route: the caller, or a 401/403 thrown. */
+async function authorize(s: Services, route: V2Route, req: Req): Promise<Principal> {
+  const p = await identify(req, s);
+  const need = requirement(route, req.method);
+  if (need === 'authenticated') {
+    // A valid token (even an anonymous one) or an account; nobody at all gets the challenge.
+    if (p.kind === 'anonymous' && !/^bearer\s/i.test(req.headers.authorization ?? '')) throw challenge(req, s);
+    return p;
+  }
+  if (may(p, need.resource, need.action)) return p;
+  const scope = { type: need.resource.type, name: need.resource.name, actions: need.action === 'push' ? ['pull', 'push'] : [need.action] };
+  if (p.kind === 'anonymous' || (p.kind === 'user' && p.via === 'token')) {
+    throw challenge(req, s, scope, p.kind === 'anonymous' ? undefined : 'insufficient_scope', 'access to the resource requires (more) authorization');
+  }
+  throw new RegistryError('DENIED', { detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
+}
+
+async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, principal: Principal | null): Promise<unknown> {
   const method = req.method;
   const cfg = s.config.registry;
   switch (route.kind) {
@@ -110,7 +145,8 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       if (method !== 'GET') notAllowed('GET');
       const n = pageSize(query, cfg.maxPageSize);
       const last = query.get('last') ?? undefined;
-      const page = n === 0 ? { names: [], more: false } : await s.repositories.list(n, last);
+      const filter = principal ? catalogFilter(principal) : null;
+      const page = n === 0 || filter === 'none' ? { names: [], more: false } : await s.repositories.list(n, last, filter?.namespace);
       if (page.more) reply.header('Link', link('/v2/_catalog', n, page.names[page.names.length - 1]));
       return reply.type('application/json').send({ repositories: page.names });
     }
@@ -203,7 +239,8 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       if (mount !== null) {
         const digest = digestParam(mount);
         const from = query.get('from');
-        if (from !== null && isValidName(from)) {
+        // Mounting reads the source: without pull rights there, fall back to a plain upload.
+        if (from !== null && isValidName(from) && (!principal || may(principal, { type: 'repository', name: from }, 'pull'))) {
           const mounted = await s.blobs.mount(route.name, digest, from);
           if (mounted) {
             req.raw.resume();

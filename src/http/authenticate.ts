@@ -1,0 +1,55 @@
+// Reading credentials off a request and answering with Docker's challenge (spec/auth/token.md).
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.js';
+import { ANONYMOUS } from '../auth/principal.js';
+import type { ResourceScope } from '../auth/scope.js';
+import { formatScope } from '../auth/scope.js';
+import { TokenError } from '../auth/token-service.js';
+import { RegistryError } from '../errors/registry-error.js';
+import type { Services } from './services.js';
+
+export function basicCredentials(header: string | undefined): { name: string; password: string } | null {
+  if (!header || !/^basic\s/i.test(header)) return null;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i <= 0) return null;
+  return { name: decoded.slice(0, i), password: decoded.slice(i + 1) };
+}
+
+function realm(req: FastifyRequest, s: Services): string {
+  const base = s.config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
+  return `${base}/token`;
+}
+
+/** 401 with the challenge that tells a client where to get a token for `scope`. */
+export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScope, error?: string, message?: string): RegistryError {
+  const parts = [`realm="${realm(req, s)}"`, `service="${s.config.auth.service}"`];
+  if (scope) parts.push(`scope="${formatScope(scope)}"`);
+  if (error) parts.push(`error="${error}"`);
+  return new RegistryError('UNAUTHORIZED', {
+    message: message ?? 'authentication required',
+    detail: scope ? [{ Type: scope.type, Name: scope.name, Action: scope.actions.join(',') }] : undefined,
+    headers: { 'WWW-Authenticate': `Bearer ${parts.join(',')}` },
+  });
+}
+
+/** The caller on /v2: a bearer token, Basic credentials where allowed, or nobody. */
+export async function identify(req: FastifyRequest, s: Services): Promise<Principal> {
+  const header = req.headers.authorization;
+  if (!header) return ANONYMOUS;
+  if (/^bearer\s/i.test(header)) {
+    try {
+      return await s.auth.bearer(header.slice(7).trim());
+    } catch (e) {
+      if (e instanceof TokenError) throw challenge(req, s, undefined, 'invalid_token', `token refused: ${e.reason}`);
+      throw e;
+    }
+  }
+  const basic = basicCredentials(header);
+  if (basic && s.config.auth.basicOnRegistry) {
+    const p = await s.auth.basic(basic.name, basic.password);
+    if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials');
+    return p;
+  }
+  throw challenge(req, s, undefined, undefined, 'unsupported authorization scheme');
+}

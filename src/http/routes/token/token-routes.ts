@@ -1,0 +1,83 @@
+// The token endpoint of Docker's token authentication (spec/auth/token.md, oauth.md):
+// GET /token with Basic credentials or anonymously; POST /token with OAuth2 password and refresh_token grants.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../../../auth/principal.js';
+import { ANONYMOUS } from '../../../auth/principal.js';
+import { parseScopes } from '../../../auth/scope.js';
+import { TokenError } from '../../../auth/token-service.js';
+import { RegistryError } from '../../../errors/registry-error.js';
+import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
+import { basicCredentials } from '../../authenticate.js';
+import type { Services } from '../../services.js';
+
+function unauthorized(message: string): RegistryError {
+  return new RegistryError('UNAUTHORIZED', { message });
+}
+
+function checkService(s: Services, service: string | null): void {
+  if (service !== null && service !== s.config.auth.service) {
+    throw new RegistryError('DENIED', { status: 400, message: `unknown service "${service.slice(0, 100)}"; this registry is "${s.config.auth.service}"` });
+  }
+}
+
+export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.get('/token', async (req: FastifyRequest, reply: FastifyReply) => {
+    const q = new URLSearchParams((req.raw.url ?? '').split('?')[1] ?? '');
+    checkService(s, q.get('service'));
+    let principal: Principal = ANONYMOUS;
+    const header = req.headers.authorization;
+    if (header) {
+      const basic = basicCredentials(header);
+      if (!basic) throw unauthorized('use Basic credentials to obtain a token');
+      const p = await s.auth.basic(basic.name, basic.password);
+      if (!p) throw unauthorized('invalid credentials');
+      principal = p;
+    }
+    const issued = await s.auth.issue(principal, parseScopes(q.getAll('scope')), q.get('offline_token') === 'true');
+    reply.header('Cache-Control', 'no-store');
+    return {
+      token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt,
+      ...(issued.refreshToken ? { refresh_token: issued.refreshToken } : {}),
+    };
+  });
+
+  app.post('/token', async (req: FastifyRequest, reply: FastifyReply) => {
+    let body: Buffer;
+    try {
+      body = await readLimited(req.raw, 64 * 1024);
+    } catch (e) {
+      if (e instanceof BodyTooLargeError) throw new RegistryError('SIZE_INVALID', { status: 413, message: 'token request too large' });
+      throw e;
+    }
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded') throw new RegistryError('UNSUPPORTED', { status: 415, message: 'POST /token takes application/x-www-form-urlencoded' });
+    const f = new URLSearchParams(body.toString('utf8'));
+    checkService(s, f.get('service'));
+    const scopes = parseScopes(f.getAll('scope').flatMap((v) => v.split(' ')));
+    const grant = f.get('grant_type');
+    let issued;
+    if (grant === 'password') {
+      const p = await s.auth.basic(f.get('username') ?? '', f.get('password') ?? '');
+      if (!p) throw unauthorized('invalid credentials');
+      issued = await s.auth.issue(p, scopes, f.get('access_type') === 'offline');
+    } else if (grant === 'refresh_token') {
+      try {
+        issued = await s.auth.refresh(f.get('refresh_token') ?? '', scopes);
+      } catch (e) {
+        if (e instanceof TokenError) throw unauthorized(`refresh token refused: ${e.reason}`);
+        throw e;
+      }
+    } else {
+      throw new RegistryError('UNSUPPORTED', { status: 400, message: 'grant_type must be password or refresh_token' });
+    }
+    reply.header('Cache-Control', 'no-store');
+    return {
+      access_token: issued.token, token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt,
+      scope: issued.granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`).join(' '),
+      ...(issued.refreshToken ? { refresh_token: issued.refreshToken } : {}),
+    };
+  });
+}

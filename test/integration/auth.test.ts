@@ -1,0 +1,190 @@
+// Docker token authentication and the authorization decision, over the real HTTP API.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN_PASSWORD, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
+import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
+
+const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+const ALICE_PW = 'correct-horse-battery-42';
+
+async function token(b: BerthProcess, scopes: string[], auth?: string, extra = ''): Promise<{ status: number; body: Record<string, unknown> }> {
+  const q = new URLSearchParams({ service: 'berth' });
+  for (const s of scopes) q.append('scope', s);
+  const res = await fetch(`${b.url}/token?${q}${extra}`, { headers: auth ? { authorization: auth } : {} });
+  return { status: res.status, body: await res.json() as Record<string, unknown> };
+}
+
+async function pushImage(b: BerthProcess, name: string, tag: string, headers: Record<string, string>): Promise<number> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', n: randomBytes(4).toString('hex') }));
+  const layer = randomBytes(2000);
+  await pushBlob(b.url, name, config, headers);
+  await pushBlob(b.url, name, layer, headers);
+  const m = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length }, layers: [{ mediaType: MT.ociLayer, digest: sha256(layer), size: layer.length }] };
+  return (await pushManifest(b.url, name, tag, m, MT.ociManifest, headers)).res.status;
+}
+
+function challengeOf(res: Response): Record<string, string> {
+  const h = res.headers.get('www-authenticate') ?? '';
+  assert.match(h, /^Bearer /);
+  return Object.fromEntries([...h.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+}
+
+describe('token authentication', () => {
+  let b: BerthProcess;
+  before(async () => {
+    b = await startBerth({ auth: true });
+    const add = await runCli(['user', 'add', 'alice', '--data', b.dataDir, '--password-stdin'], {}, `${ALICE_PW}\n`);
+    assert.equal(add.code, 0, add.stderr);
+  });
+  after(async () => { await b.stop(); });
+
+  test('/v2/ without credentials answers 401 with a Bearer challenge naming realm and service', async () => {
+    const res = await fetch(`${b.url}/v2/`);
+    assert.equal(res.status, 401);
+    const c = challengeOf(res);
+    assert.equal(c.realm, `${b.url}/token`);
+    assert.equal(c.service, 'berth');
+    assert.equal((await res.json() as { errors: { code: string }[] }).errors[0].code, 'UNAUTHORIZED');
+  });
+
+  test('a protected route names the scope it needs', async () => {
+    const res = await fetch(`${b.url}/v2/alice/app/manifests/v1`);
+    assert.equal(res.status, 401);
+    assert.equal(challengeOf(res).scope, 'repository:alice/app:pull');
+    const push = await fetch(`${b.url}/v2/alice/app/blobs/uploads/`, { method: 'POST' });
+    assert.equal(challengeOf(push).scope, 'repository:alice/app:pull,push');
+  });
+
+  test('admin gets a token, pushes and pulls with it; the token response has the spec fields', async () => {
+    const t = await token(b, ['repository:team/app:pull,push'], basic('admin', ADMIN_PASSWORD));
+    assert.equal(t.status, 200);
+    assert.equal(t.body.token, t.body.access_token);
+    assert.equal(t.body.expires_in, 300);
+    assert.ok(!Number.isNaN(Date.parse(String(t.body.issued_at))));
+    const auth = { authorization: `Bearer ${t.body.token}` };
+    assert.equal(await pushImage(b, 'team/app', 'v1', auth), 201);
+    assert.equal((await fetch(`${b.url}/v2/team/app/manifests/v1`, { headers: auth })).status, 200);
+    assert.equal((await fetch(`${b.url}/v2/`, { headers: auth })).status, 200);
+  });
+
+  test('wrong passwords get no token', async () => {
+    assert.equal((await token(b, [], basic('admin', 'nope-nope-nope-nope'))).status, 401);
+    assert.equal((await token(b, [], basic('nobody', 'whatever-whatever'))).status, 401);
+  });
+
+  test('the grant is the intersection of what was asked and what is allowed', async () => {
+    const t = await token(b, ['repository:alice/app:pull,push', 'repository:team/app:pull,push,delete'], basic('alice', ALICE_PW));
+    assert.equal(t.status, 200, 'asking for more is trimmed, not an error');
+    const claims = JSON.parse(Buffer.from(String(t.body.token).split('.')[1], 'base64url').toString());
+    assert.deepEqual(claims.access, [{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }]);
+    const auth = { authorization: `Bearer ${t.body.token}` };
+    assert.equal(await pushImage(b, 'alice/app', 'v1', auth), 201);
+    const denied = await fetch(`${b.url}/v2/team/app/manifests/v1`, { headers: auth });
+    assert.equal(denied.status, 401);
+    assert.equal(challengeOf(denied).error, 'insufficient_scope');
+  });
+
+  test('anonymous tokens grant nothing', async () => {
+    const t = await token(b, ['repository:alice/app:pull']);
+    assert.equal(t.status, 200);
+    const res = await fetch(`${b.url}/v2/alice/app/manifests/v1`, { headers: { authorization: `Bearer ${t.body.token}` } });
+    assert.equal(res.status, 401);
+  });
+
+  test('Basic credentials work directly on /v2; a user lacking rights gets 403 DENIED', async () => {
+    const alice = { authorization: basic('alice', ALICE_PW) };
+    assert.equal((await fetch(`${b.url}/v2/alice/app/manifests/v1`, { headers: alice })).status, 200);
+    const res = await fetch(`${b.url}/v2/team/app/manifests/v1`, { headers: alice });
+    assert.equal(res.status, 403);
+    assert.equal((await res.json() as { errors: { code: string }[] }).errors[0].code, 'DENIED');
+    assert.equal((await fetch(`${b.url}/v2/`, { headers: { authorization: basic('alice', 'wrong-password-here') } })).status, 401);
+  });
+
+  test('the catalog shows only what the caller may pull', async () => {
+    const asAlice = await token(b, ['registry:catalog:*'], basic('alice', ALICE_PW));
+    const cat = await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: `Bearer ${asAlice.body.token}` } });
+    assert.deepEqual((await cat.json() as { repositories: string[] }).repositories, ['alice/app']);
+    const asAdmin = await token(b, ['registry:catalog:*'], basic('admin', ADMIN_PASSWORD));
+    const all = await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: `Bearer ${asAdmin.body.token}` } });
+    assert.deepEqual((await all.json() as { repositories: string[] }).repositories, ['alice/app', 'team/app']);
+  });
+
+  test('a mount from a repository the caller may not pull falls back to an upload session', async () => {
+    const layer = randomBytes(1000);
+    const admin = { authorization: basic('admin', ADMIN_PASSWORD) };
+    await pushBlob(b.url, 'team/secret', layer, admin);
+    const res = await fetch(`${b.url}/v2/alice/app/blobs/uploads/?mount=${sha256(layer)}&from=team/secret`, { method: 'POST', headers: { authorization: basic('alice', ALICE_PW) } });
+    assert.equal(res.status, 202);
+    assert.equal((await fetch(`${b.url}/v2/alice/app/blobs/${sha256(layer)}`, { method: 'HEAD', headers: { authorization: basic('alice', ALICE_PW) } })).status, 404);
+  });
+
+  test('offline tokens, OAuth2 password and refresh_token grants; a refresh token is no access token', async () => {
+    const t = await token(b, ['repository:alice/app:pull'], basic('alice', ALICE_PW), '&offline_token=true&client_id=test');
+    const refresh = String(t.body.refresh_token);
+    assert.ok(refresh.length > 20);
+    const form = (f: Record<string, string>) => fetch(`${b.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(f).toString() });
+    const r1 = await form({ grant_type: 'refresh_token', refresh_token: refresh, service: 'berth', scope: 'repository:alice/app:pull', client_id: 'test' });
+    assert.equal(r1.status, 200);
+    const b1 = await r1.json() as { access_token: string; scope: string };
+    assert.equal(b1.scope, 'repository:alice/app:pull');
+    assert.equal((await fetch(`${b.url}/v2/alice/app/manifests/v1`, { headers: { authorization: `Bearer ${b1.access_token}` } })).status, 200);
+    const r2 = await form({ grant_type: 'password', username: 'alice', password: ALICE_PW, service: 'berth', scope: 'repository:alice/app:pull', client_id: 'test' });
+    assert.equal(r2.status, 200);
+    assert.equal((await form({ grant_type: 'password', username: 'alice', password: 'bad-bad-bad-bad', service: 'berth', client_id: 'test' })).status, 401);
+    assert.equal((await form({ grant_type: 'refresh_token', refresh_token: 'garbage', service: 'berth', client_id: 'test' })).status, 401);
+    assert.equal((await fetch(`${b.url}/v2/alice/app/manifests/v1`, { headers: { authorization: `Bearer ${refresh}` } })).status, 401);
+  });
+
+  test('a token from another Berth, or a tampered one, is refused', async () => {
+    const other = await startBerth({ auth: true });
+    try {
+      const foreign = await token(other, ['repository:alice/app:pull'], basic('admin', ADMIN_PASSWORD));
+      const res = await fetch(`${b.url}/v2/alice/app/manifests/v1`, { headers: { authorization: `Bearer ${foreign.body.token}` } });
+      assert.equal(res.status, 401);
+      assert.equal(challengeOf(res).error, 'invalid_token');
+    } finally {
+      await other.stop();
+    }
+    const mine = String((await token(b, ['repository:alice/app:pull'], basic('alice', ALICE_PW))).body.token);
+    const [h, p, s] = mine.split('.');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+    claims.access = [{ type: 'repository', name: 'team/app', actions: ['pull'] }];
+    const edited = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
+    assert.equal((await fetch(`${b.url}/v2/team/app/manifests/v1`, { headers: { authorization: `Bearer ${edited}` } })).status, 401);
+  });
+
+  test('no password or token appears in any log line', async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    const all = b.logs.join('\n');
+    assert.ok(!all.includes(ADMIN_PASSWORD), 'admin password logged');
+    assert.ok(!all.includes(ALICE_PW), 'user password logged');
+    assert.ok(!/eyJ[A-Za-z0-9_-]{20,}\./.test(all), 'a JWT was logged');
+    assert.ok(!/Basic [A-Za-z0-9+/=]{10,}/.test(all), 'Basic credentials were logged');
+  });
+});
+
+describe('first start', () => {
+  test('creates admin with a random password printed once, outside the JSON log', async () => {
+    const dir = await tempDir();
+    const b = await startBerth({ auth: true, dataDir: dir, env: { BERTH_ADMIN_PASSWORD: '' } });
+    let password: string;
+    try {
+      const line = b.logs.find((l) => l.includes('password:'));
+      assert.ok(line, `no password printed:\n${b.logs.join('\n')}`);
+      password = line.split('password:')[1].trim();
+      assert.ok(password.length >= 20);
+      assert.equal((await fetch(`${b.url}/v2/`, { headers: { authorization: basic('admin', password) } })).status, 200);
+      const jsonLines = b.logs.filter((l) => l.startsWith('{'));
+      assert.ok(!jsonLines.some((l) => l.includes(password)), 'the password is not in the JSON log');
+    } finally {
+      await b.stop();
+    }
+    const again = await startBerth({ auth: true, dataDir: dir, env: { BERTH_ADMIN_PASSWORD: '' } });
+    try {
+      assert.ok(!again.logs.some((l) => l.includes('password:')), 'printed only on the first start');
+    } finally {
+      await again.stop();
+    }
+  });
+});
