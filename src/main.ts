@@ -21,6 +21,7 @@ import { Accounts } from './auth/accounts.js';
 import { AuthService } from './auth/auth-service.js';
 import { DbKeyStore } from './auth/db-key-store.js';
 import { loadOrCreateMasterKey } from './auth/master-key.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { TokenService } from './auth/token-service.js';
 import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
@@ -98,7 +99,7 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
     repositories: { list: (n, last, namespace) => listRepositories(meta.db, n, last, namespace) },
-    auth: new AuthService(accounts, tokens),
+    auth: new AuthService(accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle)),
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');

@@ -33,6 +33,18 @@ export class Accounts {
     return (await this.byName(name))!;
   }
 
+  async list(): Promise<User[]> {
+    return (await this.db.selectFrom('users').selectAll().orderBy('name').execute()).map(toUser);
+  }
+
+  /** Disabling revokes every token issued so far: they fail their next check, not only at expiry. */
+  async setDisabled(name: string, disabled: boolean): Promise<void> {
+    const res = await this.db.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
+      .where('name', '=', name).executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`);
+    this.verified.clear();
+  }
+
   /** On a registry without users: creates `admin`; returns the password when Berth generated it. */
   async ensureAdmin(password?: string): Promise<{ created: boolean; generated?: string }> {
     const any = await this.db.selectFrom('users').select('id').limit(1).executeTakeFirst();

@@ -1,5 +1,6 @@
 // Who is calling, and what a token may grant: local accounts and bearer tokens, decided by policy.ts.
 import type { Accounts } from './accounts.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { grant } from './policy.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
@@ -8,11 +9,19 @@ import { TokenError, type TokenService } from './token-service.js';
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
 
 export class AuthService {
-  constructor(readonly accounts: Accounts, readonly tokens: TokenService) {}
+  constructor(readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle) {}
 
-  async basic(name: string, password: string): Promise<Principal | null> {
+  /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
+  async basic(name: string, password: string, address: string): Promise<Principal | null> {
+    await this.throttle.check(name, address);
     const u = await this.accounts.authenticate(name, password);
-    return u ? { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'basic' } : null;
+    if (!u) {
+      const delay = await this.throttle.failed(name, address, 'local', 'invalid credentials');
+      await new Promise((r) => setTimeout(r, delay));
+      return null;
+    }
+    await this.throttle.succeeded(name);
+    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'basic' };
   }
 
   /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */

@@ -69,6 +69,31 @@ common(user.command('add <name>').description('create a local user (works while 
     }
   });
 
+for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+  common(user.command(`${verb} <name>`).description(disabled ? 'disable a user and revoke their tokens' : 'enable a disabled user'))
+    .action(async (name: string, opts: Common) => {
+      const berth = await createBerth(config(opts));
+      try {
+        await berth.accounts.setDisabled(name, disabled);
+        process.stdout.write(`${verb}d user ${name}\n`);
+      } finally {
+        await berth.close();
+      }
+    });
+}
+
+common(user.command('list').description('list users'))
+  .action(async (opts: Common) => {
+    const berth = await createBerth(config(opts));
+    try {
+      for (const u of await berth.accounts.list()) {
+        process.stdout.write(`${u.name}\t${u.source}${u.admin ? '\tadmin' : ''}${u.disabled ? '\tdisabled' : ''}\n`);
+      }
+    } finally {
+      await berth.close();
+    }
+  });
+
 const tls = program.command('tls').description('TLS helpers');
 tls.command('self-signed')
   .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')

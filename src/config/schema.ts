@@ -36,6 +36,14 @@ export const configSchema = z.strictObject({
     issuer: z.string().min(1).default('berth'),
     /** the `service` in challenges and the tokens' audience */
     service: z.string().min(1).default('berth'),
+    throttle: z.strictObject({
+      /** failed logins for one account within `window` before it is locked for `lockout` */
+      accountFailures: z.number().int().positive().default(10),
+      /** failed logins from one client address within `window` before it is locked out */
+      addressFailures: z.number().int().positive().default(50),
+      window: duration.default(900),
+      lockout: duration.default(900),
+    }).prefault({}),
     /** 32-byte key that seals secrets stored in the database (default <data>/secrets/master.key) */
     masterKeyFile: z.string().optional(),
   }).prefault({}),

@@ -88,6 +88,22 @@ export interface SigningKeysTable {
   verify_until: number | null;
 }
 
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  window_start: number;
+  locked_until: number;
+}
+
+export interface AuthFailuresTable {
+  id: Generated<number>;
+  at: number;
+  user_name: string;
+  address: string;
+  source: string;
+  reason: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -99,4 +115,6 @@ export interface Database {
   uploads: UploadsTable;
   users: UsersTable;
   signing_keys: SigningKeysTable;
+  login_throttle: LoginThrottleTable;
+  auth_failures: AuthFailuresTable;
 }

@@ -5,6 +5,7 @@ import { ANONYMOUS } from '../auth/principal.js';
 import type { ResourceScope } from '../auth/scope.js';
 import { formatScope } from '../auth/scope.js';
 import { TokenError } from '../auth/token-service.js';
+import { LoginLocked } from '../auth/login-throttle.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { Services } from './services.js';
 
@@ -33,6 +34,18 @@ export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScop
   });
 }
 
+/** A password login, with lockouts answered as 429 TOOMANYREQUESTS and Retry-After. */
+export async function passwordLogin(s: Services, name: string, password: string, address: string): Promise<Principal | null> {
+  try {
+    return await s.auth.basic(name, password, address);
+  } catch (e) {
+    if (e instanceof LoginLocked) {
+      throw new RegistryError('TOOMANYREQUESTS', { message: e.message, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
+    }
+    throw e;
+  }
+}
+
 /** The caller on /v2: a bearer token, Basic credentials where allowed, or nobody. */
 export async function identify(req: FastifyRequest, s: Services): Promise<Principal> {
   const header = req.headers.authorization;
@@ -47,7 +60,7 @@ export async function identify(req: FastifyRequest, s: Services): Promise<Princi
   }
   const basic = basicCredentials(header);
   if (basic && s.config.auth.basicOnRegistry) {
-    const p = await s.auth.basic(basic.name, basic.password);
+    const p = await passwordLogin(s, basic.name, basic.password, req.ip);
     if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials');
     return p;
   }

@@ -188,3 +188,64 @@ describe('first start', () => {
     }
   });
 });
+
+describe('accounts and lockouts', () => {
+  const PW = 'quiet-meadow-lantern-77';
+  test('repeated failures lock the account (429 with Retry-After), every failure is recorded, and it unlocks', async () => {
+    const b = await startBerth({ auth: true, config: { auth: { throttle: { accountFailures: 3, addressFailures: 1000, window: 60, lockout: 3 } } } });
+    try {
+      assert.equal((await runCli(['user', 'add', 'carol', '--data', b.dataDir, '--password-stdin'], {}, PW)).code, 0);
+      for (let i = 0; i < 3; i++) assert.equal((await token(b, [], basic('carol', `wrong-password-${i}-xx`))).status, 401);
+      const locked = await fetch(`${b.url}/token?service=berth`, { headers: { authorization: basic('carol', PW) } });
+      assert.equal(locked.status, 429, 'even the right password is refused while locked');
+      assert.ok(Number(locked.headers.get('retry-after')) >= 1);
+      assert.equal((await locked.json() as { errors: { code: string }[] }).errors[0].code, 'TOOMANYREQUESTS');
+      const onV2 = await fetch(`${b.url}/v2/`, { headers: { authorization: basic('carol', PW) } });
+      assert.equal(onV2.status, 429, 'Basic on /v2 is locked too');
+      // Another account is not affected.
+      assert.equal((await token(b, [], basic('admin', ADMIN_PASSWORD))).status, 200);
+      await new Promise((r) => setTimeout(r, 3200));
+      assert.equal((await token(b, [], basic('carol', PW))).status, 200, 'unlocked after the lockout');
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
+      const rows = db.prepare("select user_name, address, source from auth_failures where user_name = 'carol'").all() as { address: string; source: string }[];
+      db.close();
+      assert.equal(rows.length, 3, 'each failure recorded');
+      assert.equal(rows[0].address, '127.0.0.1');
+      assert.equal(rows[0].source, 'local');
+    } finally {
+      await b.stop();
+    }
+  });
+
+  test('a guessing loop from one address is locked out across account names', async () => {
+    const b = await startBerth({ auth: true, config: { auth: { throttle: { accountFailures: 1000, addressFailures: 5, window: 60, lockout: 60 } } } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) statuses.push((await token(b, [], basic(`user${i}`, 'guess-guess-guess'))).status);
+      assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+      assert.deepEqual(statuses.slice(5), [429, 429, 429]);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  test('disabling a user revokes their tokens at once; user list shows it', async () => {
+    const b = await startBerth({ auth: true });
+    try {
+      assert.equal((await runCli(['user', 'add', 'carol', '--data', b.dataDir, '--password-stdin'], {}, PW)).code, 0);
+      const t = await token(b, ['repository:carol/app:pull,push'], basic('carol', PW));
+      const auth = { authorization: `Bearer ${t.body.token}` };
+      assert.equal(await pushImage(b, 'carol/app', 'v1', auth), 201);
+      assert.equal((await runCli(['user', 'disable', 'carol', '--data', b.dataDir])).code, 0);
+      const res = await fetch(`${b.url}/v2/carol/app/manifests/v1`, { headers: auth });
+      assert.equal(res.status, 401, 'the unexpired token is refused');
+      assert.equal((await token(b, [], basic('carol', PW))).status, 401, 'and no new one is issued');
+      const list = await runCli(['user', 'list', '--data', b.dataDir]);
+      assert.match(list.stdout, /^carol\tlocal\tdisabled$/m);
+      assert.match(list.stdout, /^admin\tlocal\tadmin$/m);
+    } finally {
+      await b.stop();
+    }
+  });
+});

@@ -105,5 +105,25 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_login_throttle': {
+      async up(db: Kysely<any>) {
+        // Failed logins per account ('user:NAME') and per client address ('addr:IP'), shared by all processes.
+        await db.schema.createTable('login_throttle')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('window_start', 'bigint', (c) => c.notNull())
+          .addColumn('locked_until', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        // Every authentication attempt that failed; the audit log reads these.
+        await id(db.schema.createTable('auth_failures'))
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('auth_failures_at').on('auth_failures').column('at').execute();
+      },
+    },
   };
 }

@@ -7,7 +7,7 @@ import { parseScopes } from '../../../auth/scope.js';
 import { TokenError } from '../../../auth/token-service.js';
 import { RegistryError } from '../../../errors/registry-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
-import { basicCredentials } from '../../authenticate.js';
+import { basicCredentials, passwordLogin } from '../../authenticate.js';
 import type { Services } from '../../services.js';
 
 function unauthorized(message: string): RegistryError {
@@ -32,7 +32,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     if (header) {
       const basic = basicCredentials(header);
       if (!basic) throw unauthorized('use Basic credentials to obtain a token');
-      const p = await s.auth.basic(basic.name, basic.password);
+      const p = await passwordLogin(s, basic.name, basic.password, req.ip);
       if (!p) throw unauthorized('invalid credentials');
       principal = p;
     }
@@ -60,7 +60,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     const grant = f.get('grant_type');
     let issued;
     if (grant === 'password') {
-      const p = await s.auth.basic(f.get('username') ?? '', f.get('password') ?? '');
+      const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req.ip);
       if (!p) throw unauthorized('invalid credentials');
       issued = await s.auth.issue(p, scopes, f.get('access_type') === 'offline');
     } else if (grant === 'refresh_token') {
