@@ -18,6 +18,7 @@ import { UploadService } from './registry/upload-service.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
 import { Accounts } from './auth/accounts.js';
+import { AccessTokens } from './auth/access-tokens.js';
 import { AuthService } from './auth/auth-service.js';
 import { DbKeyStore } from './auth/db-key-store.js';
 import { loadOrCreateMasterKey } from './auth/master-key.js';
@@ -99,7 +100,7 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
     repositories: { list: (n, last, namespace) => listRepositories(meta.db, n, last, namespace) },
-    auth: new AuthService(accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle)),
+    auth: new AuthService(accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle), new AccessTokens(meta.db)),
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');

@@ -20,6 +20,11 @@ export class Accounts {
     return r ? toUser(r) : undefined;
   }
 
+  async byId(id: number): Promise<User | undefined> {
+    const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toUser(r) : undefined;
+  }
+
   async create(name: string, password: string, opts: { admin?: boolean } = {}): Promise<User> {
     // A user name is also the user's namespace, so it follows the repository name grammar.
     if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)');

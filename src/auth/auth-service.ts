@@ -1,4 +1,5 @@
 // Who is calling, and what a token may grant: local accounts and bearer tokens, decided by policy.ts.
+import { TOKEN_PREFIX, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { grant } from './policy.js';
@@ -9,19 +10,34 @@ import { TokenError, type TokenService } from './token-service.js';
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
 
 export class AuthService {
-  constructor(readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle) {}
+  constructor(readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
   async basic(name: string, password: string, address: string): Promise<Principal | null> {
     await this.throttle.check(name, address);
-    const u = await this.accounts.authenticate(name, password);
-    if (!u) {
-      const delay = await this.throttle.failed(name, address, 'local', 'invalid credentials');
+    const viaToken = password.startsWith(TOKEN_PREFIX);
+    const p = viaToken ? await this.personalToken(name, password) : await this.password(name, password);
+    if (!p) {
+      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : 'local', viaToken ? 'invalid access token' : 'invalid credentials');
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
     await this.throttle.succeeded(name);
-    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'basic' };
+    return p;
+  }
+
+  private async password(name: string, password: string): Promise<Principal | null> {
+    const u = await this.accounts.authenticate(name, password);
+    return u ? { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'basic' } : null;
+  }
+
+  /** A personal access token, given as the password of the user it belongs to. */
+  private async personalToken(name: string, secret: string): Promise<Principal | null> {
+    const t = await this.accessTokens.verify(secret);
+    if (!t) return null;
+    const u = await this.accounts.byId(t.userId);
+    if (!u || u.name !== name || u.disabled || t.createdAt < u.tokensValidAfter) return null;
+    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: 'token', via: 'basic', limit: t.scopes };
   }
 
   /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */
@@ -40,7 +56,8 @@ export class AuthService {
     const subject = p.kind === 'user' ? p.name : '';
     const source = p.kind === 'user' ? p.source : 'anonymous';
     const t = await this.tokens.issueAccess(subject, granted, source);
-    const refreshToken = offline && p.kind === 'user' ? await this.tokens.issueRefresh(p.name, p.source) : undefined;
+    // No refresh token for an access-token login: a refresh would not carry the token's limits.
+    const refreshToken = offline && p.kind === 'user' && !p.limit && p.source !== 'token' ? await this.tokens.issueRefresh(p.name, p.source) : undefined;
     return { ...t, refreshToken, granted };
   }
 

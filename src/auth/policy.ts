@@ -1,6 +1,7 @@
 // The one authorization decision: may this principal do this action on this resource? Every /v2 route
 // and the token service ask here. Roles for organizations, teams and repositories extend this function.
 import { namespaceOf } from '../oci/reference.js';
+import { matchesPattern } from './access-tokens.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 
@@ -10,6 +11,9 @@ export interface Resource { type: 'repository' | 'registry'; name: string }
 
 export function allowed(p: Principal, resource: Resource, action: string): boolean {
   if (p.kind === 'anonymous') return false;
+  // An access token never allows more than its own limits, whatever its user may do.
+  if (p.limit && resource.type === 'repository' &&
+    !p.limit.some((l) => matchesPattern(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
   if (p.admin) return true;
   if (resource.type === 'registry') return resource.name === 'catalog' && action === '*';
   // A user's personal namespace is theirs: the first path component equal to the user name.

@@ -1,7 +1,17 @@
+import type { TokenScope } from './access-tokens.js';
 import type { ResourceScope } from './scope.js';
 
 export type Principal =
   | { kind: 'anonymous' }
-  | { kind: 'user'; id: number; name: string; admin: boolean; source: string; via: 'basic' | 'token'; grant?: ResourceScope[] };
+  | {
+    kind: 'user'; id: number; name: string; admin: boolean;
+    /** how they authenticated: local (password), token (personal access token), ldap, robot */
+    source: string;
+    via: 'basic' | 'token';
+    /** a bearer token's grant */
+    grant?: ResourceScope[];
+    /** a personal access token's limits: repository patterns and actions */
+    limit?: TokenScope[] | null;
+  };
 
 export const ANONYMOUS: Principal = { kind: 'anonymous' };

@@ -94,6 +94,58 @@ common(user.command('list').description('list users'))
     }
   });
 
+const token = program.command('token').description('personal access tokens (log in with the user name and the token as password)');
+common(token.command('create <user>').description('create a token; its secret is shown once'))
+  .requiredOption('--name <name>', 'what the token is for')
+  .option('--scope <pattern:actions...>', 'limit to repositories matching a pattern (* in a path component, ** across) and actions, e.g. "alice/*:pull,push"')
+  .option('--expires <days>', 'days until it expires (default: never)')
+  .action(async (userName: string, opts: Common & { name: string; scope?: string[]; expires?: string }) => {
+    const berth = await createBerth(config(opts));
+    try {
+      const u = await berth.accounts.byName(userName);
+      if (!u) throw new Error(`no user ${userName}`);
+      const scopes = opts.scope?.map((s) => {
+        const i = s.lastIndexOf(':');
+        const actions = s.slice(i + 1).split(',').filter(Boolean);
+        if (i <= 0 || actions.length === 0 || !actions.every((a) => ['pull', 'push', 'delete', '*'].includes(a))) throw new Error(`--scope ${s}: expected PATTERN:pull,push,delete`);
+        return { pattern: s.slice(0, i), actions };
+      });
+      const days = opts.expires === undefined ? undefined : Number(opts.expires);
+      if (days !== undefined && !(days > 0)) throw new Error('--expires must be a positive number of days');
+      const { token: t, secret } = await berth.services.auth.accessTokens.create(u.id, opts.name, { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
+      process.stdout.write(`created token ${t.id} for ${u.name}; the secret is shown only now:\n${secret}\n`);
+    } finally {
+      await berth.close();
+    }
+  });
+
+common(token.command('list <user>').description("list a user's tokens (never their secrets)"))
+  .action(async (userName: string, opts: Common) => {
+    const berth = await createBerth(config(opts));
+    try {
+      const u = await berth.accounts.byName(userName);
+      if (!u) throw new Error(`no user ${userName}`);
+      const iso = (t: number | null) => (t === null ? '-' : new Date(t).toISOString());
+      for (const t of await berth.services.auth.accessTokens.list(u.id)) {
+        const state = t.revokedAt ? 'revoked' : t.expiresAt !== null && t.expiresAt <= Date.now() ? 'expired' : 'active';
+        process.stdout.write(`${t.id}\t${t.name}\t${state}\texpires ${iso(t.expiresAt)}\tlast used ${iso(t.lastUsedAt)}\t${t.scopes ? t.scopes.map((s) => `${s.pattern}:${s.actions.join(',')}`).join(' ') : 'all'}\n`);
+      }
+    } finally {
+      await berth.close();
+    }
+  });
+
+common(token.command('revoke <id>').description('revoke a token'))
+  .action(async (id: string, opts: Common) => {
+    const berth = await createBerth(config(opts));
+    try {
+      if (!(await berth.services.auth.accessTokens.revoke(id))) throw new Error(`no active token ${id}`);
+      process.stdout.write(`revoked token ${id}\n`);
+    } finally {
+      await berth.close();
+    }
+  });
+
 const tls = program.command('tls').description('TLS helpers');
 tls.command('self-signed')
   .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')

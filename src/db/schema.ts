@@ -104,6 +104,18 @@ export interface AuthFailuresTable {
   reason: string;
 }
 
+export interface AccessTokensTable {
+  id: string;
+  user_id: number;
+  name: string;
+  secret_hash: string;
+  scopes: string | null;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -117,4 +129,5 @@ export interface Database {
   signing_keys: SigningKeysTable;
   login_throttle: LoginThrottleTable;
   auth_failures: AuthFailuresTable;
+  access_tokens: AccessTokensTable;
 }

@@ -249,3 +249,48 @@ describe('accounts and lockouts', () => {
     }
   });
 });
+
+describe('personal access tokens', () => {
+  const PW = 'silver-orchard-window-91';
+  test('limited to their patterns and actions, usable for docker-style login, revocable, expiring, stored hashed', async () => {
+    const b = await startBerth({ auth: true });
+    try {
+      assert.equal((await runCli(['user', 'add', 'dave', '--data', b.dataDir, '--password-stdin'], {}, PW)).code, 0);
+      const created = await runCli(['token', 'create', 'dave', '--name', 'ci', '--scope', 'dave/ci-*:pull,push', '--data', b.dataDir]);
+      assert.equal(created.code, 0, created.stderr);
+      const secret = created.stdout.trim().split('\n').pop()!;
+      assert.match(secret, /^berth_pat_[0-9a-f]{12}_/);
+      const id = /created token ([0-9a-f]{12})/.exec(created.stdout)![1];
+
+      const t = await token(b, ['repository:dave/ci-app:pull,push', 'repository:dave/other:pull,push'], basic('dave', secret), '&offline_token=true');
+      assert.equal(t.status, 200);
+      assert.equal(t.body.refresh_token, undefined, 'no refresh token for an access-token login');
+      const claims = JSON.parse(Buffer.from(String(t.body.token).split('.')[1], 'base64url').toString());
+      assert.deepEqual(claims.access, [{ type: 'repository', name: 'dave/ci-app', actions: ['pull', 'push'] }]);
+      assert.equal(claims.auth_source, 'token');
+      assert.equal(await pushImage(b, 'dave/ci-app', 'v1', { authorization: `Bearer ${t.body.token}` }), 201);
+
+      const direct = { authorization: basic('dave', secret) };
+      assert.equal((await fetch(`${b.url}/v2/dave/ci-app/manifests/v1`, { headers: direct })).status, 200);
+      assert.equal((await fetch(`${b.url}/v2/dave/other/blobs/uploads/`, { method: 'POST', headers: direct })).status, 403, 'outside the pattern');
+      assert.equal((await fetch(`${b.url}/v2/dave/ci-app/manifests/v1`, { method: 'DELETE', headers: direct })).status, 403, 'action not granted');
+      assert.equal((await token(b, [], basic('admin', secret))).status, 401, 'only with its own user name');
+
+      const list = await runCli(['token', 'list', 'dave', '--data', b.dataDir]);
+      assert.match(list.stdout, new RegExp(`^${id}\\tci\\tactive\\texpires -\\tlast used \\d{4}-`, 'm'));
+      assert.ok(!list.stdout.includes(secret.slice(23)), 'list never shows the secret');
+      const { readFileSync } = await import('node:fs');
+      assert.ok(!readFileSync(`${b.dataDir}/berth.db`).includes(Buffer.from(secret)), 'the database does not hold the secret');
+
+      assert.equal((await runCli(['token', 'revoke', id, '--data', b.dataDir])).code, 0);
+      assert.equal((await fetch(`${b.url}/v2/dave/ci-app/manifests/v1`, { headers: direct })).status, 401, 'revoked');
+
+      const short = await runCli(['token', 'create', 'dave', '--name', 'brief', '--expires', '0.00002', '--data', b.dataDir]);
+      const brief = short.stdout.trim().split('\n').pop()!;
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal((await token(b, [], basic('dave', brief))).status, 401, 'expired');
+    } finally {
+      await b.stop();
+    }
+  });
+});

@@ -28,3 +28,17 @@ describe('token scope grammar', () => {
     assert.deepEqual(s.map(formatScope), ['repository:a:pull,push', 'repository:b:push']);
   });
 });
+
+describe('access token repository patterns', async () => {
+  const { matchesPattern } = await import('../../src/auth/access-tokens.js');
+  test('* stays within a path component, ** crosses them, other characters are literal', () => {
+    assert.ok(matchesPattern('team/*', 'team/app'));
+    assert.ok(!matchesPattern('team/*', 'team/a/b'));
+    assert.ok(matchesPattern('team/**', 'team/a/b'));
+    assert.ok(matchesPattern('dave/ci-*', 'dave/ci-app'));
+    assert.ok(!matchesPattern('dave/ci-*', 'dave/cd-app'));
+    assert.ok(!matchesPattern('a.b', 'axb'));
+    assert.ok(matchesPattern('exact/name', 'exact/name'));
+    assert.ok(!matchesPattern('exact/name', 'exact/name2'));
+  });
+});

@@ -125,5 +125,24 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('auth_failures_at').on('auth_failures').column('at').execute();
       },
     },
+    '0005_access_tokens': {
+      async up(db: Kysely<any>) {
+        // Personal access tokens: the secret is high-entropy, so a SHA-256 of it is stored (looked up by
+        // its id prefix, compared in constant time), never the secret.
+        await db.schema.createTable('access_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          // JSON [{ "pattern": "team/*", "actions": ["pull"] }]; null: everything the user may do
+          .addColumn('scopes', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('access_tokens_user').on('access_tokens').column('user_id').execute();
+      },
+    },
   };
 }
