@@ -2,7 +2,7 @@
 // The `berth` command. Every command takes the same --data and --config and works beside a running server.
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type ResolvedConfig } from '../config/load.js';
-import { createBerth, createLogger, serve } from '../main.js';
+import { createBerth, createLogger, serve, type Berth } from '../main.js';
 
 const program = new Command('berth').description('Berth: a private OCI container image registry').showHelpAfterError();
 
@@ -17,6 +17,16 @@ function config(opts: Common & { listen?: string }): ResolvedConfig {
       process.exit(2);
     }
     throw e;
+  }
+}
+
+/** Opens the registry's data for one command and closes it after, whatever happens. */
+async function withBerth<T>(opts: Common, fn: (berth: Berth) => Promise<T>): Promise<T> {
+  const berth = await createBerth(config(opts));
+  try {
+    return await fn(berth);
+  } finally {
+    await berth.close();
   }
 }
 
@@ -60,38 +70,29 @@ common(user.command('add <name>').description('create a local user (works while 
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-    const berth = await createBerth(config(opts));
-    try {
+    await withBerth(opts, async (berth) => {
       const u = await berth.accounts.create(name, password, { admin: opts.admin });
       process.stdout.write(`created user ${u.name}${u.admin ? ' (system administrator)' : ''}\n`);
-    } finally {
-      await berth.close();
-    }
+    });
   });
 
 for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
   common(user.command(`${verb} <name>`).description(disabled ? 'disable a user and revoke their tokens' : 'enable a disabled user'))
     .action(async (name: string, opts: Common) => {
-      const berth = await createBerth(config(opts));
-      try {
+      await withBerth(opts, async (berth) => {
         await berth.accounts.setDisabled(name, disabled);
         process.stdout.write(`${verb}d user ${name}\n`);
-      } finally {
-        await berth.close();
-      }
+      });
     });
 }
 
 common(user.command('list').description('list users'))
   .action(async (opts: Common) => {
-    const berth = await createBerth(config(opts));
-    try {
+    await withBerth(opts, async (berth) => {
       for (const u of await berth.accounts.list()) {
         process.stdout.write(`${u.name}\t${u.source}${u.admin ? '\tadmin' : ''}${u.disabled ? '\tdisabled' : ''}\n`);
       }
-    } finally {
-      await berth.close();
-    }
+    });
   });
 
 const token = program.command('token').description('personal access tokens (log in with the user name and the token as password)');
@@ -100,8 +101,7 @@ common(token.command('create <user>').description('create a token; its secret is
   .option('--scope <pattern:actions...>', 'limit to repositories matching a pattern (* in a path component, ** across) and actions, e.g. "alice/*:pull,push"')
   .option('--expires <days>', 'days until it expires (default: never)')
   .action(async (userName: string, opts: Common & { name: string; scope?: string[]; expires?: string }) => {
-    const berth = await createBerth(config(opts));
-    try {
+    await withBerth(opts, async (berth) => {
       const u = await berth.accounts.byName(userName);
       if (!u) throw new Error(`no user ${userName}`);
       const scopes = opts.scope?.map((s) => {
@@ -114,15 +114,12 @@ common(token.command('create <user>').description('create a token; its secret is
       if (days !== undefined && !(days > 0)) throw new Error('--expires must be a positive number of days');
       const { token: t, secret } = await berth.services.auth.accessTokens.create(u.id, opts.name, { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
       process.stdout.write(`created token ${t.id} for ${u.name}; the secret is shown only now:\n${secret}\n`);
-    } finally {
-      await berth.close();
-    }
+    });
   });
 
 common(token.command('list <user>').description("list a user's tokens (never their secrets)"))
   .action(async (userName: string, opts: Common) => {
-    const berth = await createBerth(config(opts));
-    try {
+    await withBerth(opts, async (berth) => {
       const u = await berth.accounts.byName(userName);
       if (!u) throw new Error(`no user ${userName}`);
       const iso = (t: number | null) => (t === null ? '-' : new Date(t).toISOString());
@@ -130,20 +127,15 @@ common(token.command('list <user>').description("list a user's tokens (never the
         const state = t.revokedAt ? 'revoked' : t.expiresAt !== null && t.expiresAt <= Date.now() ? 'expired' : 'active';
         process.stdout.write(`${t.id}\t${t.name}\t${state}\texpires ${iso(t.expiresAt)}\tlast used ${iso(t.lastUsedAt)}\t${t.scopes ? t.scopes.map((s) => `${s.pattern}:${s.actions.join(',')}`).join(' ') : 'all'}\n`);
       }
-    } finally {
-      await berth.close();
-    }
+    });
   });
 
 common(token.command('revoke <id>').description('revoke a token'))
   .action(async (id: string, opts: Common) => {
-    const berth = await createBerth(config(opts));
-    try {
+    await withBerth(opts, async (berth) => {
       if (!(await berth.services.auth.accessTokens.revoke(id))) throw new Error(`no active token ${id}`);
       process.stdout.write(`revoked token ${id}\n`);
-    } finally {
-      await berth.close();
-    }
+    });
   });
 
 const tls = program.command('tls').description('TLS helpers');
