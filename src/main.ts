@@ -93,6 +93,7 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
   const accounts = new Accounts(meta.db);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
+    rotateAfter: config.auth.keyRotationDays * 86_400,
   });
   const services: Services = {
     config,

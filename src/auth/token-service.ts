@@ -56,6 +56,8 @@ export interface TokenServiceOptions {
   lifetime?: number;
   refreshLifetime?: number;
   clockTolerance?: number;
+  /** seconds a key signs before the next token is signed by a new one */
+  rotateAfter?: number;
   now?: () => number;
 }
 
@@ -78,11 +80,20 @@ export class TokenService {
     return this.cache.keys;
   }
 
-  /** The key that signs now, creating the first one if there is none. */
+  /** The key that signs now: created when there is none, replaced when it is older than the rotation period. */
   private async signer(): Promise<{ kid: string; key: KeyObject }> {
     let current = (await this.keys()).find((k) => k.signUntil === null && k.privatePem);
     if (!current) {
       current = (await this.keys(true)).find((k) => k.signUntil === null && k.privatePem) ?? await this.createKey();
+    }
+    if (this.opts.rotateAfter && this.now() - current.createdAt > this.opts.rotateAfter * 1000) {
+      // Another process may just have rotated: look again before rotating.
+      const fresh = (await this.keys(true)).find((k) => k.signUntil === null && k.privatePem);
+      if (fresh && this.now() - fresh.createdAt <= this.opts.rotateAfter * 1000) current = fresh;
+      else {
+        await this.rotate();
+        current = (await this.keys()).find((k) => k.signUntil === null && k.privatePem)!;
+      }
     }
     return { kid: current.kid, key: createPrivateKey(current.privatePem!) };
   }
@@ -104,7 +115,9 @@ export class TokenService {
   async rotate(): Promise<string> {
     const now = this.now();
     for (const k of await this.keys(true)) {
-      if (k.signUntil === null) await this.store.retire(k.kid, now, now + (this.lifetime + (this.opts.clockTolerance ?? 30)) * 1000);
+      // Other processes may sign with it until their key cache (60 s) refreshes: the tokens they sign
+      // meanwhile must verify for their whole lifetime too.
+      if (k.signUntil === null) await this.store.retire(k.kid, now, now + (this.lifetime + (this.opts.clockTolerance ?? 30) + 60) * 1000);
     }
     return (await this.createKey()).kid;
   }

@@ -138,6 +138,14 @@ common(token.command('revoke <id>').description('revoke a token'))
     });
   });
 
+common(program.command('rotate-keys').description('sign new tokens with a new key now (old tokens stay valid until they expire)'))
+  .action(async (opts: Common) => {
+    await withBerth(opts, async (berth) => {
+      const kid = await berth.services.auth.tokens.rotate();
+      process.stdout.write(`tokens are now signed with key ${kid}\n`);
+    });
+  });
+
 const tls = program.command('tls').description('TLS helpers');
 tls.command('self-signed')
   .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')

@@ -33,6 +33,8 @@ export const configSchema = z.strictObject({
     tokenLifetime: z.number().int().min(60).max(3600).default(300),
     /** seconds a refresh token (offline_token=true) lives */
     refreshLifetime: z.number().int().positive().default(30 * 86400),
+    /** days a signing key signs before a new one replaces it (the old one verifies until its tokens expire) */
+    keyRotationDays: z.number().positive().default(30),
     issuer: z.string().min(1).default('berth'),
     /** the `service` in challenges and the tokens' audience */
     service: z.string().min(1).default('berth'),

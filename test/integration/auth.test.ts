@@ -294,3 +294,24 @@ describe('personal access tokens', () => {
     }
   });
 });
+
+describe('signing keys', () => {
+  test('JWKS lists the verifying keys; rotate-keys beside a running server keeps old tokens valid', async () => {
+    const b = await startBerth({ auth: true });
+    try {
+      const first = await token(b, ['repository:admin/x:pull'], basic('admin', ADMIN_PASSWORD));
+      const jwks1 = await (await fetch(`${b.url}/token/jwks`)).json() as { keys: { kid: string; alg: string; kty: string; d?: string }[] };
+      assert.equal(jwks1.keys.length, 1);
+      assert.equal(jwks1.keys[0].alg, 'ES256');
+      assert.equal(jwks1.keys[0].d, undefined, 'no private part is published');
+      const rotated = await runCli(['rotate-keys', '--data', b.dataDir]);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const jwks2 = await (await fetch(`${b.url}/token/jwks`)).json() as { keys: { kid: string }[] };
+      assert.equal(jwks2.keys.length, 2, 'old and new keys both verify for now');
+      const r = await fetch(`${b.url}/v2/`, { headers: { authorization: `Bearer ${first.body.token}` } });
+      assert.equal(r.status, 200, 'a token signed before the rotation still works');
+    } finally {
+      await b.stop();
+    }
+  });
+});

@@ -109,7 +109,7 @@ describe('token service', () => {
     assert.notEqual(decodeProtectedHeader(old.token).kid, newKid);
     await svc.verifyAccess(old.token);
     assert.equal((await svc.jwks()).keys.length, 2);
-    now += 400_000;
+    now += 460_000;
     await refused(svc.verifyAccess(old.token), /unknown|retired|expired/);
     assert.equal((await svc.jwks()).keys.length, 1);
   });
@@ -122,5 +122,22 @@ describe('token service', () => {
     await a.rotate();
     const t = await a.issueAccess('alice', access);
     assert.equal((await b.verifyAccess(t.token)).subject, 'alice');
+  });
+});
+
+describe('automatic key rotation', () => {
+  test('a key older than the rotation period is replaced at the next issuance', async () => {
+    let now = Date.now();
+    const store = new MemoryKeyStore();
+    const svc = new TokenService(store, { ...opts, rotateAfter: 3600, now: () => now });
+    const first = decodeProtectedHeader((await svc.issueAccess('a', [])).token).kid;
+    now += 1800_000;
+    assert.equal(decodeProtectedHeader((await svc.issueAccess('a', [])).token).kid, first, 'not yet');
+    const old = await svc.issueAccess('a', []);
+    now += 1801_000;
+    const next = decodeProtectedHeader((await svc.issueAccess('a', [])).token).kid;
+    assert.notEqual(next, first);
+    assert.equal((await store.list()).filter((k) => k.signUntil === null).length, 1, 'one signing key at a time');
+    await assert.rejects(svc.verifyAccess(old.token), 'the old key outlived its tokens only by their lifetime');
   });
 });

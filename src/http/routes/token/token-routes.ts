@@ -44,6 +44,12 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     };
   });
 
+  // Public keys that verify Berth's tokens, for services that check them themselves.
+  app.get('/token/jwks', async (_req, reply) => {
+    reply.header('Cache-Control', 'max-age=60');
+    return s.auth.tokens.jwks();
+  });
+
   app.post('/token', async (req: FastifyRequest, reply: FastifyReply) => {
     let body: Buffer;
     try {
