@@ -18,6 +18,7 @@ import { UploadService } from './registry/upload-service.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
 import { Accounts } from './auth/accounts.js';
+import { Organizations } from './auth/organizations.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { AuthService } from './auth/auth-service.js';
 import { DbKeyStore } from './auth/db-key-store.js';
@@ -34,6 +35,7 @@ export interface Berth {
   store: StorageDriver;
   services: Services;
   accounts: Accounts;
+  organizations: Organizations;
   gc: GarbageCollector;
   close(): Promise<void>;
 }
@@ -100,15 +102,15 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     blobs,
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
-    repositories: { list: (n, last, namespace) => listRepositories(meta.db, n, last, namespace) },
-    auth: new AuthService(accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle), new AccessTokens(meta.db)),
+    repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
+    auth: new AuthService(meta.db, accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle), new AccessTokens(meta.db)),
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');
       return true;
     },
   };
-  return { config, meta, store, services, accounts, gc: new GarbageCollector(meta, store), close: () => meta.close() };
+  return { config, meta, store, services, accounts, organizations: new Organizations(meta.db), gc: new GarbageCollector(meta, store), close: () => meta.close() };
 }
 
 /**

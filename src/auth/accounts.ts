@@ -31,6 +31,7 @@ export class Accounts {
     const problem = passwordProblem(password, name);
     if (problem) throw new AccountError(`password ${problem}`);
     if (await this.byName(name)) throw new AccountError(`user ${name} already exists`);
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`);
     await this.db.insertInto('users').values({
       name, password_hash: await hashPassword(password), is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local',
       tokens_valid_after: 0, created_at: Date.now(),

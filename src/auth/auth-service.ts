@@ -1,8 +1,9 @@
 // Who is calling, and what a token may grant: local accounts and bearer tokens, decided by policy.ts.
 import { TOKEN_PREFIX, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
+import type { Db } from '../db/database.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { grant } from './policy.js';
+import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 import { TokenError, type TokenService } from './token-service.js';
@@ -10,7 +11,12 @@ import { TokenError, type TokenService } from './token-service.js';
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
 
 export class AuthService {
-  constructor(readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
+  constructor(private readonly db: Db, readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
+
+  /** The authorization decisions for one caller (one per request: it caches what it loads). */
+  authorizer(p: Principal): Authorizer {
+    return new Authorizer(this.db, p);
+  }
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
   async basic(name: string, password: string, address: string): Promise<Principal | null> {
@@ -52,7 +58,7 @@ export class AuthService {
   }
 
   async issue(p: Principal, requested: ResourceScope[], offline: boolean): Promise<IssuedToken> {
-    const granted = grant(p, requested);
+    const granted = await this.authorizer(p).grant(requested);
     const subject = p.kind === 'user' ? p.name : '';
     const source = p.kind === 'user' ? p.source : 'anonymous';
     const t = await this.tokens.issueAccess(subject, granted, source);

@@ -1,44 +1,47 @@
 // The one authorization decision: may this principal do this action on this resource? Every /v2 route
-// and the token service ask here. Roles for organizations, teams and repositories extend this function.
-import { namespaceOf } from '../oci/reference.js';
+// and the token service come here (through authorizer.ts, which loads the facts it needs).
 import { matchesPattern } from './access-tokens.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 
-export type RepositoryAction = 'pull' | 'push' | 'delete';
+export const ROLES = ['reader', 'developer', 'maintainer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+export const isRole = (r: string): r is Role => (ROLES as readonly string[]).includes(r);
+export const rank = (r: Role | null): number => (r === null ? -1 : ROLES.indexOf(r));
+export const maxRole = (roles: (Role | null)[]): Role | null => roles.reduce<Role | null>((a, b) => (rank(b) > rank(a) ? b : a), null);
+
+/** What a repository action needs: pull reads, push writes, delete removes. */
+const NEEDS: Record<string, Role> = { pull: 'reader', push: 'developer', delete: 'maintainer' };
 
 export interface Resource { type: 'repository' | 'registry'; name: string }
 
-export function allowed(p: Principal, resource: Resource, action: string): boolean {
-  if (p.kind === 'anonymous') return false;
-  // An access token never allows more than its own limits, whatever its user may do.
-  if (p.limit && resource.type === 'repository' &&
-    !p.limit.some((l) => matchesPattern(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
-  if (p.admin) return true;
-  if (resource.type === 'registry') return resource.name === 'catalog' && action === '*';
-  // A user's personal namespace is theirs: the first path component equal to the user name.
-  if (resource.type === 'repository') return namespaceOf(resource.name) === p.name && ['pull', 'push', 'delete'].includes(action);
-  return false;
+/** Facts about a repository and the principal, loaded by the authorizer. */
+export interface RepositoryContext {
+  /** what the first path component is: a user's personal namespace, an organization, or nothing yet */
+  namespace: 'user' | 'org' | 'none';
+  /** the principal is the user whose namespace this is */
+  owner: boolean;
+  /** the principal's strongest role here: on the organization, or on the repository, directly or by team */
+  role: Role | null;
+  /** anyone, also anonymous, may pull */
+  public: boolean;
 }
 
-/** The intersection of what was asked and what is allowed (asking for more is trimmed, not refused). */
-export function grant(p: Principal, requested: ResourceScope[]): ResourceScope[] {
-  const out: ResourceScope[] = [];
-  for (const r of requested) {
-    if (r.type !== 'repository' && r.type !== 'registry') continue;
-    const actions = r.actions.filter((a) => allowed(p, { type: r.type as Resource['type'], name: r.name }, a));
-    if (actions.length > 0) out.push({ ...r, actions });
-  }
-  return out;
+export function decide(p: Principal, resource: Resource, action: string, ctx: RepositoryContext | null): boolean {
+  // An access token never allows more than its own limits, whatever its user may do.
+  if (p.kind === 'user' && p.limit && resource.type === 'repository' &&
+    !p.limit.some((l) => matchesPattern(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
+  if (p.kind === 'user' && p.admin) return true;
+  if (resource.type === 'registry') return p.kind === 'user' && resource.name === 'catalog' && action === '*';
+  if (resource.type !== 'repository' || !ctx) return false;
+  if (action === 'pull' && ctx.public) return true;
+  if (p.kind === 'anonymous') return false;
+  if (ctx.owner) return action in NEEDS;
+  const need = NEEDS[action];
+  return need !== undefined && rank(ctx.role) >= rank(need);
 }
 
 /** Whether a token's grant covers the action. */
 export function granted(scopes: ResourceScope[] | undefined, resource: Resource, action: string): boolean {
   return (scopes ?? []).some((s) => s.type === resource.type && s.name === resource.name && (s.actions.includes(action) || s.actions.includes('*')));
-}
-
-/** Repository names the principal may see in the catalog: null for all. */
-export function catalogFilter(p: Principal): { namespace: string } | null | 'none' {
-  if (p.kind === 'anonymous') return 'none';
-  return p.admin ? null : { namespace: p.name };
 }

@@ -2,6 +2,7 @@
 // The `berth` command. Every command takes the same --data and --config and works beside a running server.
 import { Command } from 'commander';
 import { ConfigError, loadConfig, type ResolvedConfig } from '../config/load.js';
+import { parseRole, parseSubject } from '../auth/organizations.js';
 import { createBerth, createLogger, serve, type Berth } from '../main.js';
 
 const program = new Command('berth').description('Berth: a private OCI container image registry').showHelpAfterError();
@@ -144,6 +145,52 @@ common(program.command('rotate-keys').description('sign new tokens with a new ke
       const kid = await berth.services.auth.tokens.rotate();
       process.stdout.write(`tokens are now signed with key ${kid}\n`);
     });
+  });
+
+const org = program.command('org').description('organizations: namespaces shared by teams and users');
+common(org.command('create <name>').description('create an organization (private unless --public)'))
+  .option('--public', 'anyone, also anonymous, may pull its repositories')
+  .action(async (name: string, opts: Common & { public?: boolean }) => {
+    await withBerth(opts, async (b) => { await b.organizations.create(name, { public: opts.public }); });
+    process.stdout.write(`created organization ${name}${opts.public ? ' (public)' : ''}\n`);
+  });
+common(org.command('visibility <name> <public|private>').description('make an organization public or private'))
+  .action(async (name: string, v: string, opts: Common) => {
+    if (v !== 'public' && v !== 'private') throw new Error('visibility is public or private');
+    await withBerth(opts, async (b) => { await b.organizations.setPublic(name, v === 'public'); });
+    process.stdout.write(`organization ${name} is ${v}\n`);
+  });
+common(org.command('role <org> <user|team:TEAM> <role>').description('give a user or team a role on the organization: reader, developer, maintainer, admin, none'))
+  .action(async (name: string, subject: string, role: string, opts: Common) => {
+    await withBerth(opts, async (b) => { await b.organizations.setOrgRole(name, parseSubject(subject), parseRole(role)); });
+    process.stdout.write(`${subject} is ${role} of ${name}\n`);
+  });
+
+const team = program.command('team').description('teams of an organization');
+common(team.command('create <org> <team>').description('create a team'))
+  .action(async (o: string, t: string, opts: Common) => {
+    await withBerth(opts, async (b) => { await b.organizations.createTeam(o, t); });
+    process.stdout.write(`created team ${o}/${t}\n`);
+  });
+for (const [verb, add] of [['add', true], ['remove', false]] as const) {
+  common(team.command(`${verb} <org> <team> <user>`).description(`${verb} a team member`))
+    .action(async (o: string, t: string, u: string, opts: Common) => {
+      await withBerth(opts, async (b) => { await (add ? b.organizations.addTeamMember(o, t, u) : b.organizations.removeTeamMember(o, t, u)); });
+      process.stdout.write(`${add ? 'added' : 'removed'} ${u} ${add ? 'to' : 'from'} ${o}/${t}\n`);
+    });
+}
+
+const repo = program.command('repo').description('repository settings');
+common(repo.command('visibility <name> <public|private|inherit>').description("a repository's visibility (inherit: as its organization)"))
+  .action(async (name: string, v: string, opts: Common) => {
+    if (!['public', 'private', 'inherit'].includes(v)) throw new Error('visibility is public, private or inherit');
+    await withBerth(opts, async (b) => { await b.organizations.setRepositoryVisibility(name, v as 'public' | 'private' | 'inherit'); });
+    process.stdout.write(`repository ${name}: ${v}\n`);
+  });
+common(repo.command('role <name> <user|team:TEAM> <role>').description('a role on one repository: reader, developer, maintainer, admin, none'))
+  .action(async (name: string, subject: string, role: string, opts: Common) => {
+    await withBerth(opts, async (b) => { await b.organizations.setRepositoryRole(name, parseSubject(subject), parseRole(role)); });
+    process.stdout.write(`${subject} is ${role} of ${name}\n`);
   });
 
 const tls = program.command('tls').description('TLS helpers');

@@ -116,6 +116,14 @@ export interface AccessTokensTable {
   revoked_at: number | null;
 }
 
+export interface OrganizationsTable { id: Generated<number>; name: string; public: number; created_at: number }
+export interface TeamsTable { id: Generated<number>; org_id: number; name: string }
+export interface TeamMembersTable { team_id: number; user_id: number }
+export interface MemberRoleRow { subject_kind: 'user' | 'team'; subject_id: number; role: string }
+export interface OrgMembersTable extends MemberRoleRow { org_id: number }
+export interface RepositoryMembersTable extends MemberRoleRow { repository_name: string }
+export interface RepositorySettingsTable { name: string; public: number | null }
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -130,4 +138,10 @@ export interface Database {
   login_throttle: LoginThrottleTable;
   auth_failures: AuthFailuresTable;
   access_tokens: AccessTokensTable;
+  organizations: OrganizationsTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  org_members: OrgMembersTable;
+  repository_members: RepositoryMembersTable;
+  repository_settings: RepositorySettingsTable;
 }

@@ -11,7 +11,7 @@ export interface Services {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
-  repositories: { list(n: number, last: string | undefined, namespace?: string): Promise<CatalogPage> };
+  repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
   auth: AuthService;
   /** readiness: metadata and storage answer */
   ready(): Promise<boolean>;

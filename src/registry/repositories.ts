@@ -15,14 +15,12 @@ export async function ensureRepository(tx: Tx, name: string, now: number): Promi
 
 export interface CatalogPage { names: string[]; more: boolean }
 
-/** Repositories holding at least one manifest, in lexical order, after `last`; optionally one namespace's. */
-export async function listRepositories(db: Tx, n: number, last: string | undefined, namespace?: string): Promise<CatalogPage> {
+/** Repositories holding at least one manifest, in lexical order, after `last`. */
+export async function listRepositories(db: Tx, n: number, last: string | undefined): Promise<CatalogPage> {
   let q = db.selectFrom('repositories as r').select('r.name')
     .where((eb) => eb.exists(eb.selectFrom('manifests as m').select('m.id').whereRef('m.repository_id', '=', 'r.id')))
     .orderBy('r.name').limit(n + 1);
   if (last !== undefined) q = q.where('r.name', '>', last);
-  // "ns" itself, or names in ["ns/", "ns0"): '0' is the byte after '/', so the range is exactly "ns/…".
-  if (namespace !== undefined) q = q.where((eb) => eb.or([eb('r.name', '=', namespace), eb.and([eb('r.name', '>=', `${namespace}/`), eb('r.name', '<', `${namespace}0`)])]));
   const rows = await q.execute();
   return { names: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
 }

@@ -144,5 +144,44 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('access_tokens_user').on('access_tokens').column('user_id').execute();
       },
     },
+    '0006_organizations': {
+      async up(db: Kysely<any>) {
+        await id(db.schema.createTable('organizations'))
+          .addColumn('name', text, (c) => c.notNull().unique())
+          .addColumn('public', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('teams'))
+          .addColumn('org_id', 'bigint', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addUniqueConstraint('teams_org_name', ['org_id', 'name'])
+          .execute();
+        await db.schema.createTable('team_members')
+          .addColumn('team_id', 'bigint', (c) => c.notNull().references('teams.id').onDelete('cascade'))
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addPrimaryKeyConstraint('team_members_pk', ['team_id', 'user_id'])
+          .execute();
+        // Roles on an organization, or on one repository, for a user or a team: reader, developer, maintainer, admin.
+        await db.schema.createTable('org_members')
+          .addColumn('org_id', 'bigint', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+          .addColumn('subject_kind', 'text', (c) => c.notNull())
+          .addColumn('subject_id', 'bigint', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('org_members_pk', ['org_id', 'subject_kind', 'subject_id'])
+          .execute();
+        await db.schema.createTable('repository_members')
+          .addColumn('repository_name', text, (c) => c.notNull())
+          .addColumn('subject_kind', 'text', (c) => c.notNull())
+          .addColumn('subject_id', 'bigint', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('repository_members_pk', ['repository_name', 'subject_kind', 'subject_id'])
+          .execute();
+        // Settings by name, so they can be made before the first push; public null: as the namespace.
+        await db.schema.createTable('repository_settings')
+          .addColumn('name', text, (c) => c.primaryKey())
+          .addColumn('public', 'integer')
+          .execute();
+      },
+    },
   };
 }

@@ -10,7 +10,8 @@ import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.
 import type { RangeSource } from '../../../storage/driver.js';
 import { logRequest } from '../../request-log.js';
 import type { Services } from '../../services.js';
-import { allowed, catalogFilter, granted, type Resource } from '../../../auth/policy.js';
+import type { Authorizer } from '../../../auth/authorizer.js';
+import { granted, type Resource } from '../../../auth/policy.js';
 import type { Principal } from '../../../auth/principal.js';
 import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
@@ -39,8 +40,8 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
     if ('name' in route && !isValidName(route.name)) {
       throw new RegistryError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
     }
-    const principal = services.config.auth.enabled ? await authorize(services, route, req) : null;
-    return dispatch(services, route, query, req, reply, principal);
+    const az = services.config.auth.enabled ? await authorize(services, route, req) : null;
+    return dispatch(services, route, query, req, reply, az);
   };
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler });
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2/*', handler });
@@ -112,20 +113,23 @@ function requirement(route: V2Route, method: string): { resource: Resource; acti
   return { resource, action: 'pull' };
 }
 
-function may(p: Principal, resource: Resource, action: string): boolean {
-  return p.kind === 'user' && p.via === 'token' ? granted(p.grant, resource, action) : allowed(p, resource, action);
+/** A bearer token allows what it was granted; other callers are decided on the spot. */
+async function may(az: Authorizer, resource: Resource, action: string): Promise<boolean> {
+  const p = az.principal;
+  return p.kind === 'user' && p.via === 'token' ? granted(p.grant, resource, action) : az.can(resource, action);
 }
 
 /** The one authorization decision for every /v2 route: the caller, or a 401/403 thrown. */
-async function authorize(s: Services, route: V2Route, req: Req): Promise<Principal> {
+async function authorize(s: Services, route: V2Route, req: Req): Promise<Authorizer> {
   const p = await identify(req, s);
+  const az = s.auth.authorizer(p);
   const need = requirement(route, req.method);
   if (need === 'authenticated') {
     // A valid token (even an anonymous one) or an account; nobody at all gets the challenge.
     if (p.kind === 'anonymous' && !/^bearer\s/i.test(req.headers.authorization ?? '')) throw challenge(req, s);
-    return p;
+    return az;
   }
-  if (may(p, need.resource, need.action)) return p;
+  if (await may(az, need.resource, need.action)) return az;
   const scope = { type: need.resource.type, name: need.resource.name, actions: need.action === 'push' ? ['pull', 'push'] : [need.action] };
   if (p.kind === 'anonymous' || (p.kind === 'user' && p.via === 'token')) {
     throw challenge(req, s, scope, p.kind === 'anonymous' ? undefined : 'insufficient_scope', 'access to the resource requires (more) authorization');
@@ -133,7 +137,7 @@ async function authorize(s: Services, route: V2Route, req: Req): Promise<Princip
   throw new RegistryError('DENIED', { detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
 }
 
-async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, principal: Principal | null): Promise<unknown> {
+async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, az: Authorizer | null): Promise<unknown> {
   const method = req.method;
   const cfg = s.config.registry;
   switch (route.kind) {
@@ -145,8 +149,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       if (method !== 'GET') notAllowed('GET');
       const n = pageSize(query, cfg.maxPageSize);
       const last = query.get('last') ?? undefined;
-      const filter = principal ? catalogFilter(principal) : null;
-      const page = n === 0 || filter === 'none' ? { names: [], more: false } : await s.repositories.list(n, last, filter?.namespace);
+      const page = n === 0 ? { names: [], more: false } : await visibleRepositories(s, az, n, last);
       if (page.more) reply.header('Link', link('/v2/_catalog', n, page.names[page.names.length - 1]));
       return reply.type('application/json').send({ repositories: page.names });
     }
@@ -240,7 +243,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         const digest = digestParam(mount);
         const from = query.get('from');
         // Mounting reads the source: without pull rights there, fall back to a plain upload.
-        if (from !== null && isValidName(from) && (!principal || may(principal, { type: 'repository', name: from }, 'pull'))) {
+        if (from !== null && isValidName(from) && (!az || await may(az, { type: 'repository', name: from }, 'pull'))) {
           const mounted = await s.blobs.mount(route.name, digest, from);
           if (mounted) {
             req.raw.resume();
@@ -326,6 +329,20 @@ async function sendRange(req: Req, reply: Rep, source: RangeSource): Promise<voi
     await source.close().catch(() => undefined);
   }
   logRequest(req, reply.statusCode, sent, reply.elapsedTime);
+}
+
+/** The catalog page as the caller may see it: only repositories they may pull. */
+async function visibleRepositories(s: Services, az: Authorizer | null, n: number, last: string | undefined): Promise<{ names: string[]; more: boolean }> {
+  const p = az?.principal;
+  if (!az || (p?.kind === 'user' && p.admin && !p.limit)) return s.repositories.list(n, last);
+  const names: string[] = [];
+  let cursor = last;
+  for (;;) {
+    const page = await s.repositories.list(Math.max(n, 100), cursor);
+    for (const name of page.names) if (await az.can({ type: 'repository', name }, 'pull')) names.push(name);
+    if (names.length > n || !page.more || page.names.length === 0) return { names: names.slice(0, n), more: names.length > n };
+    cursor = page.names[page.names.length - 1];
+  }
 }
 
 function deletionDisabled(): RegistryError {

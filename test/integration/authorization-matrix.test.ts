@@ -1,0 +1,166 @@
+// The generated authorization matrix: every role x action x public/private x way of authenticating, over
+// the real HTTP API, each expected answer asserted. Authorization runs before the registry acts, so an
+// allowed DELETE of a tag that does not exist answers 404, and an allowed upload start answers 202.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN_PASSWORD, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
+import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
+
+const PW = 'matrix-password-4711-zz';
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+type Action = 'pull' | 'push' | 'delete';
+const ACTIONS: Action[] = ['pull', 'push', 'delete'];
+const RANK = { reader: 0, developer: 1, maintainer: 2, admin: 3 } as const;
+const NEED: Record<Action, number> = { pull: 0, push: 1, delete: 2 };
+
+interface Repo { name: string; public: boolean }
+const REPOS: Repo[] = [{ name: 'acme/app', public: false }, { name: 'acme/other', public: false }, { name: 'open/app', public: true }];
+
+// user -> role per repository (what the setup below grants); sysadmin may do everything.
+const USERS: Record<string, (repo: string) => number | null> = {
+  reader1: (r) => (r.startsWith('acme/') || r.startsWith('open/') ? RANK.reader : null),
+  dev1: () => RANK.developer,
+  maint1: () => RANK.maintainer,
+  orgadmin1: () => RANK.admin,
+  teamdev: () => RANK.developer, // by team membership
+  repoonly: (r) => (r === 'acme/app' ? RANK.developer : null), // a role on one repository only
+  outsider: () => null,
+};
+
+async function cli(b: BerthProcess, args: string[], input?: string) {
+  const r = await runCli([...args, '--data', b.dataDir], {}, input);
+  assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe('authorization matrix', () => {
+  let b: BerthProcess;
+  const secrets: Record<string, string> = {};
+  let cells = 0;
+
+  before(async () => {
+    b = await startBerth({ auth: true });
+    for (const u of Object.keys(USERS)) await cli(b, ['user', 'add', u, '--password-stdin'], PW);
+    await cli(b, ['org', 'create', 'acme']);
+    await cli(b, ['org', 'create', 'open', '--public']);
+    for (const o of ['acme', 'open']) {
+      await cli(b, ['org', 'role', o, 'reader1', 'reader']);
+      await cli(b, ['org', 'role', o, 'dev1', 'developer']);
+      await cli(b, ['org', 'role', o, 'maint1', 'maintainer']);
+      await cli(b, ['org', 'role', o, 'orgadmin1', 'admin']);
+      await cli(b, ['team', 'create', o, 'build']);
+      await cli(b, ['team', 'add', o, 'build', 'teamdev']);
+      await cli(b, ['org', 'role', o, 'team:build', 'developer']);
+    }
+    await cli(b, ['repo', 'role', 'acme/app', 'repoonly', 'developer']);
+    // Tokens limited to pull for maint1 (fewer rights than the user), and unlimited for dev1.
+    secrets.maint1PullOnly = (await cli(b, ['token', 'create', 'maint1', '--name', 'ro', '--scope', '**:pull'])).trim().split('\n').pop()!;
+    secrets.dev1All = (await cli(b, ['token', 'create', 'dev1', '--name', 'ci'])).trim().split('\n').pop()!;
+    const admin = { authorization: basic('admin', ADMIN_PASSWORD) };
+    for (const r of REPOS) {
+      const config = Buffer.from(`{"architecture":"amd64","os":"linux","r":"${r.name}"}`);
+      const layer = randomBytes(100);
+      await pushBlob(b.url, r.name, config, admin);
+      await pushBlob(b.url, r.name, layer, admin);
+      const m = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length }, layers: [{ mediaType: MT.ociLayer, digest: sha256(layer), size: layer.length }] };
+      assert.equal((await pushManifest(b.url, r.name, 'v1', m, MT.ociManifest, admin)).res.status, 201);
+    }
+  });
+  after(async () => {
+    await b.stop();
+    console.log(`# authorization matrix: ${cells} cells asserted`);
+  });
+
+  async function attempt(repo: string, action: Action, authorization?: string): Promise<number> {
+    const headers: Record<string, string> = authorization ? { authorization } : {};
+    if (action === 'pull') return (await fetch(`${b.url}/v2/${repo}/manifests/v1`, { headers })).status;
+    if (action === 'push') return (await fetch(`${b.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers })).status;
+    return (await fetch(`${b.url}/v2/${repo}/manifests/no-such-tag`, { method: 'DELETE', headers })).status;
+  }
+  const ALLOWED: Record<Action, number> = { pull: 200, push: 202, delete: 404 };
+
+  async function bearer(user: string, password: string, repo: string): Promise<string> {
+    const q = new URLSearchParams({ service: 'berth', scope: `repository:${repo}:pull,push,delete` });
+    const res = await fetch(`${b.url}/token?${q}`, { headers: { authorization: basic(user, password) } });
+    assert.equal(res.status, 200);
+    return `Bearer ${(await res.json() as { token: string }).token}`;
+  }
+
+  function check(who: string, repo: Repo, action: Action, status: number, allowed: boolean, deniedStatus: number) {
+    cells++;
+    assert.equal(status, allowed ? ALLOWED[action] : deniedStatus, `${who} ${action} ${repo.name}${repo.public ? ' (public)' : ''}: expected ${allowed ? 'allowed' : 'denied'}, got ${status}`);
+  }
+
+  test('anonymous: public pull only', async () => {
+    for (const r of REPOS) for (const a of ACTIONS) check('anonymous', r, a, await attempt(r.name, a), a === 'pull' && r.public, 401);
+  });
+
+  test('anonymous tokens: public pull only', async () => {
+    for (const r of REPOS) {
+      const q = new URLSearchParams({ service: 'berth', scope: `repository:${r.name}:pull,push,delete` });
+      const t = `Bearer ${(await (await fetch(`${b.url}/token?${q}`)).json() as { token: string }).token}`;
+      for (const a of ACTIONS) check('anonymous token', r, a, await attempt(r.name, a, t), a === 'pull' && r.public, 401);
+    }
+  });
+
+  for (const [user, roleOf] of Object.entries(USERS)) {
+    const expected = (r: Repo, a: Action) => { const role = roleOf(r.name); return (role !== null && role >= NEED[a]) || (a === 'pull' && r.public); };
+    test(`${user} with Basic credentials`, async () => {
+      for (const r of REPOS) for (const a of ACTIONS) check(`${user} (basic)`, r, a, await attempt(r.name, a, basic(user, PW)), expected(r, a), 403);
+    });
+    test(`${user} with a bearer token`, async () => {
+      for (const r of REPOS) {
+        const t = await bearer(user, PW, r.name);
+        for (const a of ACTIONS) check(`${user} (token)`, r, a, await attempt(r.name, a, t), expected(r, a), 401);
+      }
+    });
+  }
+
+  test('the system administrator may do everything', async () => {
+    for (const r of REPOS) {
+      for (const a of ACTIONS) check('admin (basic)', r, a, await attempt(r.name, a, basic('admin', ADMIN_PASSWORD)), true, 403);
+      const t = await bearer('admin', ADMIN_PASSWORD, r.name);
+      for (const a of ACTIONS) check('admin (token)', r, a, await attempt(r.name, a, t), true, 401);
+    }
+  });
+
+  test('access tokens: never more than their limits, nor than their user', async () => {
+    for (const r of REPOS) {
+      for (const a of ACTIONS) {
+        check('maint1 pull-only token', r, a, await attempt(r.name, a, basic('maint1', secrets.maint1PullOnly)), a === 'pull', 403);
+        check('dev1 unlimited token', r, a, await attempt(r.name, a, basic('dev1', secrets.dev1All)), a !== 'delete' || false, 403);
+      }
+    }
+  });
+
+  test('removing a role or a team membership takes effect at once', async () => {
+    await cli(b, ['team', 'remove', 'acme', 'build', 'teamdev']);
+    check('teamdev after leaving the team', REPOS[0], 'push', await attempt('acme/app', 'push', basic('teamdev', PW)), false, 403);
+    await cli(b, ['org', 'role', 'acme', 'dev1', 'none']);
+    check('dev1 after losing the role', REPOS[0], 'pull', await attempt('acme/app', 'pull', basic('dev1', PW)), false, 403);
+    await cli(b, ['repo', 'visibility', 'acme/app', 'public']);
+    check('anonymous on a repository made public', REPOS[0], 'pull', await attempt('acme/app', 'pull'), true, 401);
+    check('anonymous push to a public repository', REPOS[0], 'push', await attempt('acme/app', 'push'), false, 401);
+  });
+
+  test('a repository outside any user or organization namespace can be created by system administrators only', async () => {
+    const ghost: Repo = { name: 'nobody/app', public: false };
+    check('dev1 in an unknown namespace', ghost, 'push', await attempt(ghost.name, 'push', basic('dev1', PW)), false, 403);
+    check('orgadmin1 in an unknown namespace', ghost, 'push', await attempt(ghost.name, 'push', basic('orgadmin1', PW)), false, 403);
+    check('admin in an unknown namespace', ghost, 'push', await attempt(ghost.name, 'push', basic('admin', ADMIN_PASSWORD)), true, 403);
+    check('a user in their own namespace', { name: 'dev1/tools', public: false }, 'push', await attempt('dev1/tools', 'push', basic('dev1', PW)), true, 403);
+  });
+
+  test('catalogs list only what the caller may pull', async () => {
+    const list = async (auth: string) => {
+      const q = new URLSearchParams({ service: 'berth', scope: 'registry:catalog:*' });
+      const [user, pw] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+      const t = (await (await fetch(`${b.url}/token?${q}`, { headers: { authorization: basic(user, pw) } })).json() as { token: string }).token;
+      return (await (await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: `Bearer ${t}` } })).json() as { repositories: string[] }).repositories;
+    };
+    assert.deepEqual(await list(basic('outsider', PW)), ['acme/app', 'open/app'], 'public ones only (acme/app was made public above)');
+    assert.deepEqual(await list(basic('repoonly', PW)), ['acme/app', 'open/app']);
+    assert.deepEqual(await list(basic('maint1', PW)), ['acme/app', 'acme/other', 'open/app']);
+  });
+});
