@@ -39,6 +39,29 @@ export class Accounts {
     return (await this.byName(name))!;
   }
 
+  /**
+   * A robot account of an organization, `ORG+NAME` ('+' never appears in a namespace): no password, its
+   * only secret is its access token, limited to repositories of the organization.
+   */
+  async createRobot(org: string, name: string): Promise<User> {
+    if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('robot name must be lower-case letters, digits and . _ -');
+    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new AccountError(`no organization ${org}`);
+    const full = `${org}+${name}`;
+    if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`);
+    await this.db.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
+    return (await this.byName(full))!;
+  }
+
+  async robots(org: string): Promise<User[]> {
+    return (await this.db.selectFrom('users').selectAll().where('source', '=', 'robot').where('name', '>=', `${org}+`).where('name', '<', `${org},`).orderBy('name').execute()).map(toUser);
+  }
+
+  async remove(name: string): Promise<void> {
+    const res = await this.db.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) throw new AccountError(`no account ${name}`);
+    this.verified.clear();
+  }
+
   async list(): Promise<User[]> {
     return (await this.db.selectFrom('users').selectAll().orderBy('name').execute()).map(toUser);
   }

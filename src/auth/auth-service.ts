@@ -43,7 +43,7 @@ export class AuthService {
     if (!t) return null;
     const u = await this.accounts.byId(t.userId);
     if (!u || u.name !== name || u.disabled || t.createdAt < u.tokensValidAfter) return null;
-    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: 'token', via: 'basic', limit: t.scopes };
+    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'basic', limit: t.scopes };
   }
 
   /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */

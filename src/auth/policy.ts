@@ -32,6 +32,10 @@ export function decide(p: Principal, resource: Resource, action: string, ctx: Re
   if (p.kind === 'user' && p.limit && resource.type === 'repository' &&
     !p.limit.some((l) => matchesPattern(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
   if (p.kind === 'user' && p.admin) return true;
+  // A robot account may do exactly what its token lists (checked above), inside its own organization.
+  if (p.kind === 'user' && p.source === 'robot') {
+    return resource.type === 'repository' && Boolean(p.limit) && action in NEEDS && resource.name.startsWith(`${p.name.split('+')[0]}/`);
+  }
   if (resource.type === 'registry') return p.kind === 'user' && resource.name === 'catalog' && action === '*';
   if (resource.type !== 'repository' || !ctx) return false;
   if (action === 'pull' && ctx.public) return true;

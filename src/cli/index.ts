@@ -193,6 +193,43 @@ common(repo.command('role <name> <user|team:TEAM> <role>').description('a role o
     process.stdout.write(`${subject} is ${role} of ${name}\n`);
   });
 
+const robot = program.command('robot').description('robot accounts of an organization, for CI systems');
+common(robot.command('create <org> <name>').description('create a robot limited to repositories of the organization; its secret is shown once'))
+  .requiredOption('--scope <pattern:actions...>', 'repositories (patterns within the organization) and actions, e.g. "acme/app-*:pull,push"')
+  .option('--expires <days>', 'days until its secret expires (default: never)')
+  .action(async (orgName: string, name: string, opts: Common & { scope: string[]; expires?: string }) => {
+    const scopes = opts.scope.map((s) => {
+      const i = s.lastIndexOf(':');
+      const actions = s.slice(i + 1).split(',').filter(Boolean);
+      const pattern = s.slice(0, i);
+      if (i <= 0 || actions.length === 0 || !actions.every((a) => ['pull', 'push', 'delete'].includes(a))) throw new Error(`--scope ${s}: expected PATTERN:pull,push,delete`);
+      if (!pattern.startsWith(`${orgName}/`)) throw new Error(`--scope ${s}: a robot of ${orgName} reaches only ${orgName}/... repositories`);
+      return { pattern, actions };
+    });
+    const days = opts.expires === undefined ? undefined : Number(opts.expires);
+    if (days !== undefined && !(days > 0)) throw new Error('--expires must be a positive number of days');
+    await withBerth(opts, async (b) => {
+      const u = await b.accounts.createRobot(orgName, name);
+      const { secret } = await b.services.auth.accessTokens.create(u.id, 'robot', { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
+      process.stdout.write(`created robot ${u.name}; log in with user ${u.name} and this secret, shown only now:\n${secret}\n`);
+    });
+  });
+common(robot.command('list <org>').description("list an organization's robots"))
+  .action(async (orgName: string, opts: Common) => {
+    await withBerth(opts, async (b) => {
+      for (const r of await b.accounts.robots(orgName)) {
+        const [t] = await b.services.auth.accessTokens.list(r.id);
+        const iso = (x: number | null | undefined) => (x ? new Date(x).toISOString() : '-');
+        process.stdout.write(`${r.name}\t${t?.scopes?.map((s) => `${s.pattern}:${s.actions.join(',')}`).join(' ') ?? ''}\texpires ${iso(t?.expiresAt)}\tlast used ${iso(t?.lastUsedAt)}\n`);
+      }
+    });
+  });
+common(robot.command('delete <org> <name>').description('delete a robot; its secret stops working at once'))
+  .action(async (orgName: string, name: string, opts: Common) => {
+    await withBerth(opts, async (b) => { await b.accounts.remove(`${orgName}+${name}`); });
+    process.stdout.write(`deleted robot ${orgName}+${name}\n`);
+  });
+
 const tls = program.command('tls').description('TLS helpers');
 tls.command('self-signed')
   .description('write a private CA and a server certificate it signs (for evaluation; bring your own in production)')

@@ -164,3 +164,42 @@ describe('authorization matrix', () => {
     assert.deepEqual(await list(basic('maint1', PW)), ['acme/app', 'acme/other', 'open/app']);
   });
 });
+
+describe('robot accounts', () => {
+  test('a robot does what its scopes list inside its organization, nothing else; deletion ends it', async () => {
+    const b = await startBerth({ auth: true });
+    try {
+      await cli(b, ['org', 'create', 'acme']);
+      await cli(b, ['org', 'create', 'beta']);
+      const refused = await runCli(['robot', 'create', 'acme', 'ci', '--scope', 'beta/app:push', '--data', b.dataDir]);
+      assert.notEqual(refused.code, 0, 'a robot cannot reach another organization');
+      const out = await cli(b, ['robot', 'create', 'acme', 'ci', '--scope', 'acme/app-*:pull,push']);
+      const secret = out.trim().split('\n').pop()!;
+      const robot = basic('acme+ci', secret);
+      assert.equal(await statusOf(b, 'acme/app-web', 'push', robot), 202);
+      assert.equal(await statusOf(b, 'acme/app-web', 'delete', robot), 403, 'delete is not in its scopes');
+      assert.equal(await statusOf(b, 'acme/other', 'push', robot), 403, 'outside its patterns');
+      assert.equal(await statusOf(b, 'beta/app-web', 'push', robot), 403, 'another organization');
+      const q = new URLSearchParams({ service: 'berth' });
+      q.append('scope', 'repository:acme/app-web:pull,push,delete');
+      q.append('scope', 'repository:beta/app-web:pull,push');
+      const t = await (await fetch(`${b.url}/token?${q}`, { headers: { authorization: robot } })).json() as { token: string };
+      const claims = JSON.parse(Buffer.from(t.token.split('.')[1], 'base64url').toString());
+      assert.deepEqual(claims.access, [{ type: 'repository', name: 'acme/app-web', actions: ['pull', 'push'] }]);
+      assert.equal(claims.auth_source, 'robot');
+      assert.equal((await fetch(`${b.url}/token?service=berth`, { headers: { authorization: basic('acme+ci', 'not-the-secret-at-all') } })).status, 401);
+      assert.match(await cli(b, ['robot', 'list', 'acme']), /^acme\+ci\tacme\/app-\*:pull,push\texpires -\tlast used \d{4}-/m);
+      await cli(b, ['robot', 'delete', 'acme', 'ci']);
+      assert.equal(await statusOf(b, 'acme/app-web', 'pull', robot), 401, 'deleted robots cannot log in');
+    } finally {
+      await b.stop();
+    }
+  });
+});
+
+async function statusOf(b: BerthProcess, repo: string, action: Action, authorization: string): Promise<number> {
+  const headers = { authorization };
+  if (action === 'pull') return (await fetch(`${b.url}/v2/${repo}/manifests/v1`, { headers })).status;
+  if (action === 'push') return (await fetch(`${b.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers })).status;
+  return (await fetch(`${b.url}/v2/${repo}/manifests/no-such-tag`, { method: 'DELETE', headers })).status;
+}
