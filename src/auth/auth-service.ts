@@ -11,11 +11,11 @@ import { TokenError, type TokenService } from './token-service.js';
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
 
 export class AuthService {
-  constructor(private readonly db: Db, readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
+  constructor(private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
 
   /** The authorization decisions for one caller (one per request: it caches what it loads). */
   authorizer(p: Principal): Authorizer {
-    return new Authorizer(this.db, p);
+    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull });
   }
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */

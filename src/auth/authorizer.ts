@@ -9,12 +9,14 @@ import type { ResourceScope } from './scope.js';
 export class Authorizer {
   private readonly contexts = new Map<string, Promise<RepositoryContext>>();
 
-  constructor(private readonly db: Db, readonly principal: Principal) {}
+  constructor(private readonly db: Db, readonly principal: Principal, private readonly opts: { anonymousPull: boolean } = { anonymousPull: true }) {}
 
   async can(resource: Resource, action: string): Promise<boolean> {
     const p = this.principal;
     if (p.kind === 'user' && p.admin && !p.limit) return true;
     const ctx = resource.type === 'repository' ? await this.context(resource.name) : null;
+    // With anonymous access turned off, public content is public to accounts only.
+    if (ctx && p.kind === 'anonymous' && !this.opts.anonymousPull) return false;
     return decide(p, resource, action, ctx);
   }
 

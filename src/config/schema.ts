@@ -27,6 +27,8 @@ export const configSchema = z.strictObject({
   auth: z.strictObject({
     /** off only for a registry that something else already guards: then anyone may do anything */
     enabled: z.boolean().default(true),
+    /** anonymous callers may pull public content (false: every pull needs an account) */
+    anonymousPull: z.boolean().default(true),
     /** accept Basic credentials sent straight to /v2/ (simple clients), besides bearer tokens */
     basicOnRegistry: z.boolean().default(true),
     /** seconds an access token lives (the token spec's floor is 60) */

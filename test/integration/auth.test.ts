@@ -315,3 +315,35 @@ describe('signing keys', () => {
     }
   });
 });
+
+describe('deployment options', () => {
+  test('anonymous pulls of public content can be turned off', async () => {
+    const b = await startBerth({ auth: true, config: { auth: { anonymousPull: false } } });
+    try {
+      assert.equal((await runCli(['org', 'create', 'pub', '--public', '--data', b.dataDir])).code, 0);
+      const admin = { authorization: basic('admin', ADMIN_PASSWORD) };
+      assert.equal(await pushImage(b, 'pub/app', 'v1', admin), 201);
+      assert.equal((await fetch(`${b.url}/v2/pub/app/manifests/v1`)).status, 401, 'anonymous refused');
+      const t = await token(b, ['repository:pub/app:pull']);
+      assert.equal((await fetch(`${b.url}/v2/pub/app/manifests/v1`, { headers: { authorization: `Bearer ${t.body.token}` } })).status, 401);
+      assert.equal((await runCli(['user', 'add', 'erin', '--data', b.dataDir, '--password-stdin'], {}, 'amber-river-stone-5050')).code, 0);
+      assert.equal((await fetch(`${b.url}/v2/pub/app/manifests/v1`, { headers: { authorization: basic('erin', 'amber-river-stone-5050') } })).status, 200, 'any account may pull public content');
+    } finally {
+      await b.stop();
+    }
+  });
+
+  test('two Berth processes on one database accept each other’s tokens', async () => {
+    const a = await startBerth({ auth: true });
+    const b = await startBerth({ auth: true, dataDir: a.dataDir });
+    try {
+      const t = await token(a, ['repository:admin/x:pull,push'], basic('admin', ADMIN_PASSWORD));
+      const auth = { authorization: `Bearer ${t.body.token}` };
+      assert.equal(await pushImage(b, 'admin/x', 'v1', auth), 201, 'a token from A works on B');
+      assert.equal((await fetch(`${a.url}/v2/admin/x/manifests/v1`, { headers: auth })).status, 200, 'and what B stored is on A');
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
+  });
+});
