@@ -101,7 +101,7 @@ export class UploadService {
     let size = 0;
     try {
       size = await this.stream(path, 0, hash, input, true);
-      this.verify(digest, hash, size, input);
+      this.verify(digest, hash, size);
       await this.blobs.publish(name, digest, size, path);
       return { digest: digest.digest, size };
     } catch (e) {
@@ -185,8 +185,7 @@ export class UploadService {
     return count;
   }
 
-  private verify(digest: ParsedDigest, hash: Hash, size: number, input?: ChunkInput): void {
-    void input;
+  private verify(digest: ParsedDigest, hash: Hash, size: number): void {
     const actual = `${digest.algorithm}:${hash.digest('hex')}`;
     if (actual !== digest.digest) {
       throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest.digest, actual, size } });

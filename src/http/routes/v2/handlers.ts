@@ -12,7 +12,6 @@ import { logRequest } from '../../request-log.js';
 import type { Services } from '../../services.js';
 import type { Authorizer } from '../../../auth/authorizer.js';
 import { granted, type Resource } from '../../../auth/policy.js';
-import type { Principal } from '../../../auth/principal.js';
 import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
 
