@@ -103,7 +103,7 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
-    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta.db, config.auth.throttle), new AccessTokens(meta.db)),
+    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle), new AccessTokens(meta.db)),
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');

@@ -1,6 +1,6 @@
 // Password guessing defence: failures are counted per account and per client address in the database
 // (so every process sees them); answers slow down as failures mount, then the key is locked for a while.
-import type { Db } from '../db/database.js';
+import type { Db, MetadataStore } from '../db/database.js';
 
 export interface ThrottleLimits { accountFailures: number; addressFailures: number; window: number; lockout: number }
 
@@ -9,7 +9,11 @@ export class LoginLocked extends Error {
 }
 
 export class LoginThrottle {
-  constructor(private readonly db: Db, private readonly limits: ThrottleLimits) {}
+  private readonly db: Db;
+
+  constructor(private readonly meta: MetadataStore, private readonly limits: ThrottleLimits) {
+    this.db = meta.db;
+  }
 
   private keys(name: string, address: string): [string, string] {
     return [`user:${name}`, `addr:${address}`];
@@ -27,18 +31,23 @@ export class LoginThrottle {
   async failed(name: string, address: string, source: string, reason: string): Promise<number> {
     const now = Date.now();
     const [userKey, addrKey] = this.keys(name, address);
-    let worst = 0;
-    for (const [key, limit] of [[userKey, this.limits.accountFailures], [addrKey, this.limits.addressFailures]] as const) {
-      const row = await this.db.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
-      const fresh = !row || now - Number(row.window_start) > this.limits.window * 1000;
-      const failures = fresh ? 1 : Number(row!.failures) + 1;
-      const lockedUntil = failures >= limit ? now + this.limits.lockout * 1000 : fresh ? 0 : Number(row!.locked_until);
-      await this.db.insertInto('login_throttle').values({ key, failures, window_start: fresh ? now : Number(row!.window_start), locked_until: lockedUntil })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ failures, window_start: fresh ? now : Number(row!.window_start), locked_until: lockedUntil })).execute();
-      // Once locked, the lock answers; before that, each failure waits a little longer.
-      if (failures < limit) worst = Math.max(worst, failures / limit);
-    }
-    await this.db.insertInto('auth_failures').values({ at: now, user_name: name.slice(0, 256), address, source, reason }).execute();
+    // One transaction: concurrent failures in several processes all count.
+    const worst = await this.meta.transaction(async (tx) => {
+      let share = 0;
+      for (const [key, limit] of [[userKey, this.limits.accountFailures], [addrKey, this.limits.addressFailures]] as const) {
+        const row = await tx.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
+        const fresh = !row || now - Number(row.window_start) > this.limits.window * 1000;
+        const failures = fresh ? 1 : Number(row!.failures) + 1;
+        const windowStart = fresh ? now : Number(row!.window_start);
+        const lockedUntil = failures >= limit ? now + this.limits.lockout * 1000 : fresh ? 0 : Number(row!.locked_until);
+        await tx.insertInto('login_throttle').values({ key, failures, window_start: windowStart, locked_until: lockedUntil })
+          .onConflict((oc) => oc.column('key').doUpdateSet({ failures, window_start: windowStart, locked_until: lockedUntil })).execute();
+        // Once locked, the lock answers; before that, each failure waits a little longer.
+        if (failures < limit) share = Math.max(share, failures / limit);
+      }
+      await tx.insertInto('auth_failures').values({ at: now, user_name: name.slice(0, 256), address, source, reason }).execute();
+      return share;
+    });
     // Up to 1 s, rising with the share of the limit already used.
     return Math.round(Math.min(1, worst) ** 2 * 1000);
   }

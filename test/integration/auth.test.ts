@@ -218,6 +218,21 @@ describe('accounts and lockouts', () => {
     }
   });
 
+  test('concurrent failures are all counted', async () => {
+    const b = await startBerth({ auth: true, config: { auth: { throttle: { accountFailures: 100, addressFailures: 100, window: 60, lockout: 60 } } } });
+    try {
+      const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => token(b, [], basic('admin', `parallel-guess-${i}-xxx`)).then((r) => r.status)));
+      assert.ok(statuses.every((s) => s === 401));
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
+      const row = db.prepare("select failures from login_throttle where key = 'user:admin'").get() as { failures: number };
+      db.close();
+      assert.equal(row.failures, 20);
+    } finally {
+      await b.stop();
+    }
+  });
+
   test('a guessing loop from one address is locked out across account names', async () => {
     const b = await startBerth({ auth: true, config: { auth: { throttle: { accountFailures: 1000, addressFailures: 5, window: 60, lockout: 60 } } } });
     try {
