@@ -103,6 +103,35 @@ describe('TLS', () => {
     assert.notEqual(fresh.serial, oldSerial, 'new connections get the new certificate');
   });
 
+  test('with several worker processes, SIGHUP to the primary reloads every worker', async () => {
+    const dir = path.join(work, 'workers');
+    await mkdir(dir, { recursive: true });
+    const ca1 = await createCa('workers CA 1');
+    const first = await issueCertificate(ca1, ['127.0.0.1']);
+    await writeFile(path.join(dir, 'server.crt'), first.cert);
+    await writeFile(path.join(dir, 'server.key'), first.key);
+    const w = await startBerth({ config: { http: { workers: 2 }, tls: { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') } } });
+    try {
+      // Wait until both workers answer.
+      const pids = new Set<string>();
+      for (let i = 0; i < 100 && w.logs.filter((l) => l.includes('"msg":"listening"')).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      const ca2 = await createCa('workers CA 2');
+      const second = await issueCertificate(ca2, ['127.0.0.1']);
+      await writeFile(path.join(dir, 'server.crt'), second.cert);
+      await writeFile(path.join(dir, 'server.key'), second.key);
+      w.proc.kill('SIGHUP');
+      for (let i = 0; i < 100 && w.logs.filter((l) => l.includes('TLS certificate reloaded')).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      for (const l of w.logs) if (l.includes('TLS certificate reloaded')) pids.add(JSON.parse(l).pid);
+      assert.equal(pids.size, 2, 'both workers reloaded');
+      for (let i = 0; i < 10; i++) {
+        const fresh = await get(w.port, '/v2/', { ca: ca2.cert, agent: false });
+        assert.equal(fresh.status, 200, 'every new connection, whichever worker takes it, presents the new certificate');
+      }
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('mutual TLS: a client CA makes client certificates mandatory', async () => {
     const clientCa = await createCa('client CA');
     const client = await issueCertificate(clientCa, ['ci-runner'], { client: true });
