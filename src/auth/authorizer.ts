@@ -41,28 +41,54 @@ export class Authorizer {
     return c;
   }
 
+  private teams?: Promise<number[]>;
+  private readonly namespaces = new Map<string, Promise<{ kind: RepositoryContext['namespace']; orgPublic: boolean; orgRole: Role | null }>>();
+
+  /** The caller's teams: loaded once per request, whatever the number of repositories decided. */
+  private teamIds(): Promise<number[]> {
+    const p = this.principal;
+    this.teams ??= p.kind === 'user'
+      ? this.db.selectFrom('team_members').select('team_id').where('user_id', '=', p.id).execute().then((rows) => rows.map((t) => Number(t.team_id)))
+      : Promise.resolve([]);
+    return this.teams;
+  }
+
+  private async roleIn(rows: { subject_kind: string; subject_id: number; role: string }[]): Promise<Role | null> {
+    const p = this.principal;
+    if (p.kind !== 'user') return null;
+    const teams = await this.teamIds();
+    return maxRole(rows.filter((r) => (r.subject_kind === 'user' && Number(r.subject_id) === p.id) || (r.subject_kind === 'team' && teams.includes(Number(r.subject_id))))
+      .map((r) => (isRole(r.role) ? r.role : null)));
+  }
+
+  /** What a namespace is, and the caller's organization role there: once per namespace per request. */
+  private namespace(ns: string) {
+    let n = this.namespaces.get(ns);
+    if (!n) {
+      n = (async () => {
+        const org = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', ns).executeTakeFirst();
+        if (org) {
+          const rows = this.principal.kind === 'user' ? await this.db.selectFrom('org_members').select(['subject_kind', 'subject_id', 'role']).where('org_id', '=', org.id).execute() : [];
+          return { kind: 'org' as const, orgPublic: Boolean(org.public), orgRole: await this.roleIn(rows) };
+        }
+        const user = await this.db.selectFrom('users').select('id').where('name', '=', ns).executeTakeFirst();
+        return { kind: user ? ('user' as const) : ('none' as const), orgPublic: false, orgRole: null };
+      })();
+      this.namespaces.set(ns, n);
+    }
+    return n;
+  }
+
   private async load(repository: string): Promise<RepositoryContext> {
     const ns = namespaceOf(repository);
     const p = this.principal;
-    const userId = p.kind === 'user' ? p.id : null;
-    const [org, owner, setting] = await Promise.all([
-      this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', ns).executeTakeFirst(),
-      this.db.selectFrom('users').select('id').where('name', '=', ns).executeTakeFirst(),
-      this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst(),
-    ]);
-    const teams = userId === null ? [] : (await this.db.selectFrom('team_members').select('team_id').where('user_id', '=', userId).execute()).map((t) => Number(t.team_id));
-    const rolesOf = (rows: { subject_kind: string; subject_id: number; role: string }[]): Role | null =>
-      maxRole(rows.filter((r) => (r.subject_kind === 'user' && Number(r.subject_id) === userId) || (r.subject_kind === 'team' && teams.includes(Number(r.subject_id))))
-        .map((r) => (isRole(r.role) ? r.role : null)));
-    const repoRole = userId === null ? null : rolesOf(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute());
+    const space = await this.namespace(ns);
+    if (space.kind === 'none') return { namespace: 'none', owner: false, role: null, public: false };
+    const setting = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
     const explicitPublic = setting?.public === null || setting?.public === undefined ? null : Boolean(setting.public);
-    if (org) {
-      const orgRole = userId === null ? null : rolesOf(await this.db.selectFrom('org_members').select(['subject_kind', 'subject_id', 'role']).where('org_id', '=', org.id).execute());
-      return { namespace: 'org', owner: false, role: maxRole([orgRole, repoRole]), public: explicitPublic ?? Boolean(org.public) };
-    }
-    if (owner) {
-      return { namespace: 'user', owner: p.kind === 'user' && p.name === ns, role: repoRole, public: explicitPublic ?? false };
-    }
-    return { namespace: 'none', owner: false, role: null, public: false };
+    const repoRole = p.kind === 'user' ? await this.roleIn(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute()) : null;
+    if (space.kind === 'org') return { namespace: 'org', owner: false, role: maxRole([space.orgRole, repoRole]), public: explicitPublic ?? space.orgPublic };
+    return { namespace: 'user', owner: p.kind === 'user' && p.name === ns, role: repoRole, public: explicitPublic ?? false };
   }
+
 }

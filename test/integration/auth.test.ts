@@ -325,6 +325,19 @@ describe('signing keys', () => {
       assert.equal(jwks2.keys.length, 2, 'old and new keys both verify for now');
       const r = await fetch(`${b.url}/v2/`, { headers: { authorization: `Bearer ${first.body.token}` } });
       assert.equal(r.status, 200, 'a token signed before the rotation still works');
+      // Private keys are in the database only sealed by the master key, which lives in its own file.
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
+      const sealed = db.prepare('select private_key_sealed from signing_keys where private_key_sealed is not null').all() as { private_key_sealed: string }[];
+      db.close();
+      assert.equal(sealed.length, 1, 'only the current key keeps a private half');
+      assert.match(sealed[0].private_key_sealed, /^v1\./);
+      const { existsSync, readFileSync, statSync } = await import('node:fs');
+      for (const f of ['berth.db', 'berth.db-wal']) {
+        const file = `${b.dataDir}/${f}`;
+        if (existsSync(file)) assert.ok(!readFileSync(file).includes('PRIVATE KEY'), `no plaintext private key in ${f}`);
+      }
+      assert.equal(statSync(`${b.dataDir}/secrets/master.key`).mode & 0o777, 0o600);
     } finally {
       await b.stop();
     }
