@@ -25,6 +25,8 @@ import { DbKeyStore } from './auth/db-key-store.js';
 import { loadOrCreateMasterKey } from './auth/master-key.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { TokenService } from './auth/token-service.js';
+import { SecondFactor } from './auth/second-factor.js';
+import { Sessions } from './auth/sessions.js';
 import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
@@ -92,7 +94,8 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const blobs = new BlobService(meta, store);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
-  const accounts = new Accounts(meta.db);
+  const accounts = new Accounts(meta.db, meta.transaction);
+  const organizations = new Organizations(meta.db, meta.transaction);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
     rotateAfter: config.auth.keyRotationDays * 86_400,
@@ -103,14 +106,16 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
-    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle), new AccessTokens(meta.db)),
+    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle), new AccessTokens(meta.db),
+      new Sessions(meta.db, config.auth.session), new SecondFactor(meta.db, box, 'Berth'), config.auth.organizationCreation === 'users'),
+    organizations,
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
       await store.stat('readyz-probe');
       return true;
     },
   };
-  return { config, meta, store, services, accounts, organizations: new Organizations(meta.db), gc: new GarbageCollector(meta, store), close: () => meta.close() };
+  return { config, meta, store, services, accounts, organizations, gc: new GarbageCollector(meta, store), close: () => meta.close() };
 }
 
 /**

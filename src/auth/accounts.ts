@@ -1,19 +1,35 @@
 // Local accounts: creation, the first administrator, and password authentication.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db } from '../db/database.js';
+import type { Db, Tx } from '../db/database.js';
+
+/** Runs a write transaction (main.ts passes the store's, which takes the write lock up front). */
+export type Transact = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
 
-export interface User { id: number; name: string; admin: boolean; disabled: boolean; source: string; tokensValidAfter: number }
+export interface User {
+  id: number; name: string; admin: boolean; disabled: boolean;
+  /** local, ldap or robot */
+  source: string;
+  tokensValidAfter: number;
+  /** a second factor (TOTP) is in force: password-only logins are refused */
+  totp: boolean;
+  email: string | null;
+  displayName: string | null;
+  createdAt: number;
+}
 
 const USER_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
-export class AccountError extends Error {}
+/** A refused account or membership change; `kind` tells callers how to answer (HTTP status in the API). */
+export class AccountError extends Error {
+  constructor(message: string, readonly kind: 'invalid' | 'not_found' | 'conflict' = 'invalid') { super(message); }
+}
 
 export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
   private readonly verified = new Map<string, { id: number; until: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn)) {}
 
   async byName(name: string): Promise<User | undefined> {
     const r = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
@@ -30,8 +46,8 @@ export class Accounts {
     if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)');
     const problem = passwordProblem(password, name);
     if (problem) throw new AccountError(`password ${problem}`);
-    if (await this.byName(name)) throw new AccountError(`user ${name} already exists`);
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`);
+    if (await this.byName(name)) throw new AccountError(`user ${name} already exists`, 'conflict');
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`, 'conflict');
     await this.db.insertInto('users').values({
       name, password_hash: await hashPassword(password), is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local',
       tokens_valid_after: 0, created_at: Date.now(),
@@ -45,9 +61,9 @@ export class Accounts {
    */
   async createRobot(org: string, name: string): Promise<User> {
     if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('robot name must be lower-case letters, digits and . _ -');
-    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new AccountError(`no organization ${org}`);
+    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new AccountError(`no organization ${org}`, 'not_found');
     const full = `${org}+${name}`;
-    if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`);
+    if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`, 'conflict');
     await this.db.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
     return (await this.byName(full))!;
   }
@@ -56,9 +72,15 @@ export class Accounts {
     return (await this.db.selectFrom('users').selectAll().where('source', '=', 'robot').where('name', '>=', `${org}+`).where('name', '<', `${org},`).orderBy('name').execute()).map(toUser);
   }
 
+  /** Removes an account and the roles given to it (role rows name their subject without a foreign key). */
   async remove(name: string): Promise<void> {
-    const res = await this.db.deleteFrom('users').where('name', '=', name).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) throw new AccountError(`no account ${name}`);
+    const u = await this.byName(name);
+    if (!u) throw new AccountError(`no account ${name}`, 'not_found');
+    await this.transact(async (tx: Tx) => {
+      await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
+      await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
+      await tx.deleteFrom('users').where('id', '=', u.id).execute();
+    });
     this.verified.clear();
   }
 
@@ -70,8 +92,24 @@ export class Accounts {
   async setDisabled(name: string, disabled: boolean): Promise<void> {
     const res = await this.db.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
       .where('name', '=', name).executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`);
+    if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`, 'not_found');
     this.verified.clear();
+  }
+
+  /** Sets a local user's password; every earlier token and session stops working. */
+  async setPassword(name: string, password: string): Promise<void> {
+    const u = await this.byName(name);
+    if (!u || u.source !== 'local') throw new AccountError(`no local user ${name}`, 'not_found');
+    const problem = passwordProblem(password, name);
+    if (problem) throw new AccountError(`password ${problem}`);
+    await this.db.updateTable('users').set({ password_hash: await hashPassword(password), tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
+    this.verified.clear();
+  }
+
+  async setAdmin(name: string, admin: boolean): Promise<void> {
+    const u = await this.byName(name);
+    if (!u || u.source === 'robot') throw new AccountError(`no user ${name}`, 'not_found');
+    await this.db.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
   }
 
   /** On a registry without users: creates `admin`; returns the password when Berth generated it. */
@@ -111,6 +149,13 @@ export class Accounts {
 // A valid hash of a random password, for constant-time refusals of unknown users.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-function toUser(r: { id: number; name: string; is_admin: number; disabled: number; source: string; tokens_valid_after: number }): User {
-  return { id: Number(r.id), name: r.name, admin: Boolean(r.is_admin), disabled: Boolean(r.disabled), source: r.source, tokensValidAfter: Number(r.tokens_valid_after) };
+function toUser(r: {
+  id: number; name: string; is_admin: number; disabled: number; source: string; tokens_valid_after: number;
+  totp_secret_sealed: string | null; email: string | null; display_name: string | null; created_at: number;
+}): User {
+  return {
+    id: Number(r.id), name: r.name, admin: Boolean(r.is_admin), disabled: Boolean(r.disabled), source: r.source,
+    tokensValidAfter: Number(r.tokens_valid_after), totp: Boolean(r.totp_secret_sealed), email: r.email, displayName: r.display_name,
+    createdAt: Number(r.created_at),
+  };
 }

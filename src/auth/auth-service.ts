@@ -7,15 +7,27 @@ import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 import { TokenError, type TokenService } from './token-service.js';
+import type { SecondFactor } from './second-factor.js';
+import type { Sessions } from './sessions.js';
+import type { User } from './accounts.js';
+
+/** The password was right, and the account needs its one-time code too. */
+export class SecondFactorRequired extends Error {
+  constructor() { super('a one-time code from the authenticator app is required'); }
+}
 
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
 
 export class AuthService {
-  constructor(private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService, private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens) {}
+  constructor(
+    private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService,
+    private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens, readonly sessions: Sessions, readonly secondFactor: SecondFactor,
+    private readonly usersCreateOrganizations = true,
+  ) {}
 
   /** The authorization decisions for one caller (one per request: it caches what it loads). */
   authorizer(p: Principal): Authorizer {
-    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull });
+    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations });
   }
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
@@ -32,9 +44,46 @@ export class AuthService {
     return p;
   }
 
+  /** Password-only logins (registry clients): refused for accounts with a second factor, which use access tokens. */
   private async password(name: string, password: string): Promise<Principal | null> {
     const u = await this.accounts.authenticate(name, password);
-    return u ? { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'basic' } : null;
+    return u && !u.totp ? userPrincipal(u, 'basic') : null;
+  }
+
+  /**
+   * Interactive login (web UI, API session): password, then the one-time code where the account has one.
+   * Throws SecondFactorRequired when the code is missing, LoginLocked while locked out.
+   */
+  async login(name: string, password: string, code: string | undefined, address: string): Promise<Principal | null> {
+    await this.throttle.check(name, address);
+    const u = await this.accounts.authenticate(name, password);
+    let reason = 'invalid credentials';
+    if (u) {
+      if (!u.totp) return this.succeeded(u);
+      if (code === undefined || code === '') throw new SecondFactorRequired();
+      if (await this.secondFactor.verify(u.id, u.name, code)) return this.succeeded(u);
+      reason = 'invalid one-time code';
+    }
+    const delay = await this.throttle.failed(name, address, u ? 'totp' : 'local', reason);
+    await new Promise((r) => setTimeout(r, delay));
+    return null;
+  }
+
+  private async succeeded(u: User): Promise<Principal> {
+    await this.throttle.succeeded(u.name);
+    return userPrincipal(u, 'session');
+  }
+
+  /** The principal of a session cookie, when the session and its user are still good. */
+  async session(secret: string): Promise<{ principal: Principal; csrfToken: string; expiresAt: number } | null> {
+    const s = await this.sessions.resolve(secret);
+    if (!s) return null;
+    const u = await this.accounts.byId(s.userId);
+    if (!u || u.disabled || s.createdAt < u.tokensValidAfter) {
+      await this.sessions.destroy(secret);
+      return null;
+    }
+    return { principal: userPrincipal(u, 'session'), csrfToken: s.csrfToken, expiresAt: s.expiresAt };
   }
 
   /** A personal access token, given as the password of the user it belongs to. */
@@ -44,6 +93,21 @@ export class AuthService {
     const u = await this.accounts.byId(t.userId);
     if (!u || u.name !== name || u.disabled || t.createdAt < u.tokensValidAfter) return null;
     return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'basic', limit: t.scopes };
+  }
+
+  /** A personal access token sent as a bearer token (API clients): the same checks as with Basic. */
+  async accessToken(secret: string, address: string): Promise<Principal | null> {
+    // Throttled per token id (and per address), so guessing one token's secret locks only that token.
+    const key = `token:${/^berth_pat_([0-9a-f]{12})_/.exec(secret)?.[1] ?? 'malformed'}`;
+    await this.throttle.check(key, address);
+    const t = await this.accessTokens.verify(secret);
+    const u = t ? await this.accounts.byId(t.userId) : undefined;
+    if (!t || !u || u.disabled || t.createdAt < u.tokensValidAfter) {
+      const delay = await this.throttle.failed(key, address, 'token', 'invalid access token');
+      await new Promise((r) => setTimeout(r, delay));
+      return null;
+    }
+    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'token', limit: t.scopes };
   }
 
   /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */
@@ -75,4 +139,8 @@ export class AuthService {
     if (r.issuedAt < u.tokensValidAfter) throw new TokenError('revoked');
     return this.issue({ kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'token' }, requested, false);
   }
+}
+
+function userPrincipal(u: User, via: 'basic' | 'token' | 'session'): Principal {
+  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via };
 }

@@ -2,19 +2,24 @@
 // team, on the organization and on the repository). One instance per request caches what it loaded.
 import type { Db } from '../db/database.js';
 import { namespaceOf } from '../oci/reference.js';
-import { decide, isRole, maxRole, type RepositoryContext, type Resource, type Role } from './policy.js';
+import { decide, isRole, maxRole, type Context, type RepositoryContext, type Resource, type Role } from './policy.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 
 export class Authorizer {
   private readonly contexts = new Map<string, Promise<RepositoryContext>>();
 
-  constructor(private readonly db: Db, readonly principal: Principal, private readonly opts: { anonymousPull: boolean } = { anonymousPull: true }) {}
+  constructor(private readonly db: Db, readonly principal: Principal, private readonly opts: { anonymousPull: boolean; usersCreateOrganizations?: boolean } = { anonymousPull: true }) {}
 
   async can(resource: Resource, action: string): Promise<boolean> {
     const p = this.principal;
-    if (p.kind === 'user' && p.admin && !p.limit) return true;
-    const ctx = resource.type === 'repository' ? await this.context(resource.name) : null;
+    if (p.kind === 'user' && p.admin && !p.limit && resource.type !== 'account') return true;
+    let ctx: Context | null = null;
+    if (resource.type === 'repository') ctx = await this.context(resource.name);
+    else if (resource.type === 'organization') {
+      const ns = await this.namespace(resource.name);
+      ctx = { kind: 'organization', exists: ns.kind === 'org', role: ns.orgRole, public: ns.orgPublic };
+    } else if (resource.type === 'system') ctx = { kind: 'system', usersCreateOrganizations: this.opts.usersCreateOrganizations ?? false };
     // With anonymous access turned off, public content is public to accounts only.
     if (ctx && p.kind === 'anonymous' && !this.opts.anonymousPull) return false;
     return decide(p, resource, action, ctx);
@@ -26,10 +31,19 @@ export class Authorizer {
     for (const r of requested) {
       if (r.type !== 'repository' && r.type !== 'registry') continue;
       const actions: string[] = [];
-      for (const a of r.actions) if (await this.can({ type: r.type, name: r.name }, a)) actions.push(a);
+      for (const a of r.actions) {
+        // Registry tokens carry registry actions only; management goes through /api/v1.
+        if (r.type === 'repository' && !['pull', 'push', 'delete'].includes(a)) continue;
+        if (await this.can({ type: r.type, name: r.name }, a)) actions.push(a);
+      }
       if (actions.length > 0) out.push({ ...r, actions });
     }
     return out;
+  }
+
+  /** The caller's role on an organization (directly or by team); null for none. */
+  async organizationRole(name: string): Promise<Role | null> {
+    return (await this.namespace(name)).orgRole;
   }
 
   context(repository: string): Promise<RepositoryContext> {

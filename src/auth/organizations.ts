@@ -1,5 +1,6 @@
 // Organizations, their teams, and roles (on an organization or a single repository) for users and teams.
-import type { Db } from '../db/database.js';
+import type { Db, Tx } from '../db/database.js';
+import type { Transact } from './accounts.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { AccountError } from './accounts.js';
 import { isRole, type Role } from './policy.js';
@@ -20,19 +21,19 @@ export function parseRole(text: string): Role | null {
 }
 
 export class Organizations {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn)) {}
 
   private async org(name: string): Promise<{ id: number; public: boolean }> {
     const o = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', name).executeTakeFirst();
-    if (!o) throw new AccountError(`no organization ${name}`);
+    if (!o) throw new AccountError(`no organization ${name}`, 'not_found');
     return { id: Number(o.id), public: Boolean(o.public) };
   }
 
   async create(name: string, opts: { public?: boolean } = {}): Promise<void> {
     // The name is a namespace, shared with user names.
     if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)');
-    if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`);
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`);
+    if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`, 'conflict');
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`, 'conflict');
     await this.db.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).execute();
   }
 
@@ -44,19 +45,19 @@ export class Organizations {
   async createTeam(orgName: string, team: string): Promise<void> {
     if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -');
     const o = await this.org(orgName);
-    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`);
+    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict');
     await this.db.insertInto('teams').values({ org_id: o.id, name: team }).execute();
   }
 
   private async teamId(orgId: number, team: string): Promise<number> {
     const t = await this.db.selectFrom('teams').select('id').where('org_id', '=', orgId).where('name', '=', team).executeTakeFirst();
-    if (!t) throw new AccountError(`no team ${team}`);
+    if (!t) throw new AccountError(`no team ${team}`, 'not_found');
     return Number(t.id);
   }
 
   private async userId(name: string): Promise<number> {
     const u = await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst();
-    if (!u) throw new AccountError(`no user ${name}`);
+    if (!u) throw new AccountError(`no user ${name}`, 'not_found');
     return Number(u.id);
   }
 
@@ -101,4 +102,94 @@ export class Organizations {
     await this.db.insertInto('repository_settings').values({ name: repository, public: value })
       .onConflict((oc) => oc.column('name').doUpdateSet({ public: value })).execute();
   }
+
+  async list(): Promise<OrganizationInfo[]> {
+    return (await this.db.selectFrom('organizations').selectAll().orderBy('name').execute())
+      .map((o) => ({ name: o.name, public: Boolean(o.public), createdAt: Number(o.created_at) }));
+  }
+
+  async get(name: string): Promise<OrganizationInfo | undefined> {
+    const o = await this.db.selectFrom('organizations').selectAll().where('name', '=', name).executeTakeFirst();
+    return o ? { name: o.name, public: Boolean(o.public), createdAt: Number(o.created_at) } : undefined;
+  }
+
+  /** Removes an organization that holds no repositories (its teams, roles and robots go with it). */
+  async remove(name: string): Promise<void> {
+    const o = await this.org(name);
+    const repo = await this.db.selectFrom('repositories').select('name').where('name', '>=', `${name}/`).where('name', '<', `${name}0`).limit(1).executeTakeFirst();
+    if (repo) throw new AccountError(`organization ${name} still holds repositories (${repo.name}); delete them first`, 'conflict');
+    await this.transact(async (tx: Tx) => {
+      const teams = (await tx.selectFrom('teams').select('id').where('org_id', '=', o.id).execute()).map((t) => Number(t.id));
+      if (teams.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teams).execute();
+      await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${name}+`).where('name', '<', `${name},`).execute();
+      await tx.deleteFrom('organizations').where('id', '=', o.id).execute();
+    });
+  }
+
+  async teams(orgName: string): Promise<TeamInfo[]> {
+    const o = await this.org(orgName);
+    const rows = await this.db.selectFrom('teams').leftJoin('team_members', 'team_members.team_id', 'teams.id')
+      .select((eb) => ['teams.name', 'teams.directory_group', eb.fn.count<number>('team_members.user_id').as('members')])
+      .where('teams.org_id', '=', o.id).groupBy(['teams.id', 'teams.name', 'teams.directory_group']).orderBy('teams.name').execute();
+    return rows.map((t) => ({ name: t.name, directoryGroup: t.directory_group, members: Number(t.members) }));
+  }
+
+  async teamMembers(orgName: string, team: string): Promise<{ name: string; source: string }[]> {
+    const o = await this.org(orgName);
+    const id = await this.teamId(o.id, team);
+    return (await this.db.selectFrom('team_members').innerJoin('users', 'users.id', 'team_members.user_id')
+      .select(['users.name', 'team_members.source']).where('team_members.team_id', '=', id).orderBy('users.name').execute())
+      .map((m) => ({ name: m.name, source: m.source }));
+  }
+
+  async removeTeam(orgName: string, team: string): Promise<void> {
+    const o = await this.org(orgName);
+    const id = await this.teamId(o.id, team);
+    await this.transact(async (tx: Tx) => {
+      await tx.deleteFrom('org_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
+      await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
+      await tx.deleteFrom('teams').where('id', '=', id).execute();
+    });
+  }
+
+  /** Makes a team follow a directory group (its DN), or stop following (null). */
+  async setTeamDirectoryGroup(orgName: string, team: string, groupDn: string | null): Promise<void> {
+    const o = await this.org(orgName);
+    const id = await this.teamId(o.id, team);
+    await this.db.updateTable('teams').set({ directory_group: groupDn }).where('id', '=', id).execute();
+    if (groupDn === null) await this.db.updateTable('team_members').set({ source: 'manual' }).where('team_id', '=', id).execute();
+  }
+
+  /** Roles on an organization: users and teams. */
+  async orgMembers(orgName: string): Promise<MemberInfo[]> {
+    const o = await this.org(orgName);
+    return this.named(await this.db.selectFrom('org_members').select(['subject_kind', 'subject_id', 'role']).where('org_id', '=', o.id).execute());
+  }
+
+  /** Roles given on one repository (besides the organization's). */
+  async repositoryMembers(repository: string): Promise<MemberInfo[]> {
+    return this.named(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute());
+  }
+
+  async repositoryVisibility(repository: string): Promise<'public' | 'private' | 'inherit'> {
+    const r = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
+    return r?.public === null || r?.public === undefined ? 'inherit' : r.public ? 'public' : 'private';
+  }
+
+  private async named(rows: { subject_kind: string; subject_id: number; role: string }[]): Promise<MemberInfo[]> {
+    const userIds = rows.filter((r) => r.subject_kind === 'user').map((r) => Number(r.subject_id));
+    const teamIds = rows.filter((r) => r.subject_kind === 'team').map((r) => Number(r.subject_id));
+    const users = new Map((userIds.length ? await this.db.selectFrom('users').select(['id', 'name']).where('id', 'in', userIds).execute() : []).map((u) => [Number(u.id), u.name]));
+    const teams = new Map((teamIds.length ? await this.db.selectFrom('teams').select(['id', 'name']).where('id', 'in', teamIds).execute() : []).map((t) => [Number(t.id), t.name]));
+    const out: MemberInfo[] = [];
+    for (const r of rows) {
+      const name = r.subject_kind === 'user' ? users.get(Number(r.subject_id)) : teams.get(Number(r.subject_id));
+      if (name && isRole(r.role)) out.push({ kind: r.subject_kind as 'user' | 'team', name, role: r.role });
+    }
+    return out.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'team' ? -1 : 1));
+  }
 }
+
+export interface OrganizationInfo { name: string; public: boolean; createdAt: number }
+export interface TeamInfo { name: string; directoryGroup: string | null; members: number }
+export interface MemberInfo { kind: 'user' | 'team'; name: string; role: Role }

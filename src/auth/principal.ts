@@ -7,7 +7,7 @@ export type Principal =
     kind: 'user'; id: number; name: string; admin: boolean;
     /** how they authenticated: local (password), token (personal access token), ldap, robot */
     source: string;
-    via: 'basic' | 'token';
+    via: 'basic' | 'token' | 'session';
     /** a bearer token's grant */
     grant?: ResourceScope[];
     /** a personal access token's limits: repository patterns and actions */

@@ -50,6 +50,14 @@ export const configSchema = z.strictObject({
     }).prefault({}),
     /** 32-byte key that seals secrets stored in the database (default <data>/secrets/master.key) */
     masterKeyFile: z.string().optional(),
+    session: z.strictObject({
+      /** seconds a web/API login session lives at most */
+      lifetime: z.number().int().min(60).default(12 * 3600),
+      /** seconds without a request after which a session ends */
+      idleTimeout: z.number().int().min(60).default(3600),
+    }).prefault({}),
+    /** who may create organizations through the API: every user (as in Harbor and Quay) or system admins only */
+    organizationCreation: z.enum(['users', 'admins']).default('users'),
   }).prefault({}),
   tls: z.strictObject({
     /** PEM certificate chain; with key, serve HTTPS (re-read on SIGHUP) */

@@ -77,6 +77,23 @@ export interface UsersTable {
   source: string;
   tokens_valid_after: number;
   created_at: number;
+  totp_secret_sealed: string | null;
+  totp_pending_sealed: string | null;
+  totp_last_step: number | null;
+  external_dn: string | null;
+  email: string | null;
+  display_name: string | null;
+  synced_at: number | null;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: number;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  address: string;
+  user_agent: string;
 }
 
 export interface SigningKeysTable {
@@ -117,8 +134,9 @@ export interface AccessTokensTable {
 }
 
 export interface OrganizationsTable { id: Generated<number>; name: string; public: number; created_at: number }
-export interface TeamsTable { id: Generated<number>; org_id: number; name: string }
-export interface TeamMembersTable { team_id: number; user_id: number }
+export interface TeamsTable { id: Generated<number>; org_id: number; name: string; directory_group: string | null }
+/** source: manual, or directory (the LDAP sync added it and may remove it) */
+export interface TeamMembersTable { team_id: number; user_id: number; source: Generated<string> }
 export interface MemberRoleRow { subject_kind: 'user' | 'team'; subject_id: number; role: string }
 export interface OrgMembersTable extends MemberRoleRow { org_id: number }
 export interface RepositoryMembersTable extends MemberRoleRow { repository_name: string }
@@ -144,4 +162,5 @@ export interface Database {
   org_members: OrgMembersTable;
   repository_members: RepositoryMembersTable;
   repository_settings: RepositorySettingsTable;
+  sessions: SessionsTable;
 }

@@ -1,5 +1,6 @@
 // What the HTTP layer may call: the domain services, assembled by main.ts.
 import type { AuthService } from '../auth/auth-service.js';
+import type { Organizations } from '../auth/organizations.js';
 import type { Config } from '../config/schema.js';
 import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
@@ -13,6 +14,7 @@ export interface Services {
   manifests: ManifestService;
   repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
   auth: AuthService;
+  organizations: Organizations;
   /** readiness: metadata and storage answer */
   ready(): Promise<boolean>;
 }

@@ -183,5 +183,32 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_sessions_totp_directory': {
+      async up(db: Kysely<any>) {
+        // Browser and API sessions: the cookie holds a random secret; only its SHA-256 is stored.
+        await db.schema.createTable('sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+        // TOTP: secrets sealed with the master key; the last accepted time step refuses a replayed code.
+        await db.schema.alterTable('users').addColumn('totp_secret_sealed', 'text').execute();
+        await db.schema.alterTable('users').addColumn('totp_pending_sealed', 'text').execute();
+        await db.schema.alterTable('users').addColumn('totp_last_step', 'bigint').execute();
+        // Directory (LDAP/AD) accounts: where they live and what the directory last said.
+        await db.schema.alterTable('users').addColumn('external_dn', 'text').execute();
+        await db.schema.alterTable('users').addColumn('email', 'text').execute();
+        await db.schema.alterTable('users').addColumn('display_name', 'text').execute();
+        await db.schema.alterTable('users').addColumn('synced_at', 'bigint').execute();
+        // A team may follow a directory group; memberships the sync made are its own to remove.
+        await db.schema.alterTable('teams').addColumn('directory_group', 'text').execute();
+        await db.schema.alterTable('team_members').addColumn('source', 'text', (c) => c.notNull().defaultTo('manual')).execute();
+      },
+    },
   };
 }

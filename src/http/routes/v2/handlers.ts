@@ -10,6 +10,7 @@ import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.
 import type { RangeSource } from '../../../storage/driver.js';
 import { logRequest } from '../../request-log.js';
 import type { Services } from '../../services.js';
+import { visibleRepositories } from '../../visible-repositories.js';
 import type { Authorizer } from '../../../auth/authorizer.js';
 import { granted, type Resource } from '../../../auth/policy.js';
 import { challenge, identify } from '../../authenticate.js';
@@ -331,18 +332,6 @@ async function sendRange(req: Req, reply: Rep, source: RangeSource): Promise<voi
 }
 
 /** The catalog page as the caller may see it: only repositories they may pull. */
-async function visibleRepositories(s: Services, az: Authorizer | null, n: number, last: string | undefined): Promise<{ names: string[]; more: boolean }> {
-  const p = az?.principal;
-  if (!az || (p?.kind === 'user' && p.admin && !p.limit)) return s.repositories.list(n, last);
-  const names: string[] = [];
-  let cursor = last;
-  for (;;) {
-    const page = await s.repositories.list(Math.max(n, 100), cursor);
-    for (const name of page.names) if (await az.can({ type: 'repository', name }, 'pull')) names.push(name);
-    if (names.length > n || !page.more || page.names.length === 0) return { names: names.slice(0, n), more: names.length > n };
-    cursor = page.names[page.names.length - 1];
-  }
-}
 
 function deletionDisabled(): RegistryError {
   return new RegistryError('UNSUPPORTED', { message: 'deletion is disabled on this registry' });

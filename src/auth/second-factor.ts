@@ -1,0 +1,69 @@
+// Time-based one-time passwords (RFC 6238) as a second factor for local accounts' web and API logins.
+// Secrets are sealed with the master key; a code is accepted once (the last used time step is stored).
+import * as OTPAuth from 'otpauth';
+import type { Db } from '../db/database.js';
+import type { SecretBox } from '../lib/secret-box.js';
+
+const PERIOD = 30;
+const CODE = /^\d{6}$/;
+
+export class SecondFactorError extends Error {}
+
+export class SecondFactor {
+  constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string) {}
+
+  private totp(secret: string, label: string): OTPAuth.TOTP {
+    return new OTPAuth.TOTP({ issuer: this.issuer, label, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: OTPAuth.Secret.fromBase32(secret) });
+  }
+
+  private context(userId: number): string {
+    return `totp:${userId}`;
+  }
+
+  /** Starts enrollment: a new secret, not yet in force until `confirm` sees a code made from it. */
+  async begin(userId: number, userName: string): Promise<{ secret: string; uri: string }> {
+    const secret = new OTPAuth.Secret({ size: 20 }).base32;
+    await this.db.updateTable('users').set({ totp_pending_sealed: this.box.seal(secret, this.context(userId)) }).where('id', '=', userId).execute();
+    return { secret, uri: this.totp(secret, userName).toString() };
+  }
+
+  /** Completes enrollment with a code from the authenticator app; false when the code does not match. */
+  async confirm(userId: number, userName: string, code: string): Promise<boolean> {
+    const row = await this.db.selectFrom('users').select(['totp_pending_sealed']).where('id', '=', userId).executeTakeFirst();
+    if (!row?.totp_pending_sealed) throw new SecondFactorError('no enrollment in progress: start one first');
+    const secret = this.box.open(row.totp_pending_sealed, this.context(userId));
+    const step = this.match(secret, userName, code);
+    if (step === null) return false;
+    await this.db.updateTable('users').set({ totp_secret_sealed: row.totp_pending_sealed, totp_pending_sealed: null, totp_last_step: step })
+      .where('id', '=', userId).execute();
+    return true;
+  }
+
+  async enabled(userId: number): Promise<boolean> {
+    const row = await this.db.selectFrom('users').select('totp_secret_sealed').where('id', '=', userId).executeTakeFirst();
+    return Boolean(row?.totp_secret_sealed);
+  }
+
+  async disable(userId: number): Promise<void> {
+    await this.db.updateTable('users').set({ totp_secret_sealed: null, totp_pending_sealed: null, totp_last_step: null }).where('id', '=', userId).execute();
+  }
+
+  /** Checks a login code. Each code works once: a replayed or older code is refused, also across processes. */
+  async verify(userId: number, userName: string, code: string): Promise<boolean> {
+    const row = await this.db.selectFrom('users').select(['totp_secret_sealed']).where('id', '=', userId).executeTakeFirst();
+    if (!row?.totp_secret_sealed) return false;
+    const step = this.match(this.box.open(row.totp_secret_sealed, this.context(userId)), userName, code);
+    if (step === null) return false;
+    const res = await this.db.updateTable('users').set({ totp_last_step: step }).where('id', '=', userId)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)])).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** The time step a code belongs to (one step of clock drift either way), or null. */
+  private match(secret: string, userName: string, code: string): number | null {
+    if (!CODE.test(code)) return null;
+    const now = Date.now();
+    const delta = this.totp(secret, userName).validate({ token: code, timestamp: now, window: 1 });
+    return delta === null ? null : Math.floor(now / 1000 / PERIOD) + delta;
+  }
+}

@@ -1,0 +1,231 @@
+// The management API's plumbing: every route declares its inputs, its response and the resource and
+// action it needs; one wrapper authenticates (session cookie + CSRF, bearer access token, or Basic),
+// validates, asks the policy, and answers errors in the API's one shape. The OpenAPI document is
+// generated from the same declarations, so it cannot drift from the code.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AccountError } from '../../../auth/accounts.js';
+import type { Authorizer } from '../../../auth/authorizer.js';
+import { SecondFactorRequired } from '../../../auth/auth-service.js';
+import { LoginLocked } from '../../../auth/login-throttle.js';
+import type { Resource } from '../../../auth/policy.js';
+import { ANONYMOUS, type Principal } from '../../../auth/principal.js';
+import { SecondFactorError } from '../../../auth/second-factor.js';
+import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
+import { ApiError } from '../../../errors/api-error.js';
+import { basicCredentials } from '../../authenticate.js';
+import { ApiErrorBody } from '../../contracts/api.js';
+import type { Services } from '../../services.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type Needs = 'anyone' | 'authenticated' | ((params: Record<string, string>, caller: Principal) => { resource: Resource; action: string });
+
+export interface ApiContext<B, Q> {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  s: Services;
+  principal: Principal;
+  authz: Authorizer;
+  params: Record<string, string>;
+  body: B;
+  query: Q;
+  session: { secret: string; csrfToken: string; expiresAt: number } | null;
+}
+
+export interface ApiRoute<B = unknown, Q = unknown> {
+  method: Method;
+  /** below /api/v1, with :params */
+  path: string;
+  summary: string;
+  tag: string;
+  body?: z.ZodType<B>;
+  query?: z.ZodType<Q>;
+  response?: z.ZodType;
+  /** success status; 204 when the route answers nothing */
+  status?: number;
+  needs: Needs;
+  handle(c: ApiContext<B, Q>): Promise<unknown>;
+}
+
+export const route = <B = undefined, Q = undefined>(r: ApiRoute<B, Q>): ApiRoute<B, Q> => r;
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const PAT = /^berth_pat_/;
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+async function identify(req: FastifyRequest, s: Services): Promise<{ principal: Principal; session: ApiContext<unknown, unknown>['session'] }> {
+  const header = req.headers.authorization;
+  if (header) {
+    if (/^bearer\s/i.test(header)) {
+      const secret = header.slice(7).trim();
+      const p = PAT.test(secret) ? await s.auth.accessToken(secret, req.ip) : null;
+      if (!p) throw new ApiError('UNAUTHORIZED', 'invalid bearer token: use a Berth access token (berth_pat_...)');
+      return { principal: p, session: null };
+    }
+    const basic = basicCredentials(header);
+    if (!basic) throw new ApiError('UNAUTHORIZED', 'unsupported authorization scheme: use a session, Bearer or Basic');
+    const p = await s.auth.basic(basic.name, basic.password, req.ip);
+    if (!p) throw new ApiError('UNAUTHORIZED', 'invalid credentials (accounts with a second factor use an access token)');
+    return { principal: p, session: null };
+  }
+  const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+  if (cookie) {
+    const found = await s.auth.session(cookie);
+    // An expired session is anonymous, not an error: the UI then shows the login page.
+    if (found) {
+      // A cookie rides along on cross-site requests; the token in a header only comes from our own pages.
+      if (UNSAFE.has(req.method)) {
+        const given = req.headers['x-csrf-token'];
+        if (typeof given !== 'string' || !sameSecret(given, found.csrfToken)) throw new ApiError('CSRF_FAILED', 'missing or wrong X-CSRF-Token header for a session request');
+      }
+      return { principal: found.principal, session: { secret: cookie, csrfToken: found.csrfToken, expiresAt: found.expiresAt } };
+    }
+  }
+  return { principal: ANONYMOUS, session: null };
+}
+
+function invalid(where: string, error: z.ZodError): ApiError {
+  return new ApiError('INVALID_REQUEST', `invalid ${where}: ${error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ')}`, {
+    detail: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
+}
+
+/** Any error as the API's error shape. */
+export function toApiError(err: unknown, req: FastifyRequest): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof AccountError) return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', err.message);
+  if (err instanceof LoginLocked) return new ApiError('TOO_MANY_REQUESTS', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
+  if (err instanceof SecondFactorRequired) return new ApiError('SECOND_FACTOR_REQUIRED', err.message);
+  if (err instanceof SecondFactorError) return new ApiError('CONFLICT', err.message);
+  const e = err as Error & { statusCode?: number; code?: string };
+  if (e.statusCode === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
+  if (e.statusCode === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send request bodies as application/json');
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new ApiError('INVALID_REQUEST', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty JSON body' : `malformed request: ${e.message}`);
+  req.log.error({ err }, 'unhandled API error');
+  return new ApiError('INTERNAL', 'internal error');
+}
+
+export async function registerApi(app: FastifyInstance, s: Services, routes: ApiRoute<any, any>[]): Promise<void> {
+  // JSON only: a form or text/plain POST (which a foreign page can send without CORS) is refused outright.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(async (error, req, reply) => {
+    const e = toApiError(error, req);
+    return reply.code(e.status).headers(e.headers).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify(e.toJSON(req.id)));
+  });
+  app.setNotFoundHandler(async (req, reply) => {
+    const e = new ApiError('NOT_FOUND', `no API route ${req.method} ${req.url.split('?')[0].slice(0, 200)}`);
+    return reply.code(404).type('application/json').send(JSON.stringify(e.toJSON(req.id)));
+  });
+
+  for (const r of routes) {
+    app.route({
+      method: r.method,
+      url: r.path,
+      bodyLimit: 64 * 1024,
+      handler: async (req, reply) => {
+        reply.header('Cache-Control', 'no-store');
+        const { principal, session } = await identify(req, s);
+        const authz = s.auth.authorizer(principal);
+        const params = req.params as Record<string, string>;
+        if (r.needs === 'authenticated' && principal.kind === 'anonymous') throw new ApiError('UNAUTHORIZED', 'authentication required');
+        if (typeof r.needs === 'function') {
+          const { resource, action } = r.needs(params, principal);
+          if (!(await authz.can(resource, action))) {
+            throw principal.kind === 'anonymous' ? new ApiError('UNAUTHORIZED', 'authentication required') : new ApiError('DENIED', `not allowed to ${action} ${resource.type} ${resource.name}`);
+          }
+        }
+        let query: unknown;
+        if (r.query) {
+          const q = r.query.safeParse(req.query ?? {});
+          if (!q.success) throw invalid('query', q.error);
+          query = q.data;
+        }
+        let body: unknown;
+        if (r.body) {
+          const b = r.body.safeParse(req.body);
+          if (!b.success) throw invalid('body', b.error);
+          body = b.data;
+        }
+        const result = await r.handle({ req, reply, s, principal, authz, params, body, query, session });
+        if (result === undefined) return reply.code(r.status ?? 204).send();
+        return reply.code(r.status ?? 200).type('application/json').send(JSON.stringify(result));
+      },
+    });
+  }
+}
+
+/** OpenAPI 3.1 from the route declarations (JSON Schema 2020-12 is OpenAPI 3.1's schema language). */
+export function openApiDocument(routes: ApiRoute<any, any>[], version: string): Record<string, unknown> {
+  const components: Record<string, unknown> = {};
+  const schema = (t: z.ZodType, io: 'input' | 'output') => {
+    const json = z.toJSONSchema(t, { target: 'draft-2020-12', unrepresentable: 'any', io }) as Record<string, unknown>;
+    const defs = (json.$defs ?? {}) as Record<string, unknown>;
+    delete json.$defs;
+    delete json.$schema;
+    for (const [k, v] of Object.entries(defs)) components[k] = v;
+    return JSON.parse(JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/'));
+  };
+  const errorRef = { $ref: '#/components/schemas/Error' };
+  components.Error = schema(ApiErrorBody, 'output');
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const p = `/api/v1${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;
+    const parameters: unknown[] = [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
+      name: m[1], in: 'path', required: true, schema: { type: 'string' },
+      ...(m[1] === 'name' && r.path.startsWith('/repositories') ? { description: 'repository name with each / written as %2F' } : {}),
+    }));
+    if (r.query) {
+      const q = schema(r.query, 'input') as { properties?: Record<string, { description?: string }>; required?: string[] };
+      for (const [name, sch] of Object.entries(q.properties ?? {})) parameters.push({ name, in: 'query', required: q.required?.includes(name) ?? false, schema: sch, description: sch.description });
+    }
+    const ok = r.status ?? (r.response ? 200 : 204);
+    paths[p] ??= {};
+    paths[p][r.method.toLowerCase()] = {
+      summary: r.summary,
+      tags: [r.tag],
+      operationId: `${r.method.toLowerCase()}${r.path.replace(/[:/](\w)/g, (_m, c: string) => c.toUpperCase()).replace(/[^A-Za-z]/g, '')}`,
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: schema(r.body, 'input') } } } } : {}),
+      ...(r.needs === 'anyone' ? { security: [{}, { session: [] }, { bearer: [] }, { basic: [] }] } : {}),
+      'x-berth-authorization': typeof r.needs === 'function' ? describeNeeds(r) : r.needs,
+      responses: {
+        [ok]: r.response ? { description: 'success', content: { 'application/json': { schema: schema(r.response, 'output') } } } : { description: 'success, no content' },
+        default: { description: 'error', content: { 'application/json': { schema: errorRef } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Berth management API', version, description: 'Users, organizations, teams, roles, robots, access tokens and repository settings. Errors always have the shape of the Error schema.' },
+    servers: [{ url: '/' }],
+    security: [{ session: [] }, { bearer: [] }, { basic: [] }],
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: {
+        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'from POST /api/v1/session; state-changing requests also send X-CSRF-Token' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'a personal access token (berth_pat_...)' },
+        basic: { type: 'http', scheme: 'basic', description: 'user name and password (not for accounts with a second factor) or access token' },
+      },
+    },
+  };
+}
+
+function describeNeeds(r: ApiRoute<any, any>): string {
+  // Valid placeholder values (a needs function may check them), put back as {param} afterwards.
+  const sample: Record<string, string> = {};
+  const names = [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1]);
+  names.forEach((n, i) => { sample[n] = `p${i}placeholder`; });
+  const { resource, action } = (r.needs as Exclude<Needs, string>)(sample, { kind: 'user', id: 0, name: 'callerplaceholder', admin: false, source: 'local', via: 'session' });
+  let text = `${action} on ${resource.type} ${resource.name}`.replace('callerplaceholder', '{caller}');
+  names.forEach((n, i) => { text = text.replace(`p${i}placeholder`, `{${n}}`); });
+  return text;
+}

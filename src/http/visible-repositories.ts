@@ -1,0 +1,18 @@
+// Repositories a caller may pull, page by page: the catalog and the API's repository list share it.
+import type { Authorizer } from '../auth/authorizer.js';
+import type { Services } from './services.js';
+
+export async function visibleRepositories(
+  s: Services, az: Authorizer | null, n: number, last: string | undefined, match: (name: string) => boolean = () => true,
+): Promise<{ names: string[]; more: boolean }> {
+  const p = az?.principal;
+  const everything = !az || (p?.kind === 'user' && p.admin && !p.limit);
+  const names: string[] = [];
+  let cursor = last;
+  for (;;) {
+    const page = await s.repositories.list(Math.max(n, 100), cursor);
+    for (const name of page.names) if (match(name) && (everything || (await az!.can({ type: 'repository', name }, 'pull')))) names.push(name);
+    if (names.length > n || !page.more || page.names.length === 0) return { names: names.slice(0, n), more: names.length > n };
+    cursor = page.names[page.names.length - 1];
+  }
+}
