@@ -26,6 +26,9 @@ import { loadOrCreateMasterKey } from './auth/master-key.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { TokenService } from './auth/token-service.js';
 import { SecondFactor } from './auth/second-factor.js';
+import { DirectoryAccounts } from './auth/directory-accounts.js';
+import { LdapDirectory } from './auth/ldap/ldap-directory.js';
+import { readFileSync } from 'node:fs';
 import { Sessions } from './auth/sessions.js';
 import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
@@ -39,7 +42,23 @@ export interface Berth {
   accounts: Accounts;
   organizations: Organizations;
   gc: GarbageCollector;
+  /** LDAP / Active Directory accounts, when configured */
+  directory?: DirectoryAccounts;
+  ldap?: LdapDirectory;
   close(): Promise<void>;
+}
+
+/** The directory client from auth.ldap (the service password from the config, the env or a file). */
+export function ldapDirectory(config: ResolvedConfig): LdapDirectory | undefined {
+  const l = config.auth.ldap;
+  if (!l.enabled) return undefined;
+  const bindPassword = l.bindPasswordFile ? readFileSync(l.bindPasswordFile, 'utf8').replace(/\r?\n$/, '') : l.bindPassword;
+  return new LdapDirectory({
+    url: l.url!, bindDn: l.bindDn, bindPassword, startTls: l.startTls, caFile: l.caFile, insecureSkipVerify: l.insecureSkipVerify, timeoutMs: l.timeout,
+    userBaseDn: l.userBaseDn!, userFilter: l.userFilter, usernameAttribute: l.usernameAttribute, emailAttribute: l.emailAttribute,
+    displayNameAttribute: l.displayNameAttribute, disabledFilter: l.disabledFilter,
+    groups: { ...l.groups },
+  });
 }
 
 // Asynchronous stdout: lines written while a write is in flight are coalesced into one write(2).
@@ -89,7 +108,7 @@ export function createLogger(config: ResolvedConfig): Logger {
 }
 
 
-export async function createBerth(config: ResolvedConfig): Promise<Berth> {
+export async function createBerth(config: ResolvedConfig, log?: Logger): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const blobs = new BlobService(meta, store);
@@ -100,6 +119,9 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
     rotateAfter: config.auth.keyRotationDays * 86_400,
   });
+  const sessions = new Sessions(meta.db, config.auth.session);
+  const ldap = ldapDirectory(config);
+  const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log) : undefined;
   const services: Services = {
     config,
     blobs,
@@ -107,7 +129,7 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
     manifests: new ManifestService(meta),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle), new AccessTokens(meta.db),
-      new Sessions(meta.db, config.auth.session), new SecondFactor(meta.db, box, 'Berth'), config.auth.organizationCreation === 'users'),
+      sessions, new SecondFactor(meta.db, box, 'Berth'), config.auth.organizationCreation === 'users', directory),
     organizations,
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
@@ -115,7 +137,12 @@ export async function createBerth(config: ResolvedConfig): Promise<Berth> {
       return true;
     },
   };
-  return { config, meta, store, services, accounts, organizations, gc: new GarbageCollector(meta, store), close: () => meta.close() };
+  return { config, meta, store, services, accounts, organizations, gc: new GarbageCollector(meta, store), directory, ldap,
+    async close() {
+      await ldap?.close();
+      await meta.close();
+    },
+  };
 }
 
 /**
@@ -138,7 +165,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, log);
 
-  const berth = await createBerth(config);
+  const berth = await createBerth(config, log);
   if (cluster.isPrimary) {
     await berth.gc.recoverTrash();
     await bootstrapAdmin(berth);
@@ -173,12 +200,28 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     gcTimer = setTimeout(tick, config.gc.interval * 1000);
   }
 
+  // Directory users who left (or were disabled) lose access between logins too; one process syncs.
+  let syncTimer: NodeJS.Timeout | undefined;
+  const directory = berth.directory;
+  if (directory && config.auth.ldap.syncInterval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
+    const tick = async () => {
+      try {
+        log.info({ report: await directory.sync() }, 'directory sync finished');
+      } catch (e) {
+        log.error({ err: e }, 'directory sync failed');
+      }
+      syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
+    };
+    syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
     clearTimeout(gcTimer);
+    clearTimeout(syncTimer);
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await app.close();

@@ -10,6 +10,7 @@ import { TokenError, type TokenService } from './token-service.js';
 import type { SecondFactor } from './second-factor.js';
 import type { Sessions } from './sessions.js';
 import type { User } from './accounts.js';
+import type { DirectoryAccounts } from './directory-accounts.js';
 
 /** The password was right, and the account needs its one-time code too. */
 export class SecondFactorRequired extends Error {
@@ -23,7 +24,14 @@ export class AuthService {
     private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService,
     private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens, readonly sessions: Sessions, readonly secondFactor: SecondFactor,
     private readonly usersCreateOrganizations = true,
+    /** LDAP / Active Directory accounts, when configured */
+    readonly directory?: DirectoryAccounts,
   ) {}
+
+  /** A local account first; then the directory, for names no local account owns. */
+  private async verifyPassword(name: string, password: string): Promise<User | null> {
+    return (await this.accounts.authenticate(name, password)) ?? (this.directory ? await this.directory.login(name, password) : null);
+  }
 
   /** The authorization decisions for one caller (one per request: it caches what it loads). */
   authorizer(p: Principal): Authorizer {
@@ -36,7 +44,7 @@ export class AuthService {
     const viaToken = password.startsWith(TOKEN_PREFIX);
     const p = viaToken ? await this.personalToken(name, password) : await this.password(name, password);
     if (!p) {
-      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : 'local', viaToken ? 'invalid access token' : 'invalid credentials');
+      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', viaToken ? 'invalid access token' : 'invalid credentials');
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
@@ -46,7 +54,7 @@ export class AuthService {
 
   /** Password-only logins (registry clients): refused for accounts with a second factor, which use access tokens. */
   private async password(name: string, password: string): Promise<Principal | null> {
-    const u = await this.accounts.authenticate(name, password);
+    const u = await this.verifyPassword(name, password);
     return u && !u.totp ? userPrincipal(u, 'basic') : null;
   }
 
@@ -56,7 +64,7 @@ export class AuthService {
    */
   async login(name: string, password: string, code: string | undefined, address: string): Promise<Principal | null> {
     await this.throttle.check(name, address);
-    const u = await this.accounts.authenticate(name, password);
+    const u = await this.verifyPassword(name, password);
     let reason = 'invalid credentials';
     if (u) {
       if (!u.totp) return this.succeeded(u);
@@ -64,7 +72,7 @@ export class AuthService {
       if (await this.secondFactor.verify(u.id, u.name, code)) return this.succeeded(u);
       reason = 'invalid one-time code';
     }
-    const delay = await this.throttle.failed(name, address, u ? 'totp' : 'local', reason);
+    const delay = await this.throttle.failed(name, address, u ? 'totp' : this.directory ? 'local+ldap' : 'local', reason);
     await new Promise((r) => setTimeout(r, delay));
     return null;
   }

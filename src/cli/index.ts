@@ -87,11 +87,21 @@ for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) 
     });
 }
 
+common(user.command('totp-reset <name>').description("turn off a user's second factor (a lost device)"))
+  .action(async (name: string, opts: Common) => {
+    await withBerth(opts, async (b) => {
+      const u = await b.accounts.byName(name);
+      if (!u) throw new Error(`no user ${name}`);
+      await b.services.auth.secondFactor.disable(u.id);
+    });
+    process.stdout.write(`second factor of ${name} turned off\n`);
+  });
+
 common(user.command('list').description('list users'))
   .action(async (opts: Common) => {
     await withBerth(opts, async (berth) => {
       for (const u of await berth.accounts.list()) {
-        process.stdout.write(`${u.name}\t${u.source}${u.admin ? '\tadmin' : ''}${u.disabled ? '\tdisabled' : ''}\n`);
+        process.stdout.write(`${u.name}\t${u.source}${u.admin ? '\tadmin' : ''}${u.disabled ? '\tdisabled' : ''}${u.totp ? '\ttotp' : ''}\n`);
       }
     });
   });
@@ -179,6 +189,36 @@ for (const [verb, add] of [['add', true], ['remove', false]] as const) {
       process.stdout.write(`${add ? 'added' : 'removed'} ${u} ${add ? 'to' : 'from'} ${o}/${t}\n`);
     });
 }
+
+common(team.command('link <org> <team> <group-dn>').description('make a team follow a directory (LDAP/AD) group: its members are added and removed by logins and the sync; "none" unlinks'))
+  .action(async (o: string, t: string, dn: string, opts: Common) => {
+    await withBerth(opts, async (b) => { await b.organizations.setTeamDirectoryGroup(o, t, dn === 'none' ? null : dn); });
+    process.stdout.write(dn === 'none' ? `${o}/${t} no longer follows a directory group\n` : `${o}/${t} follows ${dn}\n`);
+  });
+
+const ldap = program.command('ldap').description('LDAP / Active Directory (auth.ldap in the configuration)');
+common(ldap.command('check [user]').description('bind with the service account; with a user name, show what the directory says of that user'))
+  .action(async (name: string | undefined, opts: Common) => {
+    await withBerth(opts, async (b) => {
+      if (!b.ldap) throw new Error('auth.ldap.enabled is false in this configuration');
+      await b.ldap.check();
+      process.stdout.write('directory reachable; service account accepted\n');
+      if (name) {
+        const du = await b.ldap.lookup(name);
+        if (!du) process.stdout.write(`no directory user ${name}\n`);
+        else process.stdout.write(`${JSON.stringify({ dn: du.dn, username: du.username, email: du.email, displayName: du.displayName, disabled: du.disabled, groups: du.groups }, null, 2)}\n`);
+      }
+    });
+  });
+common(ldap.command('sync').description('sync directory users now: disable departed ones (revoking their tokens), refresh groups and teams'))
+  .action(async (opts: Common) => {
+    await withBerth(opts, async (b) => {
+      if (!b.directory) throw new Error('auth.ldap.enabled is false in this configuration');
+      const r = await b.directory.sync();
+      process.stdout.write(`checked ${r.checked} directory users: ${r.updated} updated, ${r.disabled} disabled, ${r.skipped} skipped${r.aborted ? `; stopped early: ${r.aborted}` : ''}\n`);
+      if (r.aborted) process.exitCode = 1;
+    });
+  });
 
 const repo = program.command('repo').description('repository settings');
 common(repo.command('visibility <name> <public|private|inherit>').description("a repository's visibility (inherit: as its organization)"))

@@ -56,6 +56,49 @@ export const configSchema = z.strictObject({
       /** seconds without a request after which a session ends */
       idleTimeout: z.number().int().min(60).default(3600),
     }).prefault({}),
+    /** LDAP / Active Directory logins (bind and search); local accounts keep working beside them */
+    ldap: z.strictObject({
+      enabled: z.boolean().default(false),
+      /** ldap://host:389 or ldaps://host:636; several space-separated URLs are tried in order */
+      url: z.string().regex(/^ldaps?:\/\/\S+( ldaps?:\/\/\S+)*$/, 'must be ldap://HOST[:PORT] or ldaps://HOST[:PORT]').optional(),
+      /** service account for searches (anonymous search when absent) */
+      bindDn: z.string().optional(),
+      bindPassword: z.string().optional(),
+      /** file holding the service account's password (instead of bindPassword) */
+      bindPasswordFile: z.string().optional(),
+      startTls: z.boolean().default(false),
+      /** PEM CA bundle trusted for ldaps:// and StartTLS */
+      caFile: z.string().optional(),
+      insecureSkipVerify: z.boolean().default(false),
+      /** milliseconds for connecting and for each operation */
+      timeout: z.number().int().positive().default(10_000),
+      userBaseDn: z.string().optional(),
+      /** {username} is replaced by the escaped login name; AD: (&(objectClass=user)(sAMAccountName={username})) */
+      userFilter: z.string().default('(&(objectClass=inetOrgPerson)(uid={username}))'),
+      usernameAttribute: z.string().default('uid'),
+      emailAttribute: z.string().default('mail'),
+      displayNameAttribute: z.string().default('cn'),
+      /** entries matching it count as disabled (AD's userAccountControl disabled bit always does) */
+      disabledFilter: z.string().optional(),
+      groups: z.strictObject({
+        /** memberOf: the attribute on the user; search: group entries that list the user */
+        mode: z.enum(['memberOf', 'search']).default('memberOf'),
+        memberOfAttribute: z.string().default('memberOf'),
+        groupBaseDn: z.string().optional(),
+        groupFilter: z.string().optional(),
+        memberAttribute: z.string().default('member'),
+        /** nested groups: none, matchingRuleInChain (Active Directory), or recursive (any directory) */
+        nested: z.enum(['none', 'matchingRuleInChain', 'recursive']).default('none'),
+        maxDepth: z.number().int().min(1).max(50).default(10),
+      }).prefault({}),
+      /** members of these groups (DNs) are system administrators */
+      adminGroups: z.array(z.string()).default([]),
+      /** seconds between background syncs of directory users (team membership, departures); 0 = only at login */
+      syncInterval: duration.default(3600),
+    }).prefault({}).refine((l) => !l.enabled || (Boolean(l.url) && Boolean(l.userBaseDn)), 'auth.ldap.enabled needs url and userBaseDn')
+      .refine((l) => !l.bindPassword || !l.bindPasswordFile, 'auth.ldap.bindPassword and bindPasswordFile exclude each other')
+      .refine((l) => l.groups.mode !== 'search' || Boolean(l.groups.groupBaseDn), 'auth.ldap.groups.mode search needs groups.groupBaseDn')
+      .refine((l) => l.groups.nested === 'none' || Boolean(l.groups.groupBaseDn), 'nested groups need auth.ldap.groups.groupBaseDn'),
     /** who may create organizations through the API: every user (as in Harbor and Quay) or system admins only */
     organizationCreation: z.enum(['users', 'admins']).default('users'),
   }).prefault({}),

@@ -1,11 +1,12 @@
 // Reading credentials off a request and answering with Docker's challenge (spec/auth/token.md).
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { ANONYMOUS } from '../auth/principal.js';
 import type { ResourceScope } from '../auth/scope.js';
 import { formatScope } from '../auth/scope.js';
 import { TokenError } from '../auth/token-service.js';
 import { LoginLocked } from '../auth/login-throttle.js';
+import { DirectoryError } from '../auth/ldap/ldap-directory.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { Services } from './services.js';
 
@@ -35,12 +36,17 @@ export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScop
 }
 
 /** A password login, with lockouts answered as 429 TOOMANYREQUESTS and Retry-After. */
-export async function passwordLogin(s: Services, name: string, password: string, address: string): Promise<Principal | null> {
+export async function passwordLogin(s: Services, name: string, password: string, address: string, log?: FastifyBaseLogger): Promise<Principal | null> {
   try {
     return await s.auth.basic(name, password, address);
   } catch (e) {
     if (e instanceof LoginLocked) {
       throw new RegistryError('TOOMANYREQUESTS', { message: e.message, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
+    }
+    // The directory is down or misconfigured: not the client's fault, and no password failure.
+    if (e instanceof DirectoryError) {
+      log?.error({ err: { message: e.message, code: e.code } }, 'user directory unavailable');
+      throw new RegistryError('UNAVAILABLE', { message: 'the user directory cannot be reached; try again later', headers: { 'Retry-After': '30' } });
     }
     throw e;
   }
@@ -60,7 +66,7 @@ export async function identify(req: FastifyRequest, s: Services): Promise<Princi
   }
   const basic = basicCredentials(header);
   if (basic && s.config.auth.basicOnRegistry) {
-    const p = await passwordLogin(s, basic.name, basic.password, req.ip);
+    const p = await passwordLogin(s, basic.name, basic.password, req.ip, req.log);
     if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials');
     return p;
   }

@@ -134,6 +134,55 @@ describe('authorization matrix', () => {
     }
   });
 
+  // The management API asks the same policy: repository settings (maintainer) and members (admin),
+  // organization read (member or public) and admin. Every request here changes nothing when allowed.
+  type ApiAction = 'repo-settings' | 'repo-members' | 'org-read' | 'org-admin';
+  const API_ACTIONS: ApiAction[] = ['repo-settings', 'repo-members', 'org-read', 'org-admin'];
+  const ORG_ROLE: Record<string, number | null> = { reader1: 0, dev1: 1, maint1: 2, orgadmin1: 3, teamdev: 1, repoonly: null, outsider: null };
+  async function apiAttempt(repo: Repo, action: ApiAction, authorization?: string): Promise<number> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) };
+    const org = repo.name.split('/')[0];
+    const enc = encodeURIComponent(repo.name);
+    const api = `${b.url}/api/v1`;
+    if (action === 'repo-settings') return (await fetch(`${api}/repositories/${enc}`, { method: 'PATCH', headers, body: '{"visibility":"inherit"}' })).status;
+    if (action === 'repo-members') return (await fetch(`${api}/repositories/${enc}/members/outsider`, { method: 'DELETE', headers: authorization ? { authorization } : {} })).status;
+    if (action === 'org-read') return (await fetch(`${api}/organizations/${org}`, { headers })).status;
+    return (await fetch(`${api}/organizations/${org}/members/outsider`, { method: 'DELETE', headers: authorization ? { authorization } : {} })).status;
+  }
+  const API_ALLOWED: Record<ApiAction, number> = { 'repo-settings': 204, 'repo-members': 204, 'org-read': 200, 'org-admin': 204 };
+  function apiCheck(who: string, repo: Repo, action: ApiAction, status: number, allowed: boolean, deniedStatus: number) {
+    cells++;
+    assert.equal(status, allowed ? API_ALLOWED[action] : deniedStatus, `${who} ${action} ${repo.name}${repo.public ? ' (public)' : ''}: expected ${allowed ? 'allowed' : 'denied'}, got ${status}`);
+  }
+  const apiExpected = (user: string, r: Repo, a: ApiAction): boolean => {
+    const repoRole = USERS[user](r.name);
+    const orgRole = ORG_ROLE[user];
+    if (a === 'repo-settings') return repoRole !== null && repoRole >= RANK.maintainer;
+    if (a === 'repo-members') return repoRole !== null && repoRole >= RANK.admin;
+    if (a === 'org-read') return r.public || orgRole !== null;
+    return orgRole === RANK.admin;
+  };
+
+  test('management API: anonymous callers read public organizations only', async () => {
+    for (const r of REPOS) for (const a of API_ACTIONS) apiCheck('anonymous', r, a, await apiAttempt(r, a), a === 'org-read' && r.public, 401);
+  });
+
+  for (const user of Object.keys(USERS)) {
+    test(`management API: ${user}`, async () => {
+      for (const r of REPOS) for (const a of API_ACTIONS) apiCheck(user, r, a, await apiAttempt(r, a, basic(user, PW)), apiExpected(user, r, a), 403);
+    });
+  }
+
+  test('management API: administrators may do everything; a limited token nothing; an unlimited token what its user may', async () => {
+    for (const r of REPOS) {
+      for (const a of API_ACTIONS) {
+        apiCheck('admin', r, a, await apiAttempt(r, a, basic('admin', ADMIN_PASSWORD)), true, 403);
+        apiCheck('maint1 pull-only token', r, a, await apiAttempt(r, a, basic('maint1', secrets.maint1PullOnly)), false, 403);
+        apiCheck('dev1 unlimited token', r, a, await apiAttempt(r, a, `Bearer ${secrets.dev1All}`), apiExpected('dev1', r, a), 403);
+      }
+    }
+  });
+
   test('removing a role or a team membership takes effect at once', async () => {
     await cli(b, ['team', 'remove', 'acme', 'build', 'teamdev']);
     check('teamdev after leaving the team', REPOS[0], 'push', await attempt('acme/app', 'push', basic('teamdev', PW)), false, 403);

@@ -11,6 +11,7 @@ import { LoginLocked } from '../../../auth/login-throttle.js';
 import type { Resource } from '../../../auth/policy.js';
 import { ANONYMOUS, type Principal } from '../../../auth/principal.js';
 import { SecondFactorError } from '../../../auth/second-factor.js';
+import { DirectoryError } from '../../../auth/ldap/ldap-directory.js';
 import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
 import { ApiError } from '../../../errors/api-error.js';
 import { basicCredentials } from '../../authenticate.js';
@@ -105,6 +106,10 @@ export function toApiError(err: unknown, req: FastifyRequest): ApiError {
   if (err instanceof LoginLocked) return new ApiError('TOO_MANY_REQUESTS', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
   if (err instanceof SecondFactorRequired) return new ApiError('SECOND_FACTOR_REQUIRED', err.message);
   if (err instanceof SecondFactorError) return new ApiError('CONFLICT', err.message);
+  if (err instanceof DirectoryError) {
+    req.log.error({ err: { message: err.message, code: err.code } }, 'user directory unavailable');
+    return new ApiError('UNAVAILABLE', 'the user directory cannot be reached; try again later', { headers: { 'Retry-After': '30' } });
+  }
   const e = err as Error & { statusCode?: number; code?: string };
   if (e.statusCode === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
   if (e.statusCode === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send request bodies as application/json');

@@ -32,7 +32,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     if (header) {
       const basic = basicCredentials(header);
       if (!basic) throw unauthorized('use Basic credentials to obtain a token');
-      const p = await passwordLogin(s, basic.name, basic.password, req.ip);
+      const p = await passwordLogin(s, basic.name, basic.password, req.ip, req.log);
       if (!p) throw unauthorized('invalid credentials');
       principal = p;
     }
@@ -66,7 +66,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     const grant = f.get('grant_type');
     let issued;
     if (grant === 'password') {
-      const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req.ip);
+      const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req.ip, req.log);
       if (!p) throw unauthorized('invalid credentials');
       issued = await s.auth.issue(p, scopes, f.get('access_type') === 'offline');
     } else if (grant === 'refresh_token') {

@@ -1,0 +1,142 @@
+// Directory (LDAP / Active Directory) accounts in Berth: provisioned on first login, their administrator
+// flag and team memberships following directory groups, and a background sync that disables users who
+// left the directory (revoking their tokens) — not only at login time.
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db, Tx } from '../db/database.js';
+import type { Accounts, Transact, User } from './accounts.js';
+import { DirectoryUnavailableError, dnKey, type DirectoryUser } from './ldap/ldap-directory.js';
+import type { Sessions } from './sessions.js';
+
+/** What Berth needs of a directory (LdapDirectory; tests may pass their own). */
+export interface Directory {
+  authenticate(username: string, password: string): Promise<DirectoryUser | null>;
+  lookup(username: string): Promise<DirectoryUser | null>;
+}
+
+export interface SyncReport { checked: number; updated: number; disabled: number; skipped: number; aborted?: string }
+
+const USER_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+export class DirectoryAccounts {
+  /** Recently verified directory logins (by a hash of the credentials): Basic on every request binds once a minute. */
+  private readonly verified = new Map<string, { id: number; until: number }>();
+  private readonly adminGroups: Set<string>;
+
+  constructor(
+    private readonly db: Db, private readonly transact: Transact, private readonly accounts: Accounts, private readonly sessions: Sessions,
+    private readonly directory: Directory, opts: { adminGroups: string[] }, private readonly log?: Logger,
+  ) {
+    this.adminGroups = new Set(opts.adminGroups.map(dnKey));
+  }
+
+  /**
+   * A directory login: the user when the directory accepts the password and the account may log in.
+   * Throws DirectoryUnavailableError when the directory cannot be asked.
+   */
+  async login(name: string, password: string): Promise<User | null> {
+    const key = createHash('sha256').update(name).update('\u0000').update(password).digest('hex');
+    const hit = this.verified.get(key);
+    if (hit && hit.until > Date.now()) {
+      const u = await this.accounts.byId(hit.id);
+      if (u && !u.disabled && u.source === 'ldap') return u;
+    }
+    const local = await this.accounts.byName(name.toLowerCase());
+    // A local or robot account owns its name: the directory cannot log in as it.
+    if (local && local.source !== 'ldap') return null;
+    const du = await this.directory.authenticate(name, password);
+    if (!du) return null;
+    const u = await this.provision(du);
+    if (!u) return null;
+    if (this.verified.size > 10_000) this.verified.clear();
+    this.verified.set(key, { id: u.id, until: Date.now() + 60_000 });
+    return u;
+  }
+
+  /** Creates or updates the Berth account of a directory user; null when it must not log in. */
+  async provision(du: DirectoryUser): Promise<User | null> {
+    const name = du.username.toLowerCase();
+    if (!USER_NAME.test(name) || name.length > 64) {
+      this.log?.warn({ user: du.username.slice(0, 100) }, 'directory user name is not a valid Berth user name; login refused');
+      return null;
+    }
+    const existing = await this.accounts.byName(name);
+    if (existing && existing.source !== 'ldap') return null;
+    if (du.disabled) {
+      if (existing && !existing.disabled) await this.disable(existing, 'disabled in the directory');
+      return null;
+    }
+    // Disabled in Berth (by an administrator, or by a sync when the user had left): stays disabled.
+    if (existing?.disabled) return null;
+    const groups = new Set(du.groups.map(dnKey));
+    const admin = this.adminGroups.size > 0 ? [...this.adminGroups].some((g) => groups.has(g)) : existing?.admin ?? false;
+    const fields = { external_dn: du.dn, email: du.email ?? null, display_name: du.displayName ?? null, synced_at: Date.now(), is_admin: admin ? 1 : 0 };
+    await this.transact(async (tx) => {
+      if (existing) await tx.updateTable('users').set(fields).where('id', '=', existing.id).execute();
+      else {
+        if (await tx.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) return;
+        await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
+          .onConflict((oc) => oc.column('name').doNothing()).execute();
+      }
+      const row = await tx.selectFrom('users').select(['id', 'source']).where('name', '=', name).executeTakeFirst();
+      if (row?.source === 'ldap') await this.syncTeams(tx, Number(row.id), groups);
+    });
+    const u = await this.accounts.byName(name);
+    return u && u.source === 'ldap' ? u : null;
+  }
+
+  /** Team memberships that follow directory groups: added and removed by the directory; manual ones stay. */
+  private async syncTeams(tx: Tx, userId: number, groups: Set<string>): Promise<void> {
+    const teams = await tx.selectFrom('teams').select(['id', 'directory_group']).where('directory_group', 'is not', null).execute();
+    const current = new Map((await tx.selectFrom('team_members').select(['team_id', 'source']).where('user_id', '=', userId).execute()).map((m) => [Number(m.team_id), m.source]));
+    for (const t of teams) {
+      const id = Number(t.id);
+      const wanted = groups.has(dnKey(t.directory_group!));
+      const have = current.get(id);
+      if (wanted && have === undefined) await tx.insertInto('team_members').values({ team_id: id, user_id: userId, source: 'directory' }).execute();
+      if (!wanted && have === 'directory') await tx.deleteFrom('team_members').where('team_id', '=', id).where('user_id', '=', userId).execute();
+    }
+  }
+
+  private async disable(u: User, reason: string): Promise<void> {
+    await this.accounts.setDisabled(u.name, true);
+    await this.sessions.destroyAll(u.id);
+    this.verified.clear();
+    this.log?.info({ user: u.name, reason }, 'directory user disabled; tokens and sessions revoked');
+  }
+
+  /**
+   * Checks every active directory account against the directory: departed or disabled users are disabled
+   * (their tokens revoked), the others get their groups, teams and administrator flag refreshed. When the
+   * directory cannot be reached the sync stops and changes nothing further: an outage must not lock everyone out.
+   */
+  async sync(): Promise<SyncReport> {
+    const report: SyncReport = { checked: 0, updated: 0, disabled: 0, skipped: 0 };
+    const users = await this.db.selectFrom('users').select(['name']).where('source', '=', 'ldap').where('disabled', '=', 0).orderBy('name').execute();
+    for (const { name } of users) {
+      const u = await this.accounts.byName(name);
+      if (!u || u.disabled) continue;
+      report.checked++;
+      let du: DirectoryUser | null;
+      try {
+        du = await this.directory.lookup(name);
+      } catch (e) {
+        if (e instanceof DirectoryUnavailableError) {
+          report.aborted = e.message;
+          this.log?.error({ err: { message: e.message, code: e.code } }, 'directory sync stopped: directory unavailable');
+          return report;
+        }
+        report.skipped++;
+        this.log?.warn({ user: name, err: { message: (e as Error).message } }, 'directory sync skipped a user');
+        continue;
+      }
+      if (!du || du.disabled) {
+        await this.disable(u, du ? 'disabled in the directory' : 'no longer in the directory');
+        report.disabled++;
+        continue;
+      }
+      if (await this.provision(du)) report.updated++;
+    }
+    return report;
+  }
+}
