@@ -215,6 +215,16 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
   }
 
+  // Ended sessions leave rows behind; one process sweeps them hourly.
+  let sweepTimer: NodeJS.Timeout | undefined;
+  if (cluster.isPrimary || cluster.worker?.id === 1) {
+    sweepTimer = setInterval(() => {
+      berth.services.auth.sessions.purgeExpired().then((n) => { if (n > 0) log.info({ sessions: n }, 'expired sessions removed'); })
+        .catch((e) => log.error({ err: e }, 'session sweep failed'));
+    }, 3600_000);
+    sweepTimer.unref();
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -222,6 +232,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     log.info({ signal }, 'shutting down: finishing in-flight requests');
     clearTimeout(gcTimer);
     clearTimeout(syncTimer);
+    clearInterval(sweepTimer);
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await app.close();

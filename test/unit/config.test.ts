@@ -161,6 +161,32 @@ describe('loadConfig', () => {
     configError(() => loadConfig({ file: yamlFile('storage:\n  filesystem:\n    rooot: x\n'), env: {} }), /storage\.filesystem\.rooot/);
   });
 
+  test('LDAP: settings from YAML and env (the service password by env), and what an enabled directory needs', () => {
+    const f = yamlFile([
+      'auth:', '  ldap:', '    enabled: true', '    url: ldaps://dc1.corp.example:636 ldaps://dc2.corp.example:636',
+      '    userBaseDn: ou=people,dc=corp', '    groups:', '      mode: search', '      groupBaseDn: ou=groups,dc=corp', '      nested: matchingRuleInChain',
+      '    adminGroups: ["cn=registry-admins,ou=groups,dc=corp"]', '',
+    ].join('\n'));
+    const c = loadConfig({ file: f, env: { BERTH_AUTH__LDAP__BIND_PASSWORD: 's3cret', BERTH_AUTH__LDAP__BIND_DN: 'cn=svc,dc=corp' } });
+    assert.equal(c.auth.ldap.bindPassword, 's3cret');
+    assert.equal(c.auth.ldap.bindDn, 'cn=svc,dc=corp');
+    assert.equal(c.auth.ldap.groups.nested, 'matchingRuleInChain');
+    assert.equal(c.auth.ldap.userFilter, '(&(objectClass=inetOrgPerson)(uid={username}))');
+    assert.equal(c.auth.ldap.syncInterval, 3600);
+    assert.equal(loadConfig({ env: {} }).auth.ldap.enabled, false);
+    configError(() => loadConfig({ file: yamlFile('auth:\n  ldap:\n    enabled: true\n'), env: {} }), /auth\.ldap/, /url and userBaseDn/);
+    configError(() => loadConfig({ file: yamlFile('auth:\n  ldap:\n    url: http://dc1\n'), env: {} }), /auth\.ldap\.url/);
+    configError(() => loadConfig({ file: yamlFile('auth:\n  ldap:\n    groups:\n      nested: recursive\n'), env: {} }), /groupBaseDn/);
+  });
+
+  test('sessions and organization creation', () => {
+    const c = loadConfig({ env: { BERTH_AUTH__SESSION__IDLE_TIMEOUT: '600', BERTH_AUTH__ORGANIZATION_CREATION: 'admins' } });
+    assert.equal(c.auth.session.idleTimeout, 600);
+    assert.equal(c.auth.session.lifetime, 12 * 3600);
+    assert.equal(c.auth.organizationCreation, 'admins');
+    configError(() => loadConfig({ env: { BERTH_AUTH__ORGANIZATION_CREATION: 'everyone' } }), /auth\.organizationCreation/);
+  });
+
   test('an unknown nested env key is a ConfigError naming the key', () => {
     configError(() => loadConfig({ env: { BERTH_REGISTRY__DELETE_ENABLD: 'false' } }), /registry\.deleteEnabld/);
   });
