@@ -26,6 +26,13 @@ import { loadOrCreateMasterKey } from './auth/master-key.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { TokenService } from './auth/token-service.js';
 import { SecondFactor } from './auth/second-factor.js';
+import { Journal } from './audit/journal.js';
+import { PullSummaries } from './audit/pull-summaries.js';
+import { AuditService } from './audit/audit-service.js';
+import { every, type Job } from './jobs/every.js';
+import { Webhooks } from './events/webhooks.js';
+import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
+import type { AddressPolicy } from './lib/address-guard.js';
 import { DirectoryAccounts } from './auth/directory-accounts.js';
 import { LdapDirectory } from './auth/ldap/ldap-directory.js';
 import { readFileSync } from 'node:fs';
@@ -46,6 +53,11 @@ export interface Berth {
   directory?: DirectoryAccounts;
   ldap?: LdapDirectory;
   close(): Promise<void>;
+}
+
+/** Where webhooks may go: never metadata services; loopback and link-local only when allowed. */
+export function webhookPolicy(config: ResolvedConfig): AddressPolicy {
+  return { allowLoopback: config.webhooks.allowLoopback, allowPrivate: config.webhooks.allowPrivate };
 }
 
 /** The directory client from auth.ldap (the service password from the config, the env or a file). */
@@ -111,25 +123,35 @@ export function createLogger(config: ResolvedConfig): Logger {
 export async function createBerth(config: ResolvedConfig, log?: Logger): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
-  const blobs = new BlobService(meta, store);
+  const journal = new Journal(meta, { publicAddr: config.publicUrl });
+  const blobs = new BlobService(meta, store, journal);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
-  const accounts = new Accounts(meta.db, meta.transaction);
-  const organizations = new Organizations(meta.db, meta.transaction);
+  const accounts = new Accounts(meta.db, meta.transaction, journal);
+  const organizations = new Organizations(meta.db, meta.transaction, journal);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
     rotateAfter: config.auth.keyRotationDays * 86_400,
   });
   const sessions = new Sessions(meta.db, config.auth.session);
   const ldap = ldapDirectory(config);
-  const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log) : undefined;
+  const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
   const services: Services = {
     config,
     blobs,
     uploads: new UploadService(meta, store, blobs),
-    manifests: new ManifestService(meta),
+    manifests: new ManifestService(meta, journal),
+    journal,
+    pullSummaries: new PullSummaries(journal),
+    webhooks: new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal),
+    db: meta.db,
+    audit: new AuditService(meta, {
+      signingKeyFile: config.audit.signingKeyFile ?? path.join(config.data, 'secrets', 'audit-signing.key'),
+      trustedKeyFiles: config.audit.trustedKeys,
+      archiveDir: config.audit.archiveDir ?? path.join(config.data, 'audit-archive'),
+    }),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
-    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle), new AccessTokens(meta.db),
-      sessions, new SecondFactor(meta.db, box, 'Berth'), config.auth.organizationCreation === 'users', directory),
+    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal), new AccessTokens(meta.db, meta.transaction, journal),
+      sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), config.auth.organizationCreation === 'users', directory, journal),
     organizations,
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
@@ -215,6 +237,31 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
   }
 
+  // The audit chain's head is signed regularly; old records are archived and purged when a retention is set.
+  const jobs: Job[] = [];
+  if (cluster.isPrimary || cluster.worker?.id === 1) {
+    const audit = berth.services.audit;
+    jobs.push(every('audit checkpoint', config.audit.checkpointInterval * 1000, () => audit.checkpoint(), log));
+    if (config.audit.retentionDays > 0) {
+      jobs.push(every('audit retention', 3600_000, async () => {
+        const r = await audit.archive(Date.now() - config.audit.retentionDays * 86_400_000);
+        if (r.file) log.info({ records: r.records, upTo: r.upTo, file: r.file }, 'audit records archived and purged');
+      }, log, { runNow: true }));
+    }
+  }
+
+  // Webhook deliveries: one process delivers (the outbox and the leases make a second one harmless).
+  let dispatcher: WebhookDispatcher | undefined;
+  if (config.webhooks.enabled && (cluster.isPrimary || cluster.worker?.id === 1)) {
+    const w = config.webhooks;
+    dispatcher = new WebhookDispatcher(berth.meta, berth.services.webhooks, {
+      timeoutMs: w.timeout * 1000, maxAttempts: w.maxAttempts, backoffBaseMs: w.backoffBase * 1000, backoffMaxMs: w.backoffMax * 1000,
+      concurrency: w.concurrency, policy: webhookPolicy(config),
+    }, log);
+    berth.services.journal.onEvent = () => dispatcher!.nudge();
+    dispatcher.start();
+  }
+
   // Ended sessions leave rows behind; one process sweeps them hourly.
   let sweepTimer: NodeJS.Timeout | undefined;
   if (cluster.isPrimary || cluster.worker?.id === 1) {
@@ -236,6 +283,10 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await app.close();
+    for (const j of jobs) await j.stop();
+    await dispatcher?.stop();
+    await berth.services.pullSummaries.flush();
+    if (cluster.isPrimary || cluster.worker?.id === 1) await berth.services.audit.checkpoint().catch((e) => log.error({ err: e }, 'final audit checkpoint failed'));
     await berth.close();
     log.info('stopped');
     await exitProcess(0);

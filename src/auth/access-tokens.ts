@@ -1,7 +1,9 @@
 // Personal access tokens: secrets for clients that log in as a user (`docker login -u alice -p <token>`),
 // limited to chosen repositories (patterns) and actions, expiring, revocable, last use recorded.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../db/database.js';
+import type { Db, Tx } from '../db/database.js';
+import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
+import type { Transact } from './accounts.js';
 
 export const TOKEN_PREFIX = 'berth_pat_';
 
@@ -27,17 +29,21 @@ export function matchesPattern(pattern: string, name: string): boolean {
 }
 
 export class AccessTokens {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
   /** Creates a token; the secret is returned once and stored only as a hash. */
-  async create(userId: number, name: string, opts: { scopes?: TokenScope[]; expiresAt?: number } = {}): Promise<{ token: AccessToken; secret: string }> {
+  async create(userId: number, name: string, opts: { scopes?: TokenScope[]; expiresAt?: number } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<{ token: AccessToken; secret: string }> {
     const id = randomBytes(6).toString('hex');
     const secret = `${TOKEN_PREFIX}${id}_${randomBytes(24).toString('base64url')}`;
     const now = Date.now();
-    await this.db.insertInto('access_tokens').values({
-      id, user_id: userId, name, secret_hash: sha256(secret), scopes: opts.scopes ? JSON.stringify(opts.scopes) : null,
-      created_at: now, expires_at: opts.expiresAt ?? null, last_used_at: null, revoked_at: null,
-    }).execute();
+    await this.transact(async (tx: Tx) => {
+      await tx.insertInto('access_tokens').values({
+        id, user_id: userId, name, secret_hash: sha256(secret), scopes: opts.scopes ? JSON.stringify(opts.scopes) : null,
+        created_at: now, expires_at: opts.expiresAt ?? null, last_used_at: null, revoked_at: null,
+      }).execute();
+      const owner = await tx.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
+      await this.journal?.write(tx, ctx, [{ action: 'token.create', resource: `user:${owner?.name ?? userId}`, detail: { id, name, scopes: opts.scopes ?? null, expiresAt: opts.expiresAt ?? null } }]);
+    });
     return { token: (await this.get(id))!, secret };
   }
 
@@ -50,9 +56,14 @@ export class AccessTokens {
     return (await this.db.selectFrom('access_tokens').selectAll().where('user_id', '=', userId).orderBy('created_at').execute()).map(toToken);
   }
 
-  async revoke(id: string): Promise<boolean> {
-    const res = await this.db.updateTable('access_tokens').set({ revoked_at: Date.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  async revoke(id: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<boolean> {
+    return this.transact(async (tx: Tx) => {
+      const res = await tx.updateTable('access_tokens').set({ revoked_at: Date.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) return false;
+      const owner = await tx.selectFrom('access_tokens as t').innerJoin('users as u', 'u.id', 't.user_id').select('u.name').where('t.id', '=', id).executeTakeFirst();
+      await this.journal?.write(tx, ctx, [{ action: 'token.revoke', resource: `user:${owner?.name ?? ''}`, detail: { id } }]);
+      return true;
+    });
   }
 
   /** The token a secret belongs to, when it is valid now; records the use. */

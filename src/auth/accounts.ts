@@ -5,6 +5,7 @@ import type { Db, Tx } from '../db/database.js';
 /** Runs a write transaction (main.ts passes the store's, which takes the write lock up front). */
 export type Transact = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
+import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 
 export interface User {
   id: number; name: string; admin: boolean; disabled: boolean;
@@ -29,7 +30,7 @@ export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
   private readonly verified = new Map<string, { id: number; until: number }>();
 
-  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn)) {}
+  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
   async byName(name: string): Promise<User | undefined> {
     const r = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
@@ -41,17 +42,18 @@ export class Accounts {
     return r ? toUser(r) : undefined;
   }
 
-  async create(name: string, password: string, opts: { admin?: boolean } = {}): Promise<User> {
+  async create(name: string, password: string, opts: { admin?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
     // A user name is also the user's namespace, so it follows the repository name grammar.
     if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)');
     const problem = passwordProblem(password, name);
     if (problem) throw new AccountError(`password ${problem}`);
     if (await this.byName(name)) throw new AccountError(`user ${name} already exists`, 'conflict');
     if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`, 'conflict');
-    await this.db.insertInto('users').values({
-      name, password_hash: await hashPassword(password), is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local',
-      tokens_valid_after: 0, created_at: Date.now(),
-    }).execute();
+    const hash = await hashPassword(password);
+    await this.transact(async (tx: Tx) => {
+      await tx.insertInto('users').values({ name, password_hash: hash, is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local', tokens_valid_after: 0, created_at: Date.now() }).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'user.create', resource: `user:${name}`, detail: { admin: Boolean(opts.admin) } }]);
+    });
     return (await this.byName(name))!;
   }
 
@@ -59,12 +61,15 @@ export class Accounts {
    * A robot account of an organization, `ORG+NAME` ('+' never appears in a namespace): no password, its
    * only secret is its access token, limited to repositories of the organization.
    */
-  async createRobot(org: string, name: string): Promise<User> {
+  async createRobot(org: string, name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
     if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('robot name must be lower-case letters, digits and . _ -');
     if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new AccountError(`no organization ${org}`, 'not_found');
     const full = `${org}+${name}`;
     if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`, 'conflict');
-    await this.db.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
+    await this.transact(async (tx: Tx) => {
+      await tx.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
+    });
     return (await this.byName(full))!;
   }
 
@@ -73,10 +78,13 @@ export class Accounts {
   }
 
   /** Removes an account and the roles given to it (role rows name their subject without a foreign key). */
-  async remove(name: string): Promise<void> {
+  async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
     if (!u) throw new AccountError(`no account ${name}`, 'not_found');
     await this.transact(async (tx: Tx) => {
+      await this.journal?.write(tx, ctx, [u.source === 'robot'
+        ? { action: 'robot.delete', resource: `organization:${name.split('+')[0]}`, detail: { robot: name } }
+        : { action: 'user.delete', resource: `user:${name}` }]);
       await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('users').where('id', '=', u.id).execute();
@@ -89,27 +97,37 @@ export class Accounts {
   }
 
   /** Disabling revokes every token issued so far: they fail their next check, not only at expiry. */
-  async setDisabled(name: string, disabled: boolean): Promise<void> {
-    const res = await this.db.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
-      .where('name', '=', name).executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`, 'not_found');
+  async setDisabled(name: string, disabled: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
+    await this.transact(async (tx: Tx) => {
+      const res = await tx.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
+        .where('name', '=', name).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`, 'not_found');
+      await this.journal?.write(tx, ctx, [{ action: disabled ? 'user.disable' : 'user.enable', resource: `user:${name}` }]);
+    });
     this.verified.clear();
   }
 
   /** Sets a local user's password; every earlier token and session stops working. */
-  async setPassword(name: string, password: string): Promise<void> {
+  async setPassword(name: string, password: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
     if (!u || u.source !== 'local') throw new AccountError(`no local user ${name}`, 'not_found');
     const problem = passwordProblem(password, name);
     if (problem) throw new AccountError(`password ${problem}`);
-    await this.db.updateTable('users').set({ password_hash: await hashPassword(password), tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
+    const hash = await hashPassword(password);
+    await this.transact(async (tx: Tx) => {
+      await tx.updateTable('users').set({ password_hash: hash, tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'user.password', resource: `user:${name}` }]);
+    });
     this.verified.clear();
   }
 
-  async setAdmin(name: string, admin: boolean): Promise<void> {
+  async setAdmin(name: string, admin: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
     if (!u || u.source === 'robot') throw new AccountError(`no user ${name}`, 'not_found');
-    await this.db.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
+    await this.transact(async (tx: Tx) => {
+      await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
+    });
   }
 
   /** On a registry without users: creates `admin`; returns the password when Berth generated it. */

@@ -11,13 +11,14 @@ import type { SecondFactor } from './second-factor.js';
 import type { Sessions } from './sessions.js';
 import type { User } from './accounts.js';
 import type { DirectoryAccounts } from './directory-accounts.js';
+import type { Journal, RequestContext } from '../audit/journal.js';
 
 /** The password was right, and the account needs its one-time code too. */
 export class SecondFactorRequired extends Error {
   constructor() { super('a one-time code from the authenticator app is required'); }
 }
 
-export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[] }
+export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[]; subject: string; source: string }
 
 export class AuthService {
   constructor(
@@ -26,7 +27,20 @@ export class AuthService {
     private readonly usersCreateOrganizations = true,
     /** LDAP / Active Directory accounts, when configured */
     readonly directory?: DirectoryAccounts,
+    private readonly journal?: Journal,
   ) {}
+
+  /** Logins by password or token, recorded once a minute per account, address and way: Basic on every request is not a record per request. */
+  private readonly noted = new Map<string, number>();
+  private async noteLogin(p: Principal, ctx: RequestContext, always = false): Promise<void> {
+    if (!this.journal || p.kind !== 'user') return;
+    const key = `${p.name}\u0000${ctx.address}\u0000${p.source}\u0000${p.via}`;
+    const now = Date.now();
+    if (!always && (this.noted.get(key) ?? 0) > now) return;
+    if (this.noted.size > 10_000) this.noted.clear();
+    this.noted.set(key, now + 60_000);
+    await this.journal.record({ ...ctx, actor: p.name, actorSource: p.source }, [{ action: 'auth.login', resource: `user:${p.name}`, detail: { via: p.via } }]);
+  }
 
   /** A local account first; then the directory, for names no local account owns. */
   private async verifyPassword(name: string, password: string): Promise<User | null> {
@@ -39,16 +53,18 @@ export class AuthService {
   }
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
-  async basic(name: string, password: string, address: string): Promise<Principal | null> {
+  async basic(name: string, password: string, ctx: RequestContext): Promise<Principal | null> {
+    const address = ctx.address;
     await this.throttle.check(name, address);
     const viaToken = password.startsWith(TOKEN_PREFIX);
     const p = viaToken ? await this.personalToken(name, password) : await this.password(name, password);
     if (!p) {
-      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', viaToken ? 'invalid access token' : 'invalid credentials');
+      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', viaToken ? 'invalid access token' : 'invalid credentials', ctx);
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
     await this.throttle.succeeded(name);
+    await this.noteLogin(p, ctx);
     return p;
   }
 
@@ -62,24 +78,27 @@ export class AuthService {
    * Interactive login (web UI, API session): password, then the one-time code where the account has one.
    * Throws SecondFactorRequired when the code is missing, LoginLocked while locked out.
    */
-  async login(name: string, password: string, code: string | undefined, address: string): Promise<Principal | null> {
+  async login(name: string, password: string, code: string | undefined, ctx: RequestContext): Promise<Principal | null> {
+    const address = ctx.address;
     await this.throttle.check(name, address);
     const u = await this.verifyPassword(name, password);
     let reason = 'invalid credentials';
     if (u) {
-      if (!u.totp) return this.succeeded(u);
+      if (!u.totp) return this.succeeded(u, ctx);
       if (code === undefined || code === '') throw new SecondFactorRequired();
-      if (await this.secondFactor.verify(u.id, u.name, code)) return this.succeeded(u);
+      if (await this.secondFactor.verify(u.id, u.name, code)) return this.succeeded(u, ctx);
       reason = 'invalid one-time code';
     }
-    const delay = await this.throttle.failed(name, address, u ? 'totp' : this.directory ? 'local+ldap' : 'local', reason);
+    const delay = await this.throttle.failed(name, address, u ? 'totp' : this.directory ? 'local+ldap' : 'local', reason, ctx);
     await new Promise((r) => setTimeout(r, delay));
     return null;
   }
 
-  private async succeeded(u: User): Promise<Principal> {
+  private async succeeded(u: User, ctx: RequestContext): Promise<Principal> {
     await this.throttle.succeeded(u.name);
-    return userPrincipal(u, 'session');
+    const p = userPrincipal(u, 'session');
+    await this.noteLogin(p, ctx, true);
+    return p;
   }
 
   /** The principal of a session cookie, when the session and its user are still good. */
@@ -104,18 +123,21 @@ export class AuthService {
   }
 
   /** A personal access token sent as a bearer token (API clients): the same checks as with Basic. */
-  async accessToken(secret: string, address: string): Promise<Principal | null> {
+  async accessToken(secret: string, ctx: RequestContext): Promise<Principal | null> {
+    const address = ctx.address;
     // Throttled per token id (and per address), so guessing one token's secret locks only that token.
     const key = `token:${/^berth_pat_([0-9a-f]{12})_/.exec(secret)?.[1] ?? 'malformed'}`;
     await this.throttle.check(key, address);
     const t = await this.accessTokens.verify(secret);
     const u = t ? await this.accounts.byId(t.userId) : undefined;
     if (!t || !u || u.disabled || t.createdAt < u.tokensValidAfter) {
-      const delay = await this.throttle.failed(key, address, 'token', 'invalid access token');
+      const delay = await this.throttle.failed(key, address, 'token', 'invalid access token', ctx);
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
-    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'token', limit: t.scopes };
+    const p: Principal = { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'token', limit: t.scopes };
+    await this.noteLogin(p, ctx);
+    return p;
   }
 
   /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */
@@ -136,7 +158,7 @@ export class AuthService {
     const t = await this.tokens.issueAccess(subject, granted, source);
     // No refresh token for an access-token login: a refresh would not carry the token's limits.
     const refreshToken = offline && p.kind === 'user' && !p.limit && p.source !== 'token' ? await this.tokens.issueRefresh(p.name, p.source) : undefined;
-    return { ...t, refreshToken, granted };
+    return { ...t, refreshToken, granted, subject, source };
   }
 
   /** OAuth2 refresh_token grant: a new access token for the refresh token's (still active) user. */

@@ -7,6 +7,10 @@ import type { Db, Tx } from '../db/database.js';
 import type { Accounts, Transact, User } from './accounts.js';
 import { DirectoryUnavailableError, dnKey, type DirectoryUser } from './ldap/ldap-directory.js';
 import type { Sessions } from './sessions.js';
+import type { Journal, JournalEntry, RequestContext } from '../audit/journal.js';
+
+/** Changes the directory makes are on record as Berth's directory sync. */
+const DIRECTORY: RequestContext = { actor: 'berth', actorSource: 'directory', address: '', userAgent: '', requestId: '' };
 
 /** What Berth needs of a directory (LdapDirectory; tests may pass their own). */
 export interface Directory {
@@ -25,7 +29,7 @@ export class DirectoryAccounts {
 
   constructor(
     private readonly db: Db, private readonly transact: Transact, private readonly accounts: Accounts, private readonly sessions: Sessions,
-    private readonly directory: Directory, opts: { adminGroups: string[] }, private readonly log?: Logger,
+    private readonly directory: Directory, opts: { adminGroups: string[] }, private readonly log?: Logger, private readonly journal?: Journal,
   ) {
     this.adminGroups = new Set(opts.adminGroups.map(dnKey));
   }
@@ -72,34 +76,48 @@ export class DirectoryAccounts {
     const admin = this.adminGroups.size > 0 ? [...this.adminGroups].some((g) => groups.has(g)) : existing?.admin ?? false;
     const fields = { external_dn: du.dn, email: du.email ?? null, display_name: du.displayName ?? null, synced_at: Date.now(), is_admin: admin ? 1 : 0 };
     await this.transact(async (tx) => {
-      if (existing) await tx.updateTable('users').set(fields).where('id', '=', existing.id).execute();
-      else {
+      const entries: JournalEntry[] = [];
+      if (existing) {
+        await tx.updateTable('users').set(fields).where('id', '=', existing.id).execute();
+        if (existing.admin !== admin) entries.push({ action: 'user.update', resource: `user:${name}`, detail: { admin, by: 'directory group' } });
+      } else {
         if (await tx.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) return;
-        await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
-          .onConflict((oc) => oc.column('name').doNothing()).execute();
+        const res = await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
+          .onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
+        if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) entries.push({ action: 'user.create', resource: `user:${name}`, detail: { source: 'ldap', dn: du.dn, admin } });
       }
       const row = await tx.selectFrom('users').select(['id', 'source']).where('name', '=', name).executeTakeFirst();
-      if (row?.source === 'ldap') await this.syncTeams(tx, Number(row.id), groups);
+      if (row?.source === 'ldap') entries.push(...(await this.syncTeams(tx, Number(row.id), name, groups)));
+      await this.journal?.write(tx, DIRECTORY, entries);
     });
     const u = await this.accounts.byName(name);
     return u && u.source === 'ldap' ? u : null;
   }
 
   /** Team memberships that follow directory groups: added and removed by the directory; manual ones stay. */
-  private async syncTeams(tx: Tx, userId: number, groups: Set<string>): Promise<void> {
-    const teams = await tx.selectFrom('teams').select(['id', 'directory_group']).where('directory_group', 'is not', null).execute();
+  private async syncTeams(tx: Tx, userId: number, userName: string, groups: Set<string>): Promise<JournalEntry[]> {
+    const entries: JournalEntry[] = [];
+    const teams = await tx.selectFrom('teams').innerJoin('organizations as o', 'o.id', 'teams.org_id')
+      .select(['teams.id', 'teams.name', 'teams.directory_group', 'o.name as org']).where('teams.directory_group', 'is not', null).execute();
     const current = new Map((await tx.selectFrom('team_members').select(['team_id', 'source']).where('user_id', '=', userId).execute()).map((m) => [Number(m.team_id), m.source]));
     for (const t of teams) {
       const id = Number(t.id);
       const wanted = groups.has(dnKey(t.directory_group!));
       const have = current.get(id);
-      if (wanted && have === undefined) await tx.insertInto('team_members').values({ team_id: id, user_id: userId, source: 'directory' }).execute();
-      if (!wanted && have === 'directory') await tx.deleteFrom('team_members').where('team_id', '=', id).where('user_id', '=', userId).execute();
+      if (wanted && have === undefined) {
+        await tx.insertInto('team_members').values({ team_id: id, user_id: userId, source: 'directory' }).execute();
+        entries.push({ action: 'team.member.add', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
+      }
+      if (!wanted && have === 'directory') {
+        await tx.deleteFrom('team_members').where('team_id', '=', id).where('user_id', '=', userId).execute();
+        entries.push({ action: 'team.member.remove', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
+      }
     }
+    return entries;
   }
 
   private async disable(u: User, reason: string): Promise<void> {
-    await this.accounts.setDisabled(u.name, true);
+    await this.accounts.setDisabled(u.name, true, DIRECTORY);
     await this.sessions.destroyAll(u.id);
     this.verified.clear();
     this.log?.info({ user: u.name, reason }, 'directory user disabled; tokens and sessions revoked');

@@ -1,6 +1,7 @@
 // Password guessing defence: failures are counted per account and per client address in the database
 // (so every process sees them); answers slow down as failures mount, then the key is locked for a while.
 import type { Db, MetadataStore } from '../db/database.js';
+import type { Journal, RequestContext } from '../audit/journal.js';
 
 export interface ThrottleLimits { accountFailures: number; addressFailures: number; window: number; lockout: number }
 
@@ -11,7 +12,7 @@ export class LoginLocked extends Error {
 export class LoginThrottle {
   private readonly db: Db;
 
-  constructor(private readonly meta: MetadataStore, private readonly limits: ThrottleLimits) {
+  constructor(private readonly meta: MetadataStore, private readonly limits: ThrottleLimits, private readonly journal?: Journal) {
     this.db = meta.db;
   }
 
@@ -28,7 +29,7 @@ export class LoginThrottle {
   }
 
   /** Records a failure; returns how long to hold the answer back (it grows with the failures). */
-  async failed(name: string, address: string, source: string, reason: string): Promise<number> {
+  async failed(name: string, address: string, source: string, reason: string, ctx?: RequestContext): Promise<number> {
     const now = Date.now();
     const [userKey, addrKey] = this.keys(name, address);
     // One transaction: concurrent failures in several processes all count.
@@ -46,6 +47,11 @@ export class LoginThrottle {
         if (failures < limit) share = Math.max(share, failures / limit);
       }
       await tx.insertInto('auth_failures').values({ at: now, user_name: name.slice(0, 256), address, source, reason }).execute();
+      // The failure, its record and its event commit together.
+      await this.journal?.write(tx, { ...(ctx ?? { userAgent: '', requestId: '' }), actor: name.slice(0, 256), actorSource: source, address }, [{
+        action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'failure', detail: { source, reason },
+        event: { type: 'login.failed', data: { user: name.slice(0, 256), source, reason } },
+      }]);
       return share;
     });
     // Up to 1 s, rising with the share of the limit already used.

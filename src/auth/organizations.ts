@@ -1,6 +1,7 @@
 // Organizations, their teams, and roles (on an organization or a single repository) for users and teams.
 import type { Db, Tx } from '../db/database.js';
 import type { Transact } from './accounts.js';
+import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { AccountError } from './accounts.js';
 import { isRole, type Role } from './policy.js';
@@ -21,7 +22,15 @@ export function parseRole(text: string): Role | null {
 }
 
 export class Organizations {
-  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn)) {}
+  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
+
+  /** The change and its audit record in one transaction. */
+  private change(ctx: RequestContext, entry: JournalEntry, fn: (tx: Tx) => Promise<void>): Promise<void> {
+    return this.transact(async (tx: Tx) => {
+      await fn(tx);
+      await this.journal?.write(tx, ctx, [entry]);
+    });
+  }
 
   private async org(name: string): Promise<{ id: number; public: boolean }> {
     const o = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', name).executeTakeFirst();
@@ -29,24 +38,30 @@ export class Organizations {
     return { id: Number(o.id), public: Boolean(o.public) };
   }
 
-  async create(name: string, opts: { public?: boolean } = {}): Promise<void> {
+  async create(name: string, opts: { public?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     // The name is a namespace, shared with user names.
     if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)');
     if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`, 'conflict');
     if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`, 'conflict');
-    await this.db.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).execute();
+    await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public) } }, async (tx) => {
+      await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).execute();
+    });
   }
 
-  async setPublic(name: string, isPublic: boolean): Promise<void> {
+  async setPublic(name: string, isPublic: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(name);
-    await this.db.updateTable('organizations').set({ public: isPublic ? 1 : 0 }).where('id', '=', o.id).execute();
+    await this.change(ctx, { action: 'org.update', resource: `organization:${name}`, detail: { public: isPublic } }, async (tx) => {
+      await tx.updateTable('organizations').set({ public: isPublic ? 1 : 0 }).where('id', '=', o.id).execute();
+    });
   }
 
-  async createTeam(orgName: string, team: string): Promise<void> {
+  async createTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -');
     const o = await this.org(orgName);
     if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict');
-    await this.db.insertInto('teams').values({ org_id: o.id, name: team }).execute();
+    await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
+      await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
+    });
   }
 
   private async teamId(orgId: number, team: string): Promise<number> {
@@ -61,15 +76,21 @@ export class Organizations {
     return Number(u.id);
   }
 
-  async addTeamMember(orgName: string, team: string, user: string): Promise<void> {
+  async addTeamMember(orgName: string, team: string, user: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
     const values = { team_id: await this.teamId(o.id, team), user_id: await this.userId(user) };
-    await this.db.insertInto('team_members').values(values).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).execute();
+    await this.change(ctx, { action: 'team.member.add', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
+      await tx.insertInto('team_members').values(values).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).execute();
+    });
   }
 
-  async removeTeamMember(orgName: string, team: string, user: string): Promise<void> {
+  async removeTeamMember(orgName: string, team: string, user: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
-    await this.db.deleteFrom('team_members').where('team_id', '=', await this.teamId(o.id, team)).where('user_id', '=', await this.userId(user)).execute();
+    const teamId = await this.teamId(o.id, team);
+    const userId = await this.userId(user);
+    await this.change(ctx, { action: 'team.member.remove', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
+      await tx.deleteFrom('team_members').where('team_id', '=', teamId).where('user_id', '=', userId).execute();
+    });
   }
 
   private async subjectId(orgId: number | null, s: Subject): Promise<number> {
@@ -79,28 +100,34 @@ export class Organizations {
   }
 
   /** A role on the organization (null removes it). */
-  async setOrgRole(orgName: string, subject: Subject, role: Role | null): Promise<void> {
+  async setOrgRole(orgName: string, subject: Subject, role: Role | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
     const key = { org_id: o.id, subject_kind: subject.kind, subject_id: await this.subjectId(o.id, subject) };
-    await this.db.deleteFrom('org_members').where('org_id', '=', key.org_id).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
-    if (role) await this.db.insertInto('org_members').values({ ...key, role }).execute();
+    await this.change(ctx, { action: 'org.role', resource: `organization:${orgName}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
+      await tx.deleteFrom('org_members').where('org_id', '=', key.org_id).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
+      if (role) await tx.insertInto('org_members').values({ ...key, role }).execute();
+    });
   }
 
   /** A role on one repository, which may differ from the organization role (null removes it). */
-  async setRepositoryRole(repository: string, subject: Subject, role: Role | null): Promise<void> {
+  async setRepositoryRole(repository: string, subject: Subject, role: Role | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     if (!isValidName(repository)) throw new AccountError(`invalid repository name ${repository}`);
     const org = await this.db.selectFrom('organizations').select('id').where('name', '=', namespaceOf(repository)).executeTakeFirst();
     const key = { repository_name: repository, subject_kind: subject.kind, subject_id: await this.subjectId(org ? Number(org.id) : null, subject) };
-    await this.db.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
-    if (role) await this.db.insertInto('repository_members').values({ ...key, role }).execute();
+    await this.change(ctx, { action: 'repository.role', resource: `repository:${repository}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
+      await tx.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
+      if (role) await tx.insertInto('repository_members').values({ ...key, role }).execute();
+    });
   }
 
   /** public, private, or inherit (as its organization; private in a user namespace). */
-  async setRepositoryVisibility(repository: string, visibility: 'public' | 'private' | 'inherit'): Promise<void> {
+  async setRepositoryVisibility(repository: string, visibility: 'public' | 'private' | 'inherit', ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     if (!isValidName(repository)) throw new AccountError(`invalid repository name ${repository}`);
     const value = visibility === 'inherit' ? null : visibility === 'public' ? 1 : 0;
-    await this.db.insertInto('repository_settings').values({ name: repository, public: value })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ public: value })).execute();
+    await this.change(ctx, { action: 'repository.visibility', resource: `repository:${repository}`, detail: { visibility } }, async (tx) => {
+      await tx.insertInto('repository_settings').values({ name: repository, public: value })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ public: value })).execute();
+    });
   }
 
   async list(): Promise<OrganizationInfo[]> {
@@ -114,7 +141,7 @@ export class Organizations {
   }
 
   /** Removes an organization that holds no repositories (its teams, roles and robots go with it). */
-  async remove(name: string): Promise<void> {
+  async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(name);
     const repo = await this.db.selectFrom('repositories').select('name').where('name', '>=', `${name}/`).where('name', '<', `${name}0`).limit(1).executeTakeFirst();
     if (repo) throw new AccountError(`organization ${name} still holds repositories (${repo.name}); delete them first`, 'conflict');
@@ -123,6 +150,7 @@ export class Organizations {
       if (teams.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teams).execute();
       await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${name}+`).where('name', '<', `${name},`).execute();
       await tx.deleteFrom('organizations').where('id', '=', o.id).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'org.delete', resource: `organization:${name}` }]);
     });
   }
 
@@ -142,22 +170,25 @@ export class Organizations {
       .map((m) => ({ name: m.name, source: m.source }));
   }
 
-  async removeTeam(orgName: string, team: string): Promise<void> {
+  async removeTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
     const id = await this.teamId(o.id, team);
     await this.transact(async (tx: Tx) => {
       await tx.deleteFrom('org_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
       await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
       await tx.deleteFrom('teams').where('id', '=', id).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'team.delete', resource: `team:${orgName}/${team}` }]);
     });
   }
 
   /** Makes a team follow a directory group (its DN), or stop following (null). */
-  async setTeamDirectoryGroup(orgName: string, team: string, groupDn: string | null): Promise<void> {
+  async setTeamDirectoryGroup(orgName: string, team: string, groupDn: string | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
     const id = await this.teamId(o.id, team);
-    await this.db.updateTable('teams').set({ directory_group: groupDn }).where('id', '=', id).execute();
-    if (groupDn === null) await this.db.updateTable('team_members').set({ source: 'manual' }).where('team_id', '=', id).execute();
+    await this.change(ctx, { action: 'team.update', resource: `team:${orgName}/${team}`, detail: { directoryGroup: groupDn } }, async (tx) => {
+      await tx.updateTable('teams').set({ directory_group: groupDn }).where('id', '=', id).execute();
+      if (groupDn === null) await tx.updateTable('team_members').set({ source: 'manual' }).where('team_id', '=', id).execute();
+    });
   }
 
   /** Roles on an organization: users and teams. */

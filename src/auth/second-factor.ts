@@ -3,6 +3,8 @@
 import * as OTPAuth from 'otpauth';
 import type { Db } from '../db/database.js';
 import type { SecretBox } from '../lib/secret-box.js';
+import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
+import type { Transact } from './accounts.js';
 
 const PERIOD = 30;
 const CODE = /^\d{6}$/;
@@ -10,7 +12,7 @@ const CODE = /^\d{6}$/;
 export class SecondFactorError extends Error {}
 
 export class SecondFactor {
-  constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string) {}
+  constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
   private totp(secret: string, label: string): OTPAuth.TOTP {
     return new OTPAuth.TOTP({ issuer: this.issuer, label, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: OTPAuth.Secret.fromBase32(secret) });
@@ -28,14 +30,17 @@ export class SecondFactor {
   }
 
   /** Completes enrollment with a code from the authenticator app; false when the code does not match. */
-  async confirm(userId: number, userName: string, code: string): Promise<boolean> {
+  async confirm(userId: number, userName: string, code: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<boolean> {
     const row = await this.db.selectFrom('users').select(['totp_pending_sealed']).where('id', '=', userId).executeTakeFirst();
     if (!row?.totp_pending_sealed) throw new SecondFactorError('no enrollment in progress: start one first');
     const secret = this.box.open(row.totp_pending_sealed, this.context(userId));
     const step = this.match(secret, userName, code);
     if (step === null) return false;
-    await this.db.updateTable('users').set({ totp_secret_sealed: row.totp_pending_sealed, totp_pending_sealed: null, totp_last_step: step })
-      .where('id', '=', userId).execute();
+    await this.transact(async (tx) => {
+      await tx.updateTable('users').set({ totp_secret_sealed: row.totp_pending_sealed, totp_pending_sealed: null, totp_last_step: step })
+        .where('id', '=', userId).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'user.totp.enable', resource: `user:${userName}` }]);
+    });
     return true;
   }
 
@@ -44,8 +49,12 @@ export class SecondFactor {
     return Boolean(row?.totp_secret_sealed);
   }
 
-  async disable(userId: number): Promise<void> {
-    await this.db.updateTable('users').set({ totp_secret_sealed: null, totp_pending_sealed: null, totp_last_step: null }).where('id', '=', userId).execute();
+  async disable(userId: number, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
+    await this.transact(async (tx) => {
+      await tx.updateTable('users').set({ totp_secret_sealed: null, totp_pending_sealed: null, totp_last_step: null }).where('id', '=', userId).execute();
+      const u = await tx.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
+      await this.journal?.write(tx, ctx, [{ action: 'user.totp.disable', resource: `user:${u?.name ?? userId}` }]);
+    });
   }
 
   /** Checks a login code. Each code works once: a replayed or older code is refused, also across processes. */

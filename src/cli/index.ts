@@ -1,9 +1,19 @@
 #!/usr/bin/env node
 // The `berth` command. Every command takes the same --data and --config and works beside a running server.
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
+import type { RequestContext } from '../audit/journal.js';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { csvLine, CSV_COLUMNS, jsonLine, streamAudit } from '../audit/audit-query.js';
+import { verifyArchive } from '../audit/audit-service.js';
 import { ConfigError, loadConfig, type ResolvedConfig } from '../config/load.js';
 import { parseRole, parseSubject } from '../auth/organizations.js';
 import { createBerth, createLogger, serve, type Berth } from '../main.js';
+
+/** Changes made on the server's console are on record as the operating system user who made them. */
+const CLI: RequestContext = { actor: (() => { try { return userInfo().username; } catch { return 'unknown'; } })(), actorSource: 'cli', address: 'local', userAgent: 'berth-cli', requestId: randomUUID() };
 
 const program = new Command('berth').description('Berth: a private OCI container image registry').showHelpAfterError();
 
@@ -72,7 +82,7 @@ common(user.command('add <name>').description('create a local user (works while 
     for await (const c of process.stdin) chunks.push(c as Buffer);
     const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
     await withBerth(opts, async (berth) => {
-      const u = await berth.accounts.create(name, password, { admin: opts.admin });
+      const u = await berth.accounts.create(name, password, { admin: opts.admin }, CLI);
       process.stdout.write(`created user ${u.name}${u.admin ? ' (system administrator)' : ''}\n`);
     });
   });
@@ -81,7 +91,7 @@ for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) 
   common(user.command(`${verb} <name>`).description(disabled ? 'disable a user and revoke their tokens' : 'enable a disabled user'))
     .action(async (name: string, opts: Common) => {
       await withBerth(opts, async (berth) => {
-        await berth.accounts.setDisabled(name, disabled);
+        await berth.accounts.setDisabled(name, disabled, CLI);
         process.stdout.write(`${verb}d user ${name}\n`);
       });
     });
@@ -92,7 +102,7 @@ common(user.command('totp-reset <name>').description("turn off a user's second f
     await withBerth(opts, async (b) => {
       const u = await b.accounts.byName(name);
       if (!u) throw new Error(`no user ${name}`);
-      await b.services.auth.secondFactor.disable(u.id);
+      await b.services.auth.secondFactor.disable(u.id, CLI);
     });
     process.stdout.write(`second factor of ${name} turned off\n`);
   });
@@ -123,7 +133,7 @@ common(token.command('create <user>').description('create a token; its secret is
       });
       const days = opts.expires === undefined ? undefined : Number(opts.expires);
       if (days !== undefined && !(days > 0)) throw new Error('--expires must be a positive number of days');
-      const { token: t, secret } = await berth.services.auth.accessTokens.create(u.id, opts.name, { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
+      const { token: t, secret } = await berth.services.auth.accessTokens.create(u.id, opts.name, { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined }, CLI);
       process.stdout.write(`created token ${t.id} for ${u.name}; the secret is shown only now:\n${secret}\n`);
     });
   });
@@ -144,7 +154,7 @@ common(token.command('list <user>').description("list a user's tokens (never the
 common(token.command('revoke <id>').description('revoke a token'))
   .action(async (id: string, opts: Common) => {
     await withBerth(opts, async (berth) => {
-      if (!(await berth.services.auth.accessTokens.revoke(id))) throw new Error(`no active token ${id}`);
+      if (!(await berth.services.auth.accessTokens.revoke(id, CLI))) throw new Error(`no active token ${id}`);
       process.stdout.write(`revoked token ${id}\n`);
     });
   });
@@ -161,38 +171,38 @@ const org = program.command('org').description('organizations: namespaces shared
 common(org.command('create <name>').description('create an organization (private unless --public)'))
   .option('--public', 'anyone, also anonymous, may pull its repositories')
   .action(async (name: string, opts: Common & { public?: boolean }) => {
-    await withBerth(opts, async (b) => { await b.organizations.create(name, { public: opts.public }); });
+    await withBerth(opts, async (b) => { await b.organizations.create(name, { public: opts.public }, CLI); });
     process.stdout.write(`created organization ${name}${opts.public ? ' (public)' : ''}\n`);
   });
 common(org.command('visibility <name> <public|private>').description('make an organization public or private'))
   .action(async (name: string, v: string, opts: Common) => {
     if (v !== 'public' && v !== 'private') throw new Error('visibility is public or private');
-    await withBerth(opts, async (b) => { await b.organizations.setPublic(name, v === 'public'); });
+    await withBerth(opts, async (b) => { await b.organizations.setPublic(name, v === 'public', CLI); });
     process.stdout.write(`organization ${name} is ${v}\n`);
   });
 common(org.command('role <org> <user|team:TEAM> <role>').description('give a user or team a role on the organization: reader, developer, maintainer, admin, none'))
   .action(async (name: string, subject: string, role: string, opts: Common) => {
-    await withBerth(opts, async (b) => { await b.organizations.setOrgRole(name, parseSubject(subject), parseRole(role)); });
+    await withBerth(opts, async (b) => { await b.organizations.setOrgRole(name, parseSubject(subject), parseRole(role), CLI); });
     process.stdout.write(`${subject} is ${role} of ${name}\n`);
   });
 
 const team = program.command('team').description('teams of an organization');
 common(team.command('create <org> <team>').description('create a team'))
   .action(async (o: string, t: string, opts: Common) => {
-    await withBerth(opts, async (b) => { await b.organizations.createTeam(o, t); });
+    await withBerth(opts, async (b) => { await b.organizations.createTeam(o, t, CLI); });
     process.stdout.write(`created team ${o}/${t}\n`);
   });
 for (const [verb, add] of [['add', true], ['remove', false]] as const) {
   common(team.command(`${verb} <org> <team> <user>`).description(`${verb} a team member`))
     .action(async (o: string, t: string, u: string, opts: Common) => {
-      await withBerth(opts, async (b) => { await (add ? b.organizations.addTeamMember(o, t, u) : b.organizations.removeTeamMember(o, t, u)); });
+      await withBerth(opts, async (b) => { await (add ? b.organizations.addTeamMember(o, t, u, CLI) : b.organizations.removeTeamMember(o, t, u, CLI)); });
       process.stdout.write(`${add ? 'added' : 'removed'} ${u} ${add ? 'to' : 'from'} ${o}/${t}\n`);
     });
 }
 
 common(team.command('link <org> <team> <group-dn>').description('make a team follow a directory (LDAP/AD) group: its members are added and removed by logins and the sync; "none" unlinks'))
   .action(async (o: string, t: string, dn: string, opts: Common) => {
-    await withBerth(opts, async (b) => { await b.organizations.setTeamDirectoryGroup(o, t, dn === 'none' ? null : dn); });
+    await withBerth(opts, async (b) => { await b.organizations.setTeamDirectoryGroup(o, t, dn === 'none' ? null : dn, CLI); });
     process.stdout.write(dn === 'none' ? `${o}/${t} no longer follows a directory group\n` : `${o}/${t} follows ${dn}\n`);
   });
 
@@ -220,16 +230,79 @@ common(ldap.command('sync').description('sync directory users now: disable depar
     });
   });
 
+const audit = program.command('audit').description('the tamper-evident audit log');
+common(audit.command('verify').description('check the hash chain and the signed checkpoints; exit code 1 and the first bad record when they do not hold'))
+  .option('--archive <file>', 'check an archive file (JSON Lines) instead, against its checkpoint in the database')
+  .action(async (opts: Common & { archive?: string }) => {
+    await withBerth(opts, async (b) => {
+      let res;
+      if (opts.archive) {
+        const name = path.basename(opts.archive);
+        const cps = await b.meta.db.selectFrom('audit_checkpoints').selectAll().where('archived', 'is not', null).orderBy('seq').execute();
+        const i = cps.findIndex((c) => c.archived!.startsWith(`${name} `));
+        if (i < 0) throw new Error(`no checkpoint records the archive ${name}`);
+        res = await verifyArchive(opts.archive, { startHash: i > 0 ? cps[i - 1].hash : undefined, endHash: cps[i].hash });
+      } else {
+        const tty = process.stderr.isTTY;
+        res = await b.services.audit.verify((seq) => { if (tty) process.stderr.write(`\rverified up to record ${seq}`); });
+        if (tty) process.stderr.write('\n');
+      }
+      if (res.ok) process.stdout.write(`audit log intact: ${res.records} records${res.head ? ` up to ${res.head.seq}` : ''}, ${res.checkpoints} signed checkpoints${res.from ? ` (records up to ${res.from} archived)` : ''}\n`);
+      else {
+        process.stdout.write(`audit log NOT intact: ${res.firstBad!.reason} (first bad record: ${res.firstBad!.seq})\n`);
+        process.exitCode = 1;
+      }
+    });
+  });
+common(audit.command('checkpoint').description('sign a checkpoint of the chain head now'))
+  .action(async (opts: Common) => {
+    await withBerth(opts, async (b) => {
+      const c = await b.services.audit.checkpoint();
+      process.stdout.write(c ? `signed checkpoint at record ${c.seq} (${c.hash})\n` : 'no new records since the last checkpoint\n');
+    });
+  });
+common(audit.command('export').description('write audit records (oldest first) as JSON Lines or CSV'))
+  .option('--format <jsonl|csv>', 'output format', 'jsonl')
+  .option('--out <file>', 'write to a file instead of standard output')
+  .option('--actor <name>').option('--action <action>', 'an action, or a prefix ending in "."').option('--repository <name>')
+  .option('--since <time>', 'ISO 8601').option('--until <time>', 'ISO 8601')
+  .action(async (opts: Common & { format: string; out?: string; actor?: string; action?: string; repository?: string; since?: string; until?: string }) => {
+    if (!['jsonl', 'csv'].includes(opts.format)) throw new Error('--format must be jsonl or csv');
+    const t = (v?: string) => (v === undefined ? undefined : Date.parse(v));
+    await withBerth(opts, async (b) => {
+      const out = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : process.stdout;
+      const write = (line: string) => new Promise<void>((resolve) => { if (out.write(line)) resolve(); else out.once('drain', resolve); });
+      if (opts.format === 'csv') await write(`${CSV_COLUMNS.join(',')}\r\n`);
+      let n = 0;
+      for await (const r of streamAudit(b.meta.db, { actor: opts.actor, action: opts.action, repository: opts.repository, since: t(opts.since), until: t(opts.until) })) {
+        await write(opts.format === 'csv' ? csvLine(r) : jsonLine(r));
+        if (++n % 10000 === 0) process.stderr.write(`exported ${n} records\n`);
+      }
+      if (opts.out) await new Promise<void>((resolve) => (out as ReturnType<typeof createWriteStream>).end(resolve));
+      process.stderr.write(`exported ${n} records\n`);
+    });
+  });
+common(audit.command('archive').description('archive (JSON Lines + signed checkpoint) and purge records older than some days'))
+  .requiredOption('--older-than <days>', 'days')
+  .action(async (opts: Common & { olderThan: string }) => {
+    const days = Number(opts.olderThan);
+    if (!(days >= 0)) throw new Error('--older-than must be a number of days');
+    await withBerth(opts, async (b) => {
+      const r = await b.services.audit.archive(Date.now() - days * 86_400_000);
+      process.stdout.write(r.file ? `archived ${r.records} records up to ${r.upTo} to ${r.file} (sha256 ${r.sha256}) and purged them\n` : 'nothing to archive\n');
+    });
+  });
+
 const repo = program.command('repo').description('repository settings');
 common(repo.command('visibility <name> <public|private|inherit>').description("a repository's visibility (inherit: as its organization)"))
   .action(async (name: string, v: string, opts: Common) => {
     if (!['public', 'private', 'inherit'].includes(v)) throw new Error('visibility is public, private or inherit');
-    await withBerth(opts, async (b) => { await b.organizations.setRepositoryVisibility(name, v as 'public' | 'private' | 'inherit'); });
+    await withBerth(opts, async (b) => { await b.organizations.setRepositoryVisibility(name, v as 'public' | 'private' | 'inherit', CLI); });
     process.stdout.write(`repository ${name}: ${v}\n`);
   });
 common(repo.command('role <name> <user|team:TEAM> <role>').description('a role on one repository: reader, developer, maintainer, admin, none'))
   .action(async (name: string, subject: string, role: string, opts: Common) => {
-    await withBerth(opts, async (b) => { await b.organizations.setRepositoryRole(name, parseSubject(subject), parseRole(role)); });
+    await withBerth(opts, async (b) => { await b.organizations.setRepositoryRole(name, parseSubject(subject), parseRole(role), CLI); });
     process.stdout.write(`${subject} is ${role} of ${name}\n`);
   });
 
@@ -249,8 +322,8 @@ common(robot.command('create <org> <name>').description('create a robot limited 
     const days = opts.expires === undefined ? undefined : Number(opts.expires);
     if (days !== undefined && !(days > 0)) throw new Error('--expires must be a positive number of days');
     await withBerth(opts, async (b) => {
-      const u = await b.accounts.createRobot(orgName, name);
-      const { secret } = await b.services.auth.accessTokens.create(u.id, 'robot', { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
+      const u = await b.accounts.createRobot(orgName, name, CLI);
+      const { secret } = await b.services.auth.accessTokens.create(u.id, 'robot', { scopes, expiresAt: days ? Date.now() + days * 86_400_000 : undefined }, CLI);
       process.stdout.write(`created robot ${u.name}; log in with user ${u.name} and this secret, shown only now:\n${secret}\n`);
     });
   });
@@ -266,7 +339,7 @@ common(robot.command('list <org>').description("list an organization's robots"))
   });
 common(robot.command('delete <org> <name>').description('delete a robot; its secret stops working at once'))
   .action(async (orgName: string, name: string, opts: Common) => {
-    await withBerth(opts, async (b) => { await b.accounts.remove(`${orgName}+${name}`); });
+    await withBerth(opts, async (b) => { await b.accounts.remove(`${orgName}+${name}`, CLI); });
     process.stdout.write(`deleted robot ${orgName}+${name}\n`);
   });
 

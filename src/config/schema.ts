@@ -137,6 +137,51 @@ export const configSchema = z.strictObject({
     /** largest page for tags/list, _catalog and referrers */
     maxPageSize: z.number().int().positive().default(10000),
   }).prefault({}),
+  audit: z.strictObject({
+    /** Ed25519 key that signs checkpoints of the audit chain (default <data>/secrets/audit-signing.key, created 0600) */
+    signingKeyFile: z.string().optional(),
+    /** more public keys (PEM files) whose checkpoints verify: earlier signing keys after a rotation */
+    trustedKeys: z.array(z.string()).default([]),
+    /** seconds between signed checkpoints of the chain head (only when it moved) */
+    checkpointInterval: z.number().int().positive().default(300),
+    /** days audit records are kept; older ones are archived (JSON Lines + a signed checkpoint) and purged. 0 = forever */
+    retentionDays: z.number().nonnegative().default(0),
+    /** where archives go (default <data>/audit-archive) */
+    archiveDir: z.string().optional(),
+    /** forward every record to a SIEM as RFC 5424 syslog over TCP (RFC 6587 framing) or TLS (RFC 5425) */
+    syslog: z.strictObject({
+      enabled: z.boolean().default(false),
+      host: z.string().optional(),
+      port: z.number().int().min(1).max(65535).default(6514),
+      tls: z.strictObject({
+        enabled: z.boolean().default(true),
+        /** PEM CA bundle for the collector's certificate */
+        ca: z.string().optional(),
+        /** PEM client certificate and key, when the collector wants one */
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        servername: z.string().optional(),
+      }).prefault({}),
+      appName: z.string().default('berth'),
+    }).prefault({}).refine((s) => !s.enabled || Boolean(s.host), 'audit.syslog.enabled needs audit.syslog.host'),
+  }).prefault({}),
+  webhooks: z.strictObject({
+    /** run the delivery worker in this process (one process of a deployment is enough) */
+    enabled: z.boolean().default(true),
+    /** deliver to loopback addresses (tests, local receivers); refused by default */
+    allowLoopback: z.boolean().default(false),
+    /** deliver to private networks (10/8, 172.16/12, 192.168/16, fc00::/7): on by default for on-premises receivers */
+    allowPrivate: z.boolean().default(true),
+    /** seconds one delivery attempt may take */
+    timeout: z.number().positive().default(10),
+    /** attempts before a delivery is dead-lettered */
+    maxAttempts: z.number().int().min(1).max(100).default(10),
+    /** seconds of the first retry delay; it doubles each time (with jitter) up to backoffMax */
+    backoffBase: z.number().positive().default(2),
+    backoffMax: z.number().positive().default(3600),
+    /** endpoints delivered to at the same time */
+    concurrency: z.number().int().min(1).max(256).default(16),
+  }).prefault({}),
   gc: z.strictObject({
     /** seconds between collections inside `serve` (0 = only `berth gc`) */
     interval: duration.default(0),

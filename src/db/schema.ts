@@ -142,6 +142,23 @@ export interface OrgMembersTable extends MemberRoleRow { org_id: number }
 export interface RepositoryMembersTable extends MemberRoleRow { repository_name: string }
 export interface RepositorySettingsTable { name: string; public: number | null }
 
+export interface AuditLogTable {
+  seq: number; at: number; actor: string; actor_source: string; address: string; user_agent: string;
+  action: string; resource: string; outcome: string; request_id: string; detail: string | null; prev_hash: string; hash: string;
+}
+export interface AuditCheckpointsTable { seq: number; hash: string; at: number; key_id: string; signature: string; archived: string | null }
+export interface EventsTable { id: Generated<number>; event_id: string; type: string; repository: string | null; payload: string; created_at: number }
+export interface WebhookEndpointsTable {
+  id: Generated<number>; org_id: number | null; name: string; url: string; secret_sealed: string; format: string; events: string;
+  repository_pattern: string | null; headers_sealed: string | null; tls_verify: number; enabled: number; from_event: number; created_at: number; created_by: string;
+}
+export interface WebhookDeliveriesTable {
+  id: Generated<number>; endpoint_id: number; event_seq: number; event_id: string; state: string; attempts: number; next_attempt_at: number;
+  lease_until: number; last_status: number | null; last_error: string | null; created_at: number; finished_at: number | null;
+}
+export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
+export interface CursorsTable { name: string; value: number }
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -163,4 +180,11 @@ export interface Database {
   repository_members: RepositoryMembersTable;
   repository_settings: RepositorySettingsTable;
   sessions: SessionsTable;
+  audit_log: AuditLogTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  cursors: CursorsTable;
 }

@@ -1,5 +1,6 @@
 // Reading credentials off a request and answering with Docker's challenge (spec/auth/token.md).
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import { requestContext } from './request-context.js';
 import type { Principal } from '../auth/principal.js';
 import { ANONYMOUS } from '../auth/principal.js';
 import type { ResourceScope } from '../auth/scope.js';
@@ -36,9 +37,10 @@ export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScop
 }
 
 /** A password login, with lockouts answered as 429 TOOMANYREQUESTS and Retry-After. */
-export async function passwordLogin(s: Services, name: string, password: string, address: string, log?: FastifyBaseLogger): Promise<Principal | null> {
+export async function passwordLogin(s: Services, name: string, password: string, req: FastifyRequest): Promise<Principal | null> {
+  const log = req.log;
   try {
-    return await s.auth.basic(name, password, address);
+    return await s.auth.basic(name, password, requestContext(req, null));
   } catch (e) {
     if (e instanceof LoginLocked) {
       throw new RegistryError('TOOMANYREQUESTS', { message: e.message, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
@@ -66,7 +68,7 @@ export async function identify(req: FastifyRequest, s: Services): Promise<Princi
   }
   const basic = basicCredentials(header);
   if (basic && s.config.auth.basicOnRegistry) {
-    const p = await passwordLogin(s, basic.name, basic.password, req.ip, req.log);
+    const p = await passwordLogin(s, basic.name, basic.password, req);
     if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials');
     return p;
   }

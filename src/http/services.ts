@@ -1,6 +1,11 @@
 // What the HTTP layer may call: the domain services, assembled by main.ts.
 import type { AuthService } from '../auth/auth-service.js';
 import type { Organizations } from '../auth/organizations.js';
+import type { Journal } from '../audit/journal.js';
+import type { PullSummaries } from '../audit/pull-summaries.js';
+import type { AuditService } from '../audit/audit-service.js';
+import type { Db } from '../db/database.js';
+import type { Webhooks } from '../events/webhooks.js';
 import type { Config } from '../config/schema.js';
 import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
@@ -15,6 +20,12 @@ export interface Services {
   repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
   auth: AuthService;
   organizations: Organizations;
+  journal: Journal;
+  pullSummaries: PullSummaries;
+  audit: AuditService;
+  webhooks: Webhooks;
+  /** read-only queries of records (audit, webhooks) that have no service of their own */
+  db: Db;
   /** readiness: metadata and storage answer */
   ready(): Promise<boolean>;
 }

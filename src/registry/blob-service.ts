@@ -8,6 +8,7 @@ import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { param, PreparedQuery } from '../db/prepared.js';
+import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 
 /** Blobs up to this size are read in one call rather than streamed. */
 const SMALL_BLOB = 256 * 1024;
@@ -17,7 +18,7 @@ export interface BlobInfo { digest: string; size: number }
 export class BlobService {
   private readonly statQuery: PreparedQuery<{ digest: string; size: number }>;
 
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal?: Journal) {
     this.statQuery = new PreparedQuery(() => meta.db.selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
@@ -95,7 +96,7 @@ export class BlobService {
   }
 
   /** Links a blob the source repository holds into the target. False when the source lacks it. */
-  async mount(target: string, digest: ParsedDigest, from: string): Promise<BlobInfo | null> {
+  async mount(target: string, digest: ParsedDigest, from: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<BlobInfo | null> {
     const now = Date.now();
     return this.meta.transaction(async (tx) => {
       const src = await tx.selectFrom('repository_blobs as rb')
@@ -111,12 +112,16 @@ export class BlobService {
       await tx.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest.digest).execute();
       const repositoryId = await ensureRepository(tx, target, now);
       await this.link(tx, repositoryId, digest.digest, now);
+      await this.journal?.write(tx, ctx, [{
+        action: 'blob.mount', resource: `repository:${target}@${digest.digest}`, detail: { from, size: Number(src.size) },
+        event: { type: 'blob.mounted', target: { repository: target, digest: digest.digest, size: Number(src.size), mediaType: 'application/octet-stream', from } },
+      }]);
       return { digest: src.digest, size: Number(src.size) };
     });
   }
 
   /** Unlinks the blob from the repository; refuses while a manifest there still references it. */
-  async delete(name: string, digest: ParsedDigest): Promise<void> {
+  async delete(name: string, digest: ParsedDigest, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.meta.transaction(async (tx) => {
       const repositoryId = await findRepositoryId(tx, name);
       if (repositoryId === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
@@ -131,6 +136,10 @@ export class BlobService {
       }
       const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest.digest).executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      await this.journal?.write(tx, ctx, [{
+        action: 'blob.delete', resource: `repository:${name}@${digest.digest}`,
+        event: { type: 'blob.deleted', target: { repository: name, digest: digest.digest } },
+      }]);
     });
   }
 }

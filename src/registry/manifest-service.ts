@@ -9,6 +9,7 @@ import { isNondistributable } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { param, PreparedQuery } from '../db/prepared.js';
+import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
 
 export type Reference = { tag: string } | { digest: ParsedDigest };
 
@@ -34,7 +35,7 @@ export class ManifestService {
   private readonly getByTag: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
   private readonly getByDigest: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
 
-  constructor(private readonly meta: MetadataStore) {
+  constructor(private readonly meta: MetadataStore, private readonly journal?: Journal) {
     const tag = { tag: param('tag') };
     const digest = { digest: { digest: param('digest') } as ParsedDigest };
     const head = ['m.digest', 'm.media_type', 'm.size'] as const;
@@ -73,7 +74,7 @@ export class ManifestService {
   }
 
   /** Pushes a manifest; `tags` (a digest push's `?tag=` list) are applied in the same transaction. */
-  async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined, tags: string[] = []): Promise<PutResult> {
+  async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined, tags: string[] = [], ctx: RequestContext = SYSTEM_CONTEXT): Promise<PutResult> {
     const parsed = parseManifest(content, contentType);
     if (isManifestProblem(parsed)) throw new RegistryError('MANIFEST_INVALID', { detail: { reason: parsed.detail } });
     const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
@@ -107,6 +108,7 @@ export class ManifestService {
         }
       }
       let manifestId = (await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst())?.id;
+      const isNew = manifestId === undefined;
       if (manifestId === undefined) {
         const inserted = await tx.insertInto('manifests').values({
           repository_id: repositoryId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType ?? null,
@@ -121,26 +123,58 @@ export class ManifestService {
           await tx.insertInto('manifest_children').values(children.map((d) => ({ manifest_id: manifestId!, repository_id: repositoryId, child_digest: d }))).execute();
         }
       }
-      for (const tag of 'tag' in ref ? [ref.tag, ...tags] : tags) {
+      const allTags = 'tag' in ref ? [ref.tag, ...tags] : tags;
+      const moved: { tag: string; from: string | null }[] = [];
+      for (const tag of allTags) {
+        const before = await tx.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select('m.digest')
+          .where('t.repository_id', '=', repositoryId).where('t.name', '=', tag).executeTakeFirst();
+        if (before?.digest !== digest) moved.push({ tag, from: before?.digest ?? null });
         await tx.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: Number(manifestId), updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: Number(manifestId), updated_at: now })).execute();
+      }
+      if (this.journal && (isNew || moved.length > 0)) {
+        const target = { repository: name, digest, mediaType: parsed.mediaType, size: content.length, ...(children.length ? { references: children } : {}) };
+        const entries: JournalEntry[] = [];
+        // A new manifest is a push (one event per tag, as Distribution sends them); an existing one that only
+        // gained tags is a tag change.
+        if (isNew) {
+          entries.push({
+            action: 'manifest.push', resource: `repository:${name}@${digest}`, detail: { mediaType: parsed.mediaType, size: content.length, tags: allTags },
+            event: allTags.length === 0 ? { type: 'manifest.pushed', target } : undefined,
+          });
+          for (const tag of allTags) entries.push({ action: 'tag.update', resource: `repository:${name}:${tag}`, detail: { digest, previous: moved.find((m) => m.tag === tag)?.from ?? null }, event: { type: 'manifest.pushed', target: { ...target, tag } } });
+        } else {
+          for (const m of moved) entries.push({ action: 'tag.update', resource: `repository:${name}:${m.tag}`, detail: { digest, previous: m.from }, event: { type: 'tag.updated', target: { ...target, tag: m.tag } } });
+        }
+        await this.journal.write(tx, ctx, entries);
       }
     });
     return { digest, subject: parsed.subject?.digest };
   }
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
-  async delete(name: string, ref: Reference): Promise<void> {
+  async delete(name: string, ref: Reference, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.meta.transaction(async (tx) => {
       const repositoryId = await findRepositoryId(tx, name);
       if (repositoryId === undefined) throw unknown(ref);
       if ('tag' in ref) {
+        const before = await tx.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select(['m.digest', 'm.media_type', 'm.size'])
+          .where('t.repository_id', '=', repositoryId).where('t.name', '=', ref.tag).executeTakeFirst();
         const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', ref.tag).executeTakeFirst();
         if (Number(res.numDeletedRows) === 0) throw unknown(ref);
+        await this.journal?.write(tx, ctx, [{
+          action: 'tag.delete', resource: `repository:${name}:${ref.tag}`, detail: { digest: before?.digest },
+          event: { type: 'tag.deleted', target: { repository: name, tag: ref.tag, digest: before?.digest, mediaType: before?.media_type, size: before ? Number(before.size) : undefined } },
+        }]);
         return;
       }
-      const row = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', ref.digest.digest).executeTakeFirst();
+      const row = await tx.selectFrom('manifests').select(['id', 'media_type', 'size']).where('repository_id', '=', repositoryId).where('digest', '=', ref.digest.digest).executeTakeFirst();
       if (!row) throw unknown(ref);
+      const tags = (await tx.selectFrom('tags').select('name').where('manifest_id', '=', row.id).execute()).map((t) => t.name);
+      await this.journal?.write(tx, ctx, [{
+        action: 'manifest.delete', resource: `repository:${name}@${ref.digest.digest}`, detail: { tags },
+        event: { type: 'manifest.deleted', target: { repository: name, digest: ref.digest.digest, mediaType: row.media_type, size: Number(row.size) } },
+      }]);
       await tx.deleteFrom('tags').where('manifest_id', '=', row.id).execute();
       await tx.deleteFrom('manifest_blobs').where('manifest_id', '=', row.id).execute();
       await tx.deleteFrom('manifest_children').where('manifest_id', '=', row.id).execute();

@@ -143,15 +143,22 @@ describe('operations', () => {
       const digest = sha256(blob);
       const post = await fetch(`${b.url}/v2/ops/workers/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob, headers: { 'content-type': 'application/octet-stream' } });
       assert.equal(post.status, 201);
-      const pids = new Set<number>();
-      for (let i = 0; i < 40; i++) {
+      const logged = (msg: string) => {
+        const pids = new Set<number>();
+        for (const l of b.logs) { try { const j = JSON.parse(l); if (j.msg === msg) pids.add(j.pid); } catch { /* not JSON */ } }
+        return pids;
+      };
+      // The harness saw one worker ready; the other may still be starting.
+      const deadline = Date.now() + 20_000;
+      while (logged('listening').size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(logged('listening').size, 2, 'both workers listen');
+      for (let i = 0; i < 200 && logged('request').size < 2; i++) {
         const agent = new http.Agent({ keepAlive: false });
         const status = await new Promise<number>((resolve) => http.get(`${b.url}/v2/ops/workers/blobs/${digest}`, { agent }, (res) => { res.resume(); resolve(res.statusCode!); }));
         assert.equal(status, 200);
+        await new Promise((r) => setTimeout(r, 10));
       }
-      await new Promise((r) => setTimeout(r, 300));
-      for (const l of b.logs) { try { const j = JSON.parse(l); if (j.msg === 'request') pids.add(j.pid); } catch { /* not JSON */ } }
-      assert.equal(pids.size, 2, "requests were served by both workers");
+      assert.equal(logged('request').size, 2, 'requests were served by both workers');
     } finally {
       await b.stop();
     }

@@ -210,5 +210,95 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('team_members').addColumn('source', 'text', (c) => c.notNull().defaultTo('manual')).execute();
       },
     },
+    '0008_audit_events_webhooks': {
+      async up(db: Kysely<any>) {
+        // The audit log: a hash chain in sequence order (seq is assigned by Berth, not the database, so that
+        // it is part of what the hash covers; gaps are tampering).
+        await db.schema.createTable('audit_log')
+          .addColumn('seq', 'bigint', (c) => c.primaryKey())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('actor_source', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('resource', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text')
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+        await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor', 'seq']).execute();
+        await db.schema.createIndex('audit_log_action').on('audit_log').columns(['action', 'seq']).execute();
+        // Signed statements "the chain up to seq ends in hash" (Ed25519; the key lives outside the database).
+        await db.schema.createTable('audit_checkpoints')
+          .addColumn('seq', 'bigint', (c) => c.primaryKey())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          // set when the records up to seq were archived and purged: verification starts from here
+          .addColumn('archived', 'text')
+          .execute();
+        // The outbox: events written in the same transaction as the change they describe.
+        await id(db.schema.createTable('events'))
+          .addColumn('event_id', 'text', (c) => c.notNull().unique())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('repository', 'text')
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('webhook_endpoints'))
+          // null: a global endpoint (system administrators); otherwise an organization's
+          .addColumn('org_id', 'bigint', (c) => c.references('organizations.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('secret_sealed', 'text', (c) => c.notNull())
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('repository_pattern', 'text')
+          .addColumn('headers_sealed', 'text')
+          .addColumn('tls_verify', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          // the first event this endpoint receives: it never gets events from before it existed
+          .addColumn('from_event', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('webhook_deliveries'))
+          .addColumn('endpoint_id', 'bigint', (c) => c.notNull().references('webhook_endpoints.id').onDelete('cascade'))
+          .addColumn('event_seq', 'bigint', (c) => c.notNull())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          // pending, delivered, dead
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+          .addColumn('lease_until', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .addUniqueConstraint('webhook_deliveries_once', ['endpoint_id', 'event_seq'])
+          .execute();
+        await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['state', 'endpoint_id', 'event_seq']).execute();
+        await id(db.schema.createTable('webhook_attempts'))
+          .addColumn('delivery_id', 'bigint', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('latency_ms', 'integer', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('response', 'text')
+          .execute();
+        await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').column('delivery_id').execute();
+        // Positions of background readers (webhook fan-out, syslog forwarding).
+        await db.schema.createTable('cursors')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -93,3 +93,57 @@ export const PageQuery = z.strictObject({
   last: z.string().max(512).optional(),
   q: z.string().max(256).optional().describe('substring of the name'),
 });
+
+export const AuditRecord = z.object({
+  seq: z.number().int(), at: time, actor: z.string(), actorSource: z.string(), address: z.string(), userAgent: z.string(),
+  action: z.string(), resource: z.string(), outcome: z.enum(['success', 'failure', 'denied']), requestId: z.string(),
+  detail: z.record(z.string(), z.unknown()).nullable(), prevHash: z.string(), hash: z.string(),
+}).meta({ id: 'AuditRecord' });
+
+const timeParam = z.string().max(40).describe('ISO 8601 time or milliseconds since the epoch');
+export const AuditQuery = z.strictObject({
+  actor: z.string().max(256).optional(),
+  action: z.string().max(100).optional().describe('exact action, or a prefix ending in "." such as "user."'),
+  repository: z.string().max(255).optional(),
+  outcome: z.enum(['success', 'failure', 'denied']).optional(),
+  since: timeParam.optional(),
+  until: timeParam.optional(),
+  before: z.coerce.number().int().positive().optional().describe('cursor: the `next` of the previous page'),
+  n: z.coerce.number().int().min(1).max(1000).optional(),
+});
+export const AuditExportQuery = AuditQuery.omit({ before: true, n: true }).extend({ format: z.enum(['jsonl', 'csv']).default('jsonl') });
+
+export const AuditVerification = z.object({
+  ok: z.boolean(), records: z.number().int(), checkpoints: z.number().int(),
+  firstBad: z.object({ seq: z.number().int(), reason: z.string() }).optional(),
+  head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
+  from: z.number().int().optional(),
+  lastCheckpoint: z.object({ seq: z.number().int(), at: time }).optional(),
+}).meta({ id: 'AuditVerification' });
+
+const families = z.enum(['push', 'pull', 'delete', 'tag', 'mount', 'login_failure', 'scan', 'quota']);
+const formats = z.enum(['distribution-v1', 'distribution-v2', 'cloudevents']);
+export const WebhookCreate = z.strictObject({
+  name: z.string().min(1).max(100),
+  url: z.string().min(1).max(2048),
+  format: formats.default('distribution-v1').describe('distribution-v1 (Distribution 2.x envelope), distribution-v2 (3.x), or cloudevents (CloudEvents 1.0 JSON)'),
+  events: z.array(families).min(1).describe('event families to deliver'),
+  repositoryPattern: z.string().min(1).max(255).nullable().optional().describe('only repositories matching (* within a component, ** across)'),
+  headers: z.record(z.string(), z.string().max(4096)).optional().describe('custom headers sent with every delivery (stored encrypted)'),
+  tlsVerify: z.boolean().optional().describe('verify the receiver\'s certificate (default true)'),
+  enabled: z.boolean().optional(),
+  secret: z.string().min(16).max(256).optional().describe('HMAC secret; generated when absent'),
+});
+export const WebhookUpdate = WebhookCreate.partial();
+export const Webhook = z.object({
+  id: z.number().int(), org: z.string().nullable(), name: z.string(), url: z.string(), format: formats, events: z.array(families),
+  repositoryPattern: z.string().nullable(), headerNames: z.array(z.string()), tlsVerify: z.boolean(), enabled: z.boolean(), createdAt: time, createdBy: z.string(),
+}).meta({ id: 'Webhook' });
+export const CreatedWebhook = z.object({ webhook: Webhook, secret: z.string().describe('shown only in this response') });
+export const WebhookDelivery = z.object({
+  id: z.number().int(), eventId: z.string(), eventType: z.string(), state: z.enum(['pending', 'delivered', 'dead']), attempts: z.number().int(),
+  nextAttemptAt: time, lastStatus: z.number().int().nullable(), lastError: z.string().nullable(), createdAt: time, finishedAt: time.nullable(),
+  history: z.array(z.object({ attempt: z.number().int(), at: time, status: z.number().int().nullable(), latencyMs: z.number().int(), error: z.string().nullable(), response: z.string().nullable() })),
+}).meta({ id: 'WebhookDelivery' });
+export const PingResult = z.object({ deliveryId: z.number().int(), eventId: z.string() });
+export const DeliveryQuery = z.strictObject({ n: z.coerce.number().int().min(1).max(200).optional(), before: z.coerce.number().int().positive().optional() });

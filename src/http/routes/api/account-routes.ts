@@ -5,6 +5,7 @@ import type { Principal } from '../../../auth/principal.js';
 import { SESSION_COOKIE } from '../../../auth/sessions.js';
 import { ApiError } from '../../../errors/api-error.js';
 import * as C from '../../contracts/api.js';
+import { requestContext } from '../../request-context.js';
 import { route, type ApiContext, type ApiRoute } from './framework.js';
 
 export const userView = (u: AccountUser) => ({
@@ -46,7 +47,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     method: 'POST', path: '/session', tag: 'session', summary: 'Log in (password, and the one-time code for accounts with a second factor); sets the session cookie',
     body: C.LoginRequest, response: C.Session, needs: 'anyone',
     async handle(c) {
-      const p = await c.s.auth.login(c.body.username, c.body.password, c.body.code, c.req.ip);
+      const p = await c.s.auth.login(c.body.username, c.body.password, c.body.code, requestContext(c.req, null));
       if (!p || p.kind !== 'user') throw new ApiError('UNAUTHORIZED', 'invalid user name, password or code');
       const session = await c.s.auth.sessions.create(p.id, c.req.ip, String(c.req.headers['user-agent'] ?? ''));
       cookie(c, session.secret, c.s.config.auth.session.lifetime);
@@ -64,7 +65,10 @@ export const accountRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'DELETE', path: '/session', tag: 'session', summary: 'Log out: ends the session and clears its cookie', needs: 'anyone',
     async handle(c) {
-      if (c.session) await c.s.auth.sessions.destroy(c.session.secret);
+      if (c.session) {
+        await c.s.auth.sessions.destroy(c.session.secret);
+        await c.s.journal.record(c.ctx, [{ action: 'auth.logout', resource: `user:${c.ctx.actor}` }]);
+      }
       cookie(c, '', 0);
     },
   }),
@@ -79,7 +83,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
       const u = await currentUser(c);
       if (u.source !== 'local') throw new ApiError('CONFLICT', `the password of a ${u.source} account is managed by its directory`);
       if (!(await c.s.auth.accounts.authenticate(u.name, c.body.currentPassword))) throw new ApiError('DENIED', 'current password is wrong');
-      await c.s.auth.accounts.setPassword(u.name, c.body.newPassword);
+      await c.s.auth.accounts.setPassword(u.name, c.body.newPassword, c.ctx);
       await c.s.auth.sessions.destroyAll(u.id);
       cookie(c, '', 0);
     },
@@ -99,7 +103,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     body: C.TotpCode, needs: ownAccount,
     async handle(c) {
       const u = await currentUser(c);
-      if (!(await c.s.auth.secondFactor.confirm(u.id, u.name, c.body.code))) throw new ApiError('INVALID_REQUEST', 'the code does not match; check the device clock and try the next code');
+      if (!(await c.s.auth.secondFactor.confirm(u.id, u.name, c.body.code, c.ctx))) throw new ApiError('INVALID_REQUEST', 'the code does not match; check the device clock and try the next code');
     },
   }),
   route({
@@ -109,7 +113,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
       const u = await currentUser(c);
       if (!u.totp) throw new ApiError('CONFLICT', 'no second factor is in force');
       if (!(await c.s.auth.secondFactor.verify(u.id, u.name, c.body.code))) throw new ApiError('DENIED', 'the code does not match');
-      await c.s.auth.secondFactor.disable(u.id);
+      await c.s.auth.secondFactor.disable(u.id, c.ctx);
     },
   }),
   route({
@@ -123,7 +127,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const { token, secret } = await c.s.auth.accessTokens.create(self(c).id, c.body.name, {
         scopes: c.body.scopes, expiresAt: c.body.expiresInDays ? Date.now() + c.body.expiresInDays * 86_400_000 : undefined,
-      });
+      }, c.ctx);
       return { token: tokenView(token), secret };
     },
   }),
@@ -133,7 +137,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const t = await c.s.auth.accessTokens.get(c.params.id);
       if (!t || t.userId !== self(c).id) throw new ApiError('NOT_FOUND', `no token ${c.params.id.slice(0, 40)}`);
-      await c.s.auth.accessTokens.revoke(t.id);
+      await c.s.auth.accessTokens.revoke(t.id, c.ctx);
     },
   }),
 
@@ -150,7 +154,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'POST', path: '/users', tag: 'users', summary: 'Create a local user', body: C.UserCreate, response: C.User, status: 201,
     needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
-    async handle(c) { return userView(await c.s.auth.accounts.create(c.body.name, c.body.password, { admin: c.body.admin })); },
+    async handle(c) { return userView(await c.s.auth.accounts.create(c.body.name, c.body.password, { admin: c.body.admin }, c.ctx)); },
   }),
   route({
     method: 'GET', path: '/users/:user', tag: 'users', summary: 'One user', response: C.User,
@@ -169,10 +173,10 @@ export const accountRoutes: ApiRoute<any, any>[] = [
       const u = await a.byName(c.params.user);
       if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
       if (c.body.admin === false || c.body.disabled === true) await keepAnAdmin(c, u);
-      if (c.body.password !== undefined) await a.setPassword(u.name, c.body.password);
-      if (c.body.admin !== undefined) await a.setAdmin(u.name, c.body.admin);
+      if (c.body.password !== undefined) await a.setPassword(u.name, c.body.password, c.ctx);
+      if (c.body.admin !== undefined) await a.setAdmin(u.name, c.body.admin, c.ctx);
       if (c.body.disabled !== undefined) {
-        await a.setDisabled(u.name, c.body.disabled);
+        await a.setDisabled(u.name, c.body.disabled, c.ctx);
         if (c.body.disabled) await c.s.auth.sessions.destroyAll(u.id);
       }
       return userView((await a.byName(u.name))!);
@@ -185,7 +189,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
       const u = await c.s.auth.accounts.byName(c.params.user);
       if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
       await keepAnAdmin(c, u);
-      await c.s.auth.accounts.remove(u.name);
+      await c.s.auth.accounts.remove(u.name, c.ctx);
     },
   }),
   route({
@@ -194,7 +198,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
       if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
-      await c.s.auth.secondFactor.disable(u.id);
+      await c.s.auth.secondFactor.disable(u.id, c.ctx);
     },
   }),
 ];

@@ -5,10 +5,12 @@ import { accountRoutes } from './account-routes.js';
 import { openApiDocument, registerApi, route, type ApiRoute } from './framework.js';
 import { organizationRoutes } from './organization-routes.js';
 import { repositoryRoutes } from './repository-routes.js';
+import { auditRoutes } from './audit-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
 
 export const API_VERSION = '1.0.0';
 
-export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes];
+export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes, ...auditRoutes, ...webhookRoutes];
 
 export async function apiRoutes(app: FastifyInstance, s: Services): Promise<void> {
   let doc: string | undefined;

@@ -15,6 +15,8 @@ import { DirectoryError } from '../../../auth/ldap/ldap-directory.js';
 import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
 import { ApiError } from '../../../errors/api-error.js';
 import { basicCredentials } from '../../authenticate.js';
+import { requestContext } from '../../request-context.js';
+import type { RequestContext } from '../../../audit/journal.js';
 import { ApiErrorBody } from '../../contracts/api.js';
 import type { Services } from '../../services.js';
 
@@ -31,6 +33,8 @@ export interface ApiContext<B, Q> {
   body: B;
   query: Q;
   session: { secret: string; csrfToken: string; expiresAt: number } | null;
+  /** who is asking, for the audit records of what the route changes */
+  ctx: RequestContext;
 }
 
 export interface ApiRoute<B = unknown, Q = unknown> {
@@ -44,6 +48,8 @@ export interface ApiRoute<B = unknown, Q = unknown> {
   response?: z.ZodType;
   /** success status; 204 when the route answers nothing */
   status?: number;
+  /** media types of a streamed (non-JSON) answer, for the OpenAPI document */
+  produces?: string[];
   needs: Needs;
   handle(c: ApiContext<B, Q>): Promise<unknown>;
 }
@@ -67,13 +73,13 @@ async function identify(req: FastifyRequest, s: Services): Promise<{ principal: 
   if (header) {
     if (/^bearer\s/i.test(header)) {
       const secret = header.slice(7).trim();
-      const p = PAT.test(secret) ? await s.auth.accessToken(secret, req.ip) : null;
+      const p = PAT.test(secret) ? await s.auth.accessToken(secret, requestContext(req, null)) : null;
       if (!p) throw new ApiError('UNAUTHORIZED', 'invalid bearer token: use a Berth access token (berth_pat_...)');
       return { principal: p, session: null };
     }
     const basic = basicCredentials(header);
     if (!basic) throw new ApiError('UNAUTHORIZED', 'unsupported authorization scheme: use a session, Bearer or Basic');
-    const p = await s.auth.basic(basic.name, basic.password, req.ip);
+    const p = await s.auth.basic(basic.name, basic.password, requestContext(req, null));
     if (!p) throw new ApiError('UNAUTHORIZED', 'invalid credentials (accounts with a second factor use an access token)');
     return { principal: p, session: null };
   }
@@ -144,6 +150,9 @@ export async function registerApi(app: FastifyInstance, s: Services, routes: Api
         if (typeof r.needs === 'function') {
           const { resource, action } = r.needs(params, principal);
           if (!(await authz.can(resource, action))) {
+            if (principal.kind === 'user') {
+              await s.journal.record(requestContext(req, principal), [{ action: 'access.denied', resource: `${resource.type}:${resource.name}`, outcome: 'denied', detail: { action, route: `${r.method} ${r.path}` } }]);
+            }
             throw principal.kind === 'anonymous' ? new ApiError('UNAUTHORIZED', 'authentication required') : new ApiError('DENIED', `not allowed to ${action} ${resource.type} ${resource.name}`);
           }
         }
@@ -159,7 +168,8 @@ export async function registerApi(app: FastifyInstance, s: Services, routes: Api
           if (!b.success) throw invalid('body', b.error);
           body = b.data;
         }
-        const result = await r.handle({ req, reply, s, principal, authz, params, body, query, session });
+        const result = await r.handle({ req, reply, s, principal, authz, params, body, query, session, ctx: requestContext(req, principal) });
+        if (reply.sent) return reply;
         if (result === undefined) return reply.code(r.status ?? 204).send();
         return reply.code(r.status ?? 200).type('application/json').send(JSON.stringify(result));
       },
@@ -191,7 +201,7 @@ export function openApiDocument(routes: ApiRoute<any, any>[], version: string): 
       const q = schema(r.query, 'input') as { properties?: Record<string, { description?: string }>; required?: string[] };
       for (const [name, sch] of Object.entries(q.properties ?? {})) parameters.push({ name, in: 'query', required: q.required?.includes(name) ?? false, schema: sch, description: sch.description });
     }
-    const ok = r.status ?? (r.response ? 200 : 204);
+    const ok = r.status ?? (r.response || r.produces ? 200 : 204);
     paths[p] ??= {};
     paths[p][r.method.toLowerCase()] = {
       summary: r.summary,
@@ -202,7 +212,9 @@ export function openApiDocument(routes: ApiRoute<any, any>[], version: string): 
       ...(r.needs === 'anyone' ? { security: [{}, { session: [] }, { bearer: [] }, { basic: [] }] } : {}),
       'x-berth-authorization': typeof r.needs === 'function' ? describeNeeds(r) : r.needs,
       responses: {
-        [ok]: r.response ? { description: 'success', content: { 'application/json': { schema: schema(r.response, 'output') } } } : { description: 'success, no content' },
+        [ok]: r.response ? { description: 'success', content: { 'application/json': { schema: schema(r.response, 'output') } } }
+          : r.produces ? { description: 'success (streamed)', content: Object.fromEntries(r.produces.map((t) => [t, { schema: { type: 'string' } }])) }
+          : { description: 'success, no content' },
         default: { description: 'error', content: { 'application/json': { schema: errorRef } } },
       },
     };

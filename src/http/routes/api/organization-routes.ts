@@ -45,8 +45,8 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'POST', path: '/organizations', tag: 'organizations', summary: 'Create an organization; its creator becomes its admin',
     body: C.OrganizationCreate, response: C.Organization, status: 201, needs: () => ({ resource: { type: 'system', name: 'organizations' }, action: 'create' }),
     async handle(c) {
-      await c.s.organizations.create(c.body.name, { public: c.body.public });
-      if (c.principal.kind === 'user') await c.s.organizations.setOrgRole(c.body.name, { kind: 'user', name: c.principal.name }, 'admin');
+      await c.s.organizations.create(c.body.name, { public: c.body.public }, c.ctx);
+      if (c.principal.kind === 'user') await c.s.organizations.setOrgRole(c.body.name, { kind: 'user', name: c.principal.name }, 'admin', c.ctx);
       return { ...(await c.s.organizations.get(c.body.name))!, role: 'admin' };
     },
   }),
@@ -62,13 +62,13 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'PATCH', path: '/organizations/:org', tag: 'organizations', summary: 'Make an organization public or private',
     body: C.OrganizationUpdate, response: C.Organization, needs: org('admin'),
     async handle(c) {
-      await c.s.organizations.setPublic(c.params.org, c.body.public);
+      await c.s.organizations.setPublic(c.params.org, c.body.public, c.ctx);
       return { ...(await c.s.organizations.get(c.params.org))!, role: await c.authz.organizationRole(c.params.org) };
     },
   }),
   route({
     method: 'DELETE', path: '/organizations/:org', tag: 'organizations', summary: 'Remove an organization that holds no repositories', needs: org('admin'),
-    async handle(c) { await c.s.organizations.remove(c.params.org); },
+    async handle(c) { await c.s.organizations.remove(c.params.org, c.ctx); },
   }),
 
   route({
@@ -79,11 +79,11 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'PUT', path: '/organizations/:org/members/:subject', tag: 'organizations', summary: 'Give a user (`alice`) or team (`team:build`) a role on the organization',
     body: C.RoleAssignment, needs: org('admin'),
-    async handle(c) { await c.s.organizations.setOrgRole(c.params.org, parseSubject(c.params.subject), c.body.role); },
+    async handle(c) { await c.s.organizations.setOrgRole(c.params.org, parseSubject(c.params.subject), c.body.role, c.ctx); },
   }),
   route({
     method: 'DELETE', path: '/organizations/:org/members/:subject', tag: 'organizations', summary: 'Take a role away', needs: org('admin'),
-    async handle(c) { await c.s.organizations.setOrgRole(c.params.org, parseSubject(c.params.subject), null); },
+    async handle(c) { await c.s.organizations.setOrgRole(c.params.org, parseSubject(c.params.subject), null, c.ctx); },
   }),
 
   route({
@@ -94,8 +94,8 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'POST', path: '/organizations/:org/teams', tag: 'teams', summary: 'Create a team, optionally following a directory group (its DN)',
     body: C.TeamCreate, response: C.Team, status: 201, needs: org('admin'),
     async handle(c) {
-      await c.s.organizations.createTeam(c.params.org, c.body.name);
-      if (c.body.directoryGroup) await c.s.organizations.setTeamDirectoryGroup(c.params.org, c.body.name, c.body.directoryGroup);
+      await c.s.organizations.createTeam(c.params.org, c.body.name, c.ctx);
+      if (c.body.directoryGroup) await c.s.organizations.setTeamDirectoryGroup(c.params.org, c.body.name, c.body.directoryGroup, c.ctx);
       return (await c.s.organizations.teams(c.params.org)).find((t) => t.name === c.body.name);
     },
   }),
@@ -111,21 +111,21 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'PATCH', path: '/organizations/:org/teams/:team', tag: 'teams', summary: 'Make a team follow a directory group, or stop (null)',
     body: C.TeamUpdate, response: C.Team, needs: org('admin'),
     async handle(c) {
-      await c.s.organizations.setTeamDirectoryGroup(c.params.org, c.params.team, c.body.directoryGroup);
+      await c.s.organizations.setTeamDirectoryGroup(c.params.org, c.params.team, c.body.directoryGroup, c.ctx);
       return (await c.s.organizations.teams(c.params.org)).find((t) => t.name === c.params.team);
     },
   }),
   route({
     method: 'DELETE', path: '/organizations/:org/teams/:team', tag: 'teams', summary: 'Remove a team and the roles given to it', needs: org('admin'),
-    async handle(c) { await c.s.organizations.removeTeam(c.params.org, c.params.team); },
+    async handle(c) { await c.s.organizations.removeTeam(c.params.org, c.params.team, c.ctx); },
   }),
   route({
     method: 'PUT', path: '/organizations/:org/teams/:team/members/:user', tag: 'teams', summary: 'Add a user to a team', needs: org('admin'),
-    async handle(c) { await c.s.organizations.addTeamMember(c.params.org, c.params.team, c.params.user); },
+    async handle(c) { await c.s.organizations.addTeamMember(c.params.org, c.params.team, c.params.user, c.ctx); },
   }),
   route({
     method: 'DELETE', path: '/organizations/:org/teams/:team/members/:user', tag: 'teams', summary: 'Remove a user from a team', needs: org('admin'),
-    async handle(c) { await c.s.organizations.removeTeamMember(c.params.org, c.params.team, c.params.user); },
+    async handle(c) { await c.s.organizations.removeTeamMember(c.params.org, c.params.team, c.params.user, c.ctx); },
   }),
 
   route({
@@ -140,8 +140,8 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     body: C.RobotCreate, response: C.RobotSecret, status: 201, needs: org('admin'),
     async handle(c) {
       const scopes = robotScopes(c.params.org, c.body.scopes);
-      const r = await c.s.auth.accounts.createRobot(c.params.org, c.body.name);
-      const { secret } = await c.s.auth.accessTokens.create(r.id, 'robot', { scopes, expiresAt: c.body.expiresInDays ? Date.now() + c.body.expiresInDays * 86_400_000 : undefined });
+      const r = await c.s.auth.accounts.createRobot(c.params.org, c.body.name, c.ctx);
+      const { secret } = await c.s.auth.accessTokens.create(r.id, 'robot', { scopes, expiresAt: c.body.expiresInDays ? Date.now() + c.body.expiresInDays * 86_400_000 : undefined }, c.ctx);
       return { robot: await robotView(c.s, r), secret };
     },
   }),
@@ -152,8 +152,8 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
       const r = await robotOf(c.s, c.params.org, c.params.robot);
       const old = (await c.s.auth.accessTokens.list(r.id)).filter((t) => t.revokedAt === null);
       const last = old[old.length - 1];
-      for (const t of old) await c.s.auth.accessTokens.revoke(t.id);
-      const { secret } = await c.s.auth.accessTokens.create(r.id, 'robot', { scopes: last?.scopes ?? [], expiresAt: last?.expiresAt ?? undefined });
+      for (const t of old) await c.s.auth.accessTokens.revoke(t.id, c.ctx);
+      const { secret } = await c.s.auth.accessTokens.create(r.id, 'robot', { scopes: last?.scopes ?? [], expiresAt: last?.expiresAt ?? undefined }, c.ctx);
       return { robot: await robotView(c.s, r), secret };
     },
   }),
@@ -161,7 +161,7 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'DELETE', path: '/organizations/:org/robots/:robot', tag: 'robots', summary: 'Remove a robot account (its secret stops working at once)', needs: org('admin'),
     async handle(c) {
       const r = await robotOf(c.s, c.params.org, c.params.robot);
-      await c.s.auth.accounts.remove(r.name);
+      await c.s.auth.accounts.remove(r.name, c.ctx);
     },
   }),
 ];

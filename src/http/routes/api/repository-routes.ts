@@ -41,7 +41,7 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'PATCH', path: '/repositories/:name', tag: 'repositories', summary: 'Make a repository public, private, or as its organization (inherit)',
     body: C.RepositoryUpdate, needs: repo('settings'),
-    async handle(c) { await c.s.organizations.setRepositoryVisibility(c.params.name, c.body.visibility); },
+    async handle(c) { await c.s.organizations.setRepositoryVisibility(c.params.name, c.body.visibility, c.ctx); },
   }),
   route({
     method: 'GET', path: '/repositories/:name/members', tag: 'repositories', summary: 'Roles given on this repository (besides the organization\'s)',
@@ -51,10 +51,10 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'PUT', path: '/repositories/:name/members/:subject', tag: 'repositories', summary: 'Give a user or team (`team:NAME`) a role on this repository',
     body: C.RoleAssignment, needs: repo('members'),
-    async handle(c) { await c.s.organizations.setRepositoryRole(c.params.name, parseSubject(c.params.subject), c.body.role); },
+    async handle(c) { await c.s.organizations.setRepositoryRole(c.params.name, parseSubject(c.params.subject), c.body.role, c.ctx); },
   }),
   route({
     method: 'DELETE', path: '/repositories/:name/members/:subject', tag: 'repositories', summary: 'Take a repository role away', needs: repo('members'),
-    async handle(c) { await c.s.organizations.setRepositoryRole(c.params.name, parseSubject(c.params.subject), null); },
+    async handle(c) { await c.s.organizations.setRepositoryRole(c.params.name, parseSubject(c.params.subject), null, c.ctx); },
   }),
 ];

@@ -9,6 +9,8 @@ import { RegistryError } from '../../../errors/registry-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { basicCredentials, passwordLogin } from '../../authenticate.js';
 import type { Services } from '../../services.js';
+import { requestContext } from '../../request-context.js';
+import type { IssuedToken } from '../../../auth/auth-service.js';
 
 function unauthorized(message: string): RegistryError {
   return new RegistryError('UNAUTHORIZED', { message });
@@ -18,6 +20,15 @@ function checkService(s: Services, service: string | null): void {
   if (service !== null && service !== s.config.auth.service) {
     throw new RegistryError('DENIED', { status: 400, message: `unknown service "${service.slice(0, 100)}"; this registry is "${s.config.auth.service}"` });
   }
+}
+
+/** Tokens issued to accounts are on record (anonymous ones, one per anonymous pull, are not). */
+async function recordIssue(s: Services, req: FastifyRequest, issued: IssuedToken, grant: string): Promise<void> {
+  if (!issued.subject) return;
+  await s.journal.record({ ...requestContext(req, null), actor: issued.subject, actorSource: issued.source }, [{
+    action: 'token.issue', resource: `user:${issued.subject}`,
+    detail: { grant, scopes: issued.granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`), refresh: Boolean(issued.refreshToken) },
+  }]);
 }
 
 export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<void> {
@@ -32,11 +43,12 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     if (header) {
       const basic = basicCredentials(header);
       if (!basic) throw unauthorized('use Basic credentials to obtain a token');
-      const p = await passwordLogin(s, basic.name, basic.password, req.ip, req.log);
+      const p = await passwordLogin(s, basic.name, basic.password, req);
       if (!p) throw unauthorized('invalid credentials');
       principal = p;
     }
     const issued = await s.auth.issue(principal, parseScopes(q.getAll('scope')), q.get('offline_token') === 'true');
+    await recordIssue(s, req, issued, 'basic');
     reply.header('Cache-Control', 'no-store');
     return {
       token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt,
@@ -66,7 +78,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     const grant = f.get('grant_type');
     let issued;
     if (grant === 'password') {
-      const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req.ip, req.log);
+      const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req);
       if (!p) throw unauthorized('invalid credentials');
       issued = await s.auth.issue(p, scopes, f.get('access_type') === 'offline');
     } else if (grant === 'refresh_token') {
@@ -79,6 +91,7 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     } else {
       throw new RegistryError('UNSUPPORTED', { status: 400, message: 'grant_type must be password or refresh_token' });
     }
+    await recordIssue(s, req, issued, grant);
     reply.header('Cache-Control', 'no-store');
     return {
       access_token: issued.token, token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt,

@@ -15,6 +15,7 @@ import type { Authorizer } from '../../../auth/authorizer.js';
 import { granted, type Resource } from '../../../auth/policy.js';
 import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
+import { requestContext } from '../../request-context.js';
 
 /** tag= parameters accepted on one manifest push (the spec asks for at least 10). */
 const MAX_QUERY_TAGS = 50;
@@ -131,6 +132,10 @@ async function authorize(s: Services, route: V2Route, req: Req): Promise<Authori
   }
   if (await may(az, need.resource, need.action)) return az;
   const scope = { type: need.resource.type, name: need.resource.name, actions: need.action === 'push' ? ['pull', 'push'] : [need.action] };
+  // Anonymous callers are challenged as part of the normal flow; an account being refused is on record.
+  if (p.kind === 'user') {
+    await s.journal.record(requestContext(req, p), [{ action: 'access.denied', resource: `${need.resource.type}:${need.resource.name}`, outcome: 'denied', detail: { action: need.action, via: p.via } }]);
+  }
   if (p.kind === 'anonymous' || (p.kind === 'user' && p.via === 'token')) {
     throw challenge(req, s, scope, p.kind === 'anonymous' ? undefined : 'insufficient_scope', 'access to the resource requires (more) authorization');
   }
@@ -139,6 +144,7 @@ async function authorize(s: Services, route: V2Route, req: Req): Promise<Authori
 
 async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, az: Authorizer | null): Promise<unknown> {
   const method = req.method;
+  const ctx = () => requestContext(req, az?.principal ?? null);
   const cfg = s.config.registry;
   switch (route.kind) {
     case 'base':
@@ -169,6 +175,11 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         const m = method === 'HEAD' ? await s.manifests.head(route.name, ref, req.headers.accept) : await s.manifests.get(route.name, ref, req.headers.accept);
         reply.header('Docker-Content-Digest', m.digest).header('Content-Type', m.mediaType).header('ETag', `"${m.digest}"`);
         if (method === 'HEAD') return reply.header('Content-Length', m.size).send();
+        // The pull is on record before the client has the manifest.
+        await s.journal.record(ctx(), [{
+          action: 'manifest.pull', resource: `repository:${route.name}${'tag' in ref ? `:${ref.tag}` : `@${m.digest}`}`, detail: { digest: m.digest },
+          event: { type: 'manifest.pulled', target: { repository: route.name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) } },
+        }]);
         return reply.send((m as unknown as { content: Buffer }).content);
       }
       if (method === 'PUT') {
@@ -191,7 +202,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
           throw e;
         }
         if (len !== undefined && body.length !== len) throw new RegistryError('SIZE_INVALID', { detail: { contentLength: len, received: body.length } });
-        const res = await s.manifests.put(route.name, ref, body, req.headers['content-type'], tags);
+        const res = await s.manifests.put(route.name, ref, body, req.headers['content-type'], tags, ctx());
         reply.code(201).header('Location', `/v2/${route.name}/manifests/${res.digest}`).header('Docker-Content-Digest', res.digest);
         if (tags.length > 0) reply.header('OCI-Tag', tags);
         if (res.subject) reply.header('OCI-Subject', res.subject);
@@ -199,7 +210,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       }
       if (method === 'DELETE') {
         if (!cfg.deleteEnabled) throw deletionDisabled();
-        await s.manifests.delete(route.name, ref);
+        await s.manifests.delete(route.name, ref, ctx());
         return reply.code(202).header('Content-Length', 0).send();
       }
       return notAllowed('GET, HEAD, PUT, DELETE');
@@ -222,6 +233,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
           reply.header('Content-Length', info.size);
         }
         if (method === 'HEAD') return reply.send();
+        s.pullSummaries.add(ctx(), route.name, info.digest, range ? range.end - range.start + 1 : info.size);
         if (info.size === 0) return reply.send('');
         const source = await s.blobs.openRange(digest, range?.start ?? 0, range?.end ?? info.size - 1);
         if (source) return sendRange(req, reply, source);
@@ -230,7 +242,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       }
       if (method === 'DELETE') {
         if (!cfg.deleteEnabled) throw deletionDisabled();
-        await s.blobs.delete(route.name, digest);
+        await s.blobs.delete(route.name, digest, ctx());
         return reply.code(202).header('Content-Length', 0).send();
       }
       return notAllowed('GET, HEAD, DELETE');
@@ -244,7 +256,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         const from = query.get('from');
         // Mounting reads the source: without pull rights there, fall back to a plain upload.
         if (from !== null && isValidName(from) && (!az || await may(az, { type: 'repository', name: from }, 'pull'))) {
-          const mounted = await s.blobs.mount(route.name, digest, from);
+          const mounted = await s.blobs.mount(route.name, digest, from, ctx());
           if (mounted) {
             req.raw.resume();
             return reply.code(201).header('Location', `/v2/${route.name}/blobs/${digest.digest}`)

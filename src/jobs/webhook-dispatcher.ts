@@ -1,0 +1,169 @@
+// Webhook delivery, never on the request path. Two steps, both driven by the database so that a crash at
+// any moment loses nothing: fan-out turns outbox events into one delivery per matching endpoint (and moves
+// its cursor in the same transaction); delivery sends each endpoint's oldest pending delivery, in event
+// order, retrying with exponential backoff and jitter until it succeeds or is dead-lettered. A delivery
+// whose outcome was not recorded (a crash mid-send) is sent again: at least once, with a stable event id.
+import type { Logger } from 'pino';
+import { matchesPattern } from '../auth/access-tokens.js';
+import type { MetadataStore } from '../db/database.js';
+import { namespaceOf } from '../oci/reference.js';
+import { familyOf, type BerthEvent, type EventType } from '../events/event.js';
+import { deliver } from '../events/webhook-client.js';
+import { renderPayload, type PayloadFormat } from '../events/webhook-payload.js';
+import type { Webhooks } from '../events/webhooks.js';
+import type { AddressPolicy } from '../lib/address-guard.js';
+
+export interface DispatcherOptions {
+  timeoutMs: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  concurrency: number;
+  policy: AddressPolicy;
+  /** idle poll interval */
+  pollMs?: number;
+}
+
+const CURSOR = 'webhook-fanout';
+
+/** Exponential backoff with full jitter: a random delay up to base * 2^(attempt-1), capped. */
+export function backoff(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+export class WebhookDispatcher {
+  private stopped = false;
+  private wake?: () => void;
+  private loop?: Promise<void>;
+  private readonly inFlight = new Set<number>();
+
+  constructor(private readonly meta: MetadataStore, private readonly webhooks: Webhooks, private readonly opts: DispatcherOptions, private readonly log: Logger) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Wakes the loop (an event was just written). */
+  nudge(): void {
+    setTimeout(() => this.wake?.(), 5);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let busy = false;
+      try {
+        busy = (await this.fanOut()) > 0;
+        busy = (await this.deliverDue()) || busy;
+      } catch (e) {
+        this.log.error({ err: e }, 'webhook dispatcher step failed');
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, busy ? 0 : this.opts.pollMs ?? 250);
+        this.wake = () => { clearTimeout(t); resolve(); };
+      });
+    }
+    // Let deliveries in flight record their outcome.
+    while (this.inFlight.size > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Outbox events after the cursor become deliveries, with the cursor moved in the same transaction. */
+  async fanOut(limit = 500): Promise<number> {
+    return this.meta.transaction(async (tx) => {
+      const cursor = Number((await tx.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
+      const events = await tx.selectFrom('events').select(['id', 'event_id', 'type', 'repository']).where('id', '>', cursor).orderBy('id').limit(limit).execute();
+      if (events.length === 0) return 0;
+      const endpoints = await tx.selectFrom('webhook_endpoints').leftJoin('organizations as o', 'o.id', 'webhook_endpoints.org_id')
+        .select(['webhook_endpoints.id', 'webhook_endpoints.events', 'webhook_endpoints.repository_pattern', 'webhook_endpoints.from_event', 'o.name as org'])
+        .where('webhook_endpoints.enabled', '=', 1).execute();
+      const now = Date.now();
+      const rows: { endpoint_id: number; event_seq: number; event_id: string; state: string; attempts: number; next_attempt_at: number; lease_until: number; created_at: number }[] = [];
+      for (const ev of events) {
+        const family = familyOf(ev.type as EventType);
+        if (family === 'ping') continue;
+        for (const ep of endpoints) {
+          if (Number(ev.id) < Number(ep.from_event)) continue;
+          if (!(JSON.parse(ep.events) as string[]).includes(family)) continue;
+          // An organization's endpoint hears about its own repositories only (and never about logins).
+          if (ep.org !== null && (ev.repository === null || namespaceOf(ev.repository) !== ep.org)) continue;
+          if (ep.repository_pattern && (ev.repository === null || !matchesPattern(ep.repository_pattern, ev.repository))) continue;
+          rows.push({ endpoint_id: Number(ep.id), event_seq: Number(ev.id), event_id: ev.event_id, state: 'pending', attempts: 0, next_attempt_at: now, lease_until: 0, created_at: now });
+        }
+      }
+      for (let i = 0; i < rows.length; i += 200) {
+        await tx.insertInto('webhook_deliveries').values(rows.slice(i, i + 200)).onConflict((oc) => oc.columns(['endpoint_id', 'event_seq']).doNothing()).execute();
+      }
+      const last = Number(events[events.length - 1].id);
+      await tx.insertInto('cursors').values({ name: CURSOR, value: last }).onConflict((oc) => oc.column('name').doUpdateSet({ value: last })).execute();
+      return events.length;
+    });
+  }
+
+  /** Starts the head delivery of every endpoint that has one due (up to the concurrency limit). */
+  private async deliverDue(): Promise<boolean> {
+    const now = Date.now();
+    const heads = await this.meta.db.selectFrom('webhook_deliveries').select(['endpoint_id', (eb) => eb.fn.min('event_seq').as('event_seq')])
+      .where('state', '=', 'pending').groupBy('endpoint_id').execute();
+    let started = false;
+    for (const h of heads) {
+      if (this.inFlight.size >= this.opts.concurrency) break;
+      const endpointId = Number(h.endpoint_id);
+      if (this.inFlight.has(endpointId)) continue;
+      const d = await this.meta.db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', endpointId).where('event_seq', '=', Number(h.event_seq)).executeTakeFirst();
+      if (!d || Number(d.next_attempt_at) > now || Number(d.lease_until) > now) continue;
+      // A lease, so that another worker (or this one after a restart) does not send it at the same time.
+      const lease = now + this.opts.timeoutMs + 5000;
+      const claimed = await this.meta.relaxed((db) => db.updateTable('webhook_deliveries').set({ lease_until: lease })
+        .where('id', '=', d.id).where('state', '=', 'pending').where('lease_until', '<=', now).executeTakeFirst());
+      if (Number(claimed.numUpdatedRows) !== 1) continue;
+      this.inFlight.add(endpointId);
+      started = true;
+      void this.attempt(Number(d.id), endpointId, Number(d.event_seq), Number(d.attempts) + 1).finally(() => {
+        this.inFlight.delete(endpointId);
+        this.wake?.();
+      });
+    }
+    return started;
+  }
+
+  private async attempt(deliveryId: number, endpointId: number, eventSeq: number, attempt: number): Promise<void> {
+    const at = Date.now();
+    let result: { ok: boolean; status?: number; latencyMs: number; error?: string; responseSnippet?: string };
+    let eventId = '';
+    try {
+      const ep = await this.meta.db.selectFrom('webhook_endpoints').select(['url', 'format', 'tls_verify', 'enabled']).where('id', '=', endpointId).executeTakeFirst();
+      const ev = await this.meta.db.selectFrom('events').select(['payload', 'event_id']).where('id', '=', eventSeq).executeTakeFirst();
+      if (!ep || !ev) return; // the endpoint was removed: its deliveries went with it
+      eventId = ev.event_id;
+      const secrets = await this.webhooks.secrets(endpointId);
+      const payload = renderPayload(ep.format as PayloadFormat, [JSON.parse(ev.payload) as BerthEvent]);
+      result = await deliver({
+        url: ep.url, body: payload.body, contentType: payload.contentType, headers: secrets.headers, timeoutMs: this.opts.timeoutMs,
+        policy: this.opts.policy, tls: { verify: Boolean(ep.tls_verify) }, signature: { secret: secrets.secret, id: ev.event_id },
+      });
+    } catch (e) {
+      result = { ok: false, latencyMs: Date.now() - at, error: (e as Error).message };
+    }
+    const dead = !result.ok && attempt >= this.opts.maxAttempts;
+    const state = result.ok ? 'delivered' : dead ? 'dead' : 'pending';
+    await this.meta.transaction(async (tx) => {
+      await tx.insertInto('webhook_attempts').values({
+        delivery_id: deliveryId, attempt, at, status: result.status ?? null, latency_ms: Math.round(result.latencyMs), error: result.error?.slice(0, 500) ?? null,
+        response: result.responseSnippet?.slice(0, 4096) ?? null,
+      }).execute();
+      await tx.updateTable('webhook_deliveries').set({
+        state, attempts: attempt, lease_until: 0, last_status: result.status ?? null, last_error: result.ok ? null : (result.error ?? `HTTP ${result.status}`).slice(0, 500),
+        next_attempt_at: result.ok || dead ? Date.now() : Date.now() + backoff(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs),
+        finished_at: result.ok || dead ? Date.now() : null,
+      }).where('id', '=', deliveryId).execute();
+    });
+    if (dead) this.log.warn({ endpoint: endpointId, delivery: deliveryId, event: eventId, attempts: attempt }, 'webhook delivery dead-lettered');
+  }
+}
