@@ -250,6 +250,12 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     }
   }
 
+  // Pull events are written only while some endpoint wants them; every process follows the subscriptions.
+  const webhooks = berth.services.webhooks;
+  await webhooks.refreshSubscriptions();
+  berth.services.journal.wantsEvent = () => webhooks.wants('pull');
+  jobs.push(every('webhook subscriptions', 2000, () => webhooks.refreshSubscriptions(), log));
+
   // Webhook deliveries: one process delivers (the outbox and the leases make a second one harmless).
   let dispatcher: WebhookDispatcher | undefined;
   if (config.webhooks.enabled && (cluster.isPrimary || cluster.worker?.id === 1)) {

@@ -3,7 +3,6 @@
 // transaction (`write`), so there is no change without its record; actions that change nothing (pulls,
 // logins, denials) are batched into shared transactions (`record`) that commit before the caller answers.
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import type { MetadataStore, Tx } from '../db/database.js';
 import type { BerthEvent, EventTarget, EventType } from '../events/event.js';
 
@@ -58,12 +57,19 @@ export class Journal {
 
   /** Writes the records (and events) inside the caller's write transaction. */
   async write(tx: Tx, ctx: RequestContext, entries: JournalEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+    await this.writeMany(tx, entries.map((e) => ({ ctx, entry: e })));
+  }
+
+  /** Appends records (each with its own context) to the chain, with multi-row inserts. */
+  private async writeMany(tx: Tx, items: { ctx: RequestContext; entry: JournalEntry }[]): Promise<void> {
+    if (items.length === 0) return;
     const head = await tx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
     let seq = head ? Number(head.seq) : 0;
     let prev = head?.hash ?? GENESIS;
     const now = Date.now();
-    for (const e of entries) {
+    const rows = [];
+    const events = [];
+    for (const { ctx, entry: e } of items) {
       seq++;
       const r = {
         seq, at: now, actor: clip(ctx.actor, 256), actorSource: clip(ctx.actorSource, 32), address: clip(ctx.address, 100), userAgent: clip(ctx.userAgent, 300),
@@ -72,21 +78,29 @@ export class Journal {
         detail: e.detail ? (JSON.parse(JSON.stringify(e.detail)) as Record<string, unknown>) : null, prevHash: prev,
       };
       const hash = recordHash(r);
-      await tx.insertInto('audit_log').values({
+      rows.push({
         seq, at: r.at, actor: r.actor, actor_source: r.actorSource, address: r.address, user_agent: r.userAgent, action: r.action,
         resource: r.resource, outcome: r.outcome, request_id: r.requestId, detail: r.detail === null ? null : JSON.stringify(r.detail), prev_hash: prev, hash,
-      }).execute();
+      });
       prev = hash;
-      if (e.event) await this.emit(tx, ctx, e.event, now);
+      if (e.event && this.wanted(e.event.type)) events.push(this.event(ctx, e.event, now));
     }
+    for (let i = 0; i < rows.length; i += 500) await tx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+    for (let i = 0; i < events.length; i += 500) await tx.insertInto('events').values(events.slice(i, i + 500)).execute();
+    if (events.length > 0) this.onEvent?.();
   }
 
-  /** An event without an audit record (the caller records the action itself); returns its sequence number. */
-  emitOnly(tx: Tx, ctx: RequestContext, ev: NonNullable<JournalEntry['event']>): Promise<number> {
-    return this.emit(tx, ctx, ev, Date.now());
+  /**
+   * Whether an event of this type can interest anyone now. Pull events are only kept while an endpoint
+   * subscribes to pulls (main.ts sets this from the endpoints), so busy pull traffic does not fill the outbox.
+   */
+  wantsEvent?: (type: EventType) => boolean;
+
+  private wanted(type: EventType): boolean {
+    return type !== 'manifest.pulled' || (this.wantsEvent?.(type) ?? true);
   }
 
-  private async emit(tx: Tx, ctx: RequestContext, ev: NonNullable<JournalEntry['event']>, now: number): Promise<number> {
+  private event(ctx: RequestContext, ev: NonNullable<JournalEntry['event']>, now: number) {
     const event: BerthEvent = {
       id: randomUUID(), type: ev.type, timestamp: new Date(now).toISOString(),
       actor: { name: ctx.actor, source: ctx.actorSource },
@@ -95,8 +109,16 @@ export class Journal {
       source: { addr: this.opts.publicAddr ?? '', instanceID: this.instanceID },
       ...(ev.data ? { data: ev.data } : {}),
     };
-    const row = await tx.insertInto('events').values({ event_id: event.id, type: event.type, repository: ev.repository ?? ev.target?.repository ?? null, payload: JSON.stringify(event), created_at: now })
-      .returning('id').executeTakeFirstOrThrow();
+    return { event_id: event.id, type: event.type, repository: ev.repository ?? ev.target?.repository ?? null, payload: JSON.stringify(event), created_at: now };
+  }
+
+  /** An event without an audit record (the caller records the action itself); returns its sequence number. */
+  emitOnly(tx: Tx, ctx: RequestContext, ev: NonNullable<JournalEntry['event']>): Promise<number> {
+    return this.emit(tx, ctx, ev, Date.now());
+  }
+
+  private async emit(tx: Tx, ctx: RequestContext, ev: NonNullable<JournalEntry['event']>, now: number): Promise<number> {
+    const row = await tx.insertInto('events').values(this.event(ctx, ev, now)).returning('id').executeTakeFirstOrThrow();
     this.onEvent?.();
     return Number(row.id);
   }
@@ -118,29 +140,25 @@ export class Journal {
   record(ctx: RequestContext, entries: JournalEntry[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ctx, entries, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (!this.flushing) {
+        this.flushing = true;
+        // SQLite answers synchronously, so a flush started at once would run to its end before the event
+        // loop reads another request: one record per transaction. Waiting one turn lets a batch gather.
+        setImmediate(() => void this.flush());
+      }
     });
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, 256);
+      const batch = this.queue.splice(0, 1000);
       try {
-        await this.meta.relaxed(async (conn) => {
-          await sql`begin immediate`.execute(conn);
-          try {
-            for (const b of batch) await this.write(conn, b.ctx, b.entries);
-            await sql`commit`.execute(conn);
-          } catch (e) {
-            await sql`rollback`.execute(conn).catch(() => undefined);
-            throw e;
-          }
-        });
+        await this.meta.relaxedTransaction((tx) => this.writeMany(tx, batch.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry })))));
         for (const b of batch) b.resolve();
       } catch (e) {
         for (const b of batch) b.reject(e);
       }
+      await new Promise((r) => setImmediate(r));
     }
     this.flushing = false;
   }

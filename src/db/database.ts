@@ -23,6 +23,11 @@ export interface MetadataStore {
    * against storage): committed without waiting for the disk. A process crash still never loses it.
    */
   relaxed<T>(fn: (db: Tx) => Promise<T>): Promise<T>;
+  /**
+   * A write transaction committed without waiting for the disk: for work that is safe to redo after a
+   * power failure (audit records of reads, webhook fan-out and attempt results). A process crash loses nothing.
+   */
+  relaxedTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,22 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
       await sql`pragma synchronous = NORMAL`.execute(conn);
       try {
         return await fn(conn);
+      } finally {
+        await sql`pragma synchronous = FULL`.execute(conn);
+      }
+    }),
+    relaxedTransaction: (fn) => db.connection().execute(async (conn) => {
+      await sql`pragma synchronous = NORMAL`.execute(conn);
+      try {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (e) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw e;
+        }
       } finally {
         await sql`pragma synchronous = FULL`.execute(conn);
       }

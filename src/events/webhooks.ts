@@ -39,10 +39,23 @@ export interface EndpointSecrets { secret: string; headers: Record<string, strin
 const secretContext = (id: number) => `webhook:${id}`;
 
 export class Webhooks {
+  /** Event families some enabled endpoint subscribes to (refreshed by refreshSubscriptions). */
+  private families = new Set<string>();
+
   constructor(
     private readonly db: Db, private readonly transact: Transact, private readonly box: SecretBox, private readonly policy: AddressPolicy,
     private readonly journal?: Journal,
   ) {}
+
+  /** Whether an enabled endpoint wants this family (pull events are only written then). */
+  wants(family: EventFamily): boolean {
+    return this.families.has(family);
+  }
+
+  async refreshSubscriptions(): Promise<void> {
+    const rows = await this.db.selectFrom('webhook_endpoints').select('events').where('enabled', '=', 1).execute();
+    this.families = new Set(rows.flatMap((r) => JSON.parse(r.events) as string[]));
+  }
 
   private validate(input: Partial<EndpointInput>): void {
     if (input.url !== undefined) {
@@ -88,6 +101,7 @@ export class Webhooks {
       await this.journal?.write(tx, ctx, [{ action: 'webhook.create', resource: org ? `organization:${org}` : 'webhooks', detail: { id, name: input.name, url: redact(input.url), events: input.events, format: input.format } }]);
       return id;
     });
+    await this.refreshSubscriptions();
     return { endpoint: (await this.get(org, id))!, secret };
   }
 
@@ -109,6 +123,7 @@ export class Webhooks {
       const changed = Object.keys(input).filter((k) => k !== 'secret' && k !== 'headers');
       await this.journal?.write(tx, ctx, [{ action: 'webhook.update', resource: org ? `organization:${org}` : 'webhooks', detail: { id, changed, secret: input.secret !== undefined, headers: input.headers !== undefined } }]);
     });
+    await this.refreshSubscriptions();
     return (await this.get(org, id))!;
   }
 
@@ -118,6 +133,7 @@ export class Webhooks {
       await tx.deleteFrom('webhook_endpoints').where('id', '=', id).execute();
       await this.journal?.write(tx, ctx, [{ action: 'webhook.delete', resource: org ? `organization:${org}` : 'webhooks', detail: { id } }]);
     });
+    await this.refreshSubscriptions();
   }
 
   async list(org: string | null): Promise<Endpoint[]> {
@@ -180,7 +196,9 @@ export class Webhooks {
     const rows = await q.execute();
     const page = rows.slice(0, n);
     const ids = page.map((r) => Number(r.id));
-    const attempts = ids.length ? await this.db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('attempt').execute() : [];
+    // Fix: ordered by insertion (time), not by attempt number: a redelivery restarts the numbering at 1, so
+    // ordering by `attempt` mixed old and new attempts and the newest one was not last.
+    const attempts = ids.length ? await this.db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('id').execute() : [];
     const items = page.map((r) => ({
       id: Number(r.id), eventId: r.event_id, eventType: r.type, state: r.state, attempts: Number(r.attempts), nextAttemptAt: Number(r.next_attempt_at),
       lastStatus: r.last_status === null ? null : Number(r.last_status), lastError: r.last_error, createdAt: Number(r.created_at), finishedAt: r.finished_at === null ? null : Number(r.finished_at),

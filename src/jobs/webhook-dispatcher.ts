@@ -45,8 +45,12 @@ export class WebhookDispatcher {
   }
 
   /** Wakes the loop (an event was just written). */
+  private nudged = false;
   nudge(): void {
-    setTimeout(() => this.wake?.(), 5);
+    // The event's transaction commits right after; one wake-up for a burst of events.
+    if (this.nudged) return;
+    this.nudged = true;
+    setTimeout(() => { this.nudged = false; this.wake?.(); }, 5);
   }
 
   async stop(): Promise<void> {
@@ -76,7 +80,8 @@ export class WebhookDispatcher {
 
   /** Outbox events after the cursor become deliveries, with the cursor moved in the same transaction. */
   async fanOut(limit = 500): Promise<number> {
-    return this.meta.transaction(async (tx) => {
+    // Safe to redo: deliveries are unique per (endpoint, event), so a lost commit only repeats the work.
+    return this.meta.relaxedTransaction(async (tx) => {
       const cursor = Number((await tx.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
       const events = await tx.selectFrom('events').select(['id', 'event_id', 'type', 'repository']).where('id', '>', cursor).orderBy('id').limit(limit).execute();
       if (events.length === 0) return 0;
@@ -125,7 +130,11 @@ export class WebhookDispatcher {
       if (Number(claimed.numUpdatedRows) !== 1) continue;
       this.inFlight.add(endpointId);
       started = true;
-      void this.attempt(Number(d.id), endpointId, Number(d.event_seq), Number(d.attempts) + 1).finally(() => {
+      // Fix: a failure to record the outcome (a DB error) used to be an unhandled rejection, which ends the
+      // whole process on Node 20. Log it instead; the lease expires and the delivery is sent again.
+      void this.attempt(Number(d.id), endpointId, Number(d.event_seq), Number(d.attempts) + 1).catch((e) => {
+        this.log.error({ err: e, endpoint: endpointId, delivery: Number(d.id) }, 'webhook delivery outcome not recorded');
+      }).finally(() => {
         this.inFlight.delete(endpointId);
         this.wake?.();
       });
@@ -153,7 +162,11 @@ export class WebhookDispatcher {
     }
     const dead = !result.ok && attempt >= this.opts.maxAttempts;
     const state = result.ok ? 'delivered' : dead ? 'dead' : 'pending';
-    await this.meta.transaction(async (tx) => {
+    // A lost commit here means one more delivery of the same event: at least once, as promised.
+    const recorded = await this.meta.relaxedTransaction(async (tx) => {
+      // Fix: the endpoint (and with it this delivery) may have been removed while the request was in flight;
+      // inserting the attempt then violated the foreign key and took the process down. Nothing to record.
+      if (!(await tx.selectFrom('webhook_deliveries').select('id').where('id', '=', deliveryId).executeTakeFirst())) return false;
       await tx.insertInto('webhook_attempts').values({
         delivery_id: deliveryId, attempt, at, status: result.status ?? null, latency_ms: Math.round(result.latencyMs), error: result.error?.slice(0, 500) ?? null,
         response: result.responseSnippet?.slice(0, 4096) ?? null,
@@ -163,7 +176,8 @@ export class WebhookDispatcher {
         next_attempt_at: result.ok || dead ? Date.now() : Date.now() + backoff(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs),
         finished_at: result.ok || dead ? Date.now() : null,
       }).where('id', '=', deliveryId).execute();
+      return true;
     });
-    if (dead) this.log.warn({ endpoint: endpointId, delivery: deliveryId, event: eventId, attempts: attempt }, 'webhook delivery dead-lettered');
+    if (dead && recorded) this.log.warn({ endpoint: endpointId, delivery: deliveryId, event: eventId, attempts: attempt }, 'webhook delivery dead-lettered');
   }
 }
