@@ -32,6 +32,7 @@ import { AuditService } from './audit/audit-service.js';
 import { every, type Job } from './jobs/every.js';
 import { Webhooks } from './events/webhooks.js';
 import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
+import { SyslogForwarder } from './jobs/syslog-forwarder.js';
 import type { AddressPolicy } from './lib/address-guard.js';
 import { DirectoryAccounts } from './auth/directory-accounts.js';
 import { LdapDirectory } from './auth/ldap/ldap-directory.js';
@@ -250,6 +251,24 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     }
   }
 
+  // Audit records go to the SIEM as they are written (one process forwards; the cursor is in the database).
+  let forwarder: SyslogForwarder | undefined;
+  const sl = config.audit.syslog;
+  if (sl.enabled && (cluster.isPrimary || cluster.worker?.id === 1)) {
+    forwarder = new SyslogForwarder(berth.meta, { host: sl.host!, port: sl.port, appName: sl.appName, tls: sl.tls.enabled ? { ca: sl.tls.ca, cert: sl.tls.cert, key: sl.tls.key, servername: sl.tls.servername } : undefined }, log);
+    let failing = false;
+    jobs.push(every('syslog forwarding', 1000, async () => {
+      try {
+        await forwarder!.forward();
+        if (failing) log.info('syslog forwarding resumed');
+        failing = false;
+      } catch (e) {
+        if (!failing) log.error({ err: { message: (e as Error).message } }, 'syslog forwarding failed; retrying');
+        failing = true;
+      }
+    }, log));
+  }
+
   // Pull events are written only while some endpoint wants them; every process follows the subscriptions.
   const webhooks = berth.services.webhooks;
   await webhooks.refreshSubscriptions();
@@ -289,9 +308,11 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await app.close();
+    await berth.services.pullSummaries.flush();
     for (const j of jobs) await j.stop();
     await dispatcher?.stop();
-    await berth.services.pullSummaries.flush();
+    await forwarder?.forward().catch(() => undefined);
+    await forwarder?.close();
     if (cluster.isPrimary || cluster.worker?.id === 1) await berth.services.audit.checkpoint().catch((e) => log.error({ err: e }, 'final audit checkpoint failed'));
     await berth.close();
     log.info('stopped');

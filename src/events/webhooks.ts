@@ -157,7 +157,7 @@ export class Webhooks {
   private view(r: { id: number; org_name: string | null; name: string; url: string; format: string; events: string; repository_pattern: string | null; headers_sealed: string | null; tls_verify: number; enabled: number; created_at: number; created_by: string }): Endpoint {
     const headers = r.headers_sealed ? Object.keys(JSON.parse(this.box.open(r.headers_sealed, secretContext(Number(r.id)))) as Record<string, string>) : [];
     return {
-      id: Number(r.id), org: r.org_name, name: r.name, url: r.url, format: r.format as PayloadFormat, events: JSON.parse(r.events), repositoryPattern: r.repository_pattern,
+      id: Number(r.id), org: r.org_name, name: r.name, url: displayUrl(r.url), format: r.format as PayloadFormat, events: JSON.parse(r.events), repositoryPattern: r.repository_pattern,
       headerNames: headers, tlsVerify: Boolean(r.tls_verify), enabled: Boolean(r.enabled), createdAt: Number(r.created_at), createdBy: r.created_by,
     };
   }
@@ -218,6 +218,18 @@ export class Webhooks {
       if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no delivery ${deliveryId}`, 'not_found');
       await this.journal?.write(tx, ctx, [{ action: 'webhook.redeliver', resource: org ? `organization:${org}` : 'webhooks', detail: { id, delivery: deliveryId } }]);
     });
+  }
+}
+
+/** A URL as the API shows it after creation: credentials and query values (often tokens) masked. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, '***');
+    return u.toString();
+  } catch {
+    return '';
   }
 }
 

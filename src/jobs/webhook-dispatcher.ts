@@ -59,10 +59,30 @@ export class WebhookDispatcher {
     await this.loop;
   }
 
+  /**
+   * Keeps the outbox and the history bounded: finished deliveries go after `historyDays`, events once they
+   * were fanned out, are a day old and no delivery refers to them.
+   */
+  async prune(historyDays = 30): Promise<void> {
+    const now = Date.now();
+    await this.meta.relaxedTransaction(async (tx) => {
+      await tx.deleteFrom('webhook_deliveries').where('state', 'in', ['delivered', 'dead']).where('finished_at', '<', now - historyDays * 86_400_000).execute();
+      const cursor = Number((await tx.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
+      await tx.deleteFrom('events').where('id', '<=', cursor).where('created_at', '<', now - 86_400_000)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.event_seq', '=', 'events.id')))).execute();
+    });
+  }
+
+  private lastPrune = 0;
+
   private async run(): Promise<void> {
     while (!this.stopped) {
       let busy = false;
       try {
+        if (Date.now() - this.lastPrune > 3600_000) {
+          this.lastPrune = Date.now();
+          await this.prune();
+        }
         busy = (await this.fanOut()) > 0;
         busy = (await this.deliverDue()) || busy;
       } catch (e) {
@@ -114,8 +134,12 @@ export class WebhookDispatcher {
   /** Starts the head delivery of every endpoint that has one due (up to the concurrency limit). */
   private async deliverDue(): Promise<boolean> {
     const now = Date.now();
+    // Fix: only enabled endpoints. A disabled endpoint was still sent its pending deliveries and retries (until
+    // they were dead-lettered); now they wait, in order, until it is enabled again.
     const heads = await this.meta.db.selectFrom('webhook_deliveries').select(['endpoint_id', (eb) => eb.fn.min('event_seq').as('event_seq')])
-      .where('state', '=', 'pending').groupBy('endpoint_id').execute();
+      .where('state', '=', 'pending')
+      .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', 1))
+      .groupBy('endpoint_id').execute();
     let started = false;
     for (const h of heads) {
       if (this.inFlight.size >= this.opts.concurrency) break;
