@@ -33,6 +33,8 @@ import { every, type Job } from './jobs/every.js';
 import { Webhooks } from './events/webhooks.js';
 import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { SyslogForwarder } from './jobs/syslog-forwarder.js';
+import { GcRuns } from './jobs/gc-runs.js';
+import { RepositoryBrowser } from './registry/repository-browser.js';
 import type { AddressPolicy } from './lib/address-guard.js';
 import { DirectoryAccounts } from './auth/directory-accounts.js';
 import { LdapDirectory } from './auth/ldap/ldap-directory.js';
@@ -125,6 +127,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   const meta = await openSqlite({ path: config.database.sqlite.path });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const journal = new Journal(meta, { publicAddr: config.publicUrl });
+  const gc = new GarbageCollector(meta, store);
   const blobs = new BlobService(meta, store, journal);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal);
@@ -143,6 +146,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
     manifests: new ManifestService(meta, journal),
     journal,
     pullSummaries: new PullSummaries(journal),
+    browser: new RepositoryBrowser(meta.db, store),
+    gcRuns: new GcRuns(gc, { graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry }),
     webhooks: new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal),
     db: meta.db,
     audit: new AuditService(meta, {
@@ -160,7 +165,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
       return true;
     },
   };
-  return { config, meta, store, services, accounts, organizations, gc: new GarbageCollector(meta, store), directory, ldap,
+  return { config, meta, store, services, accounts, organizations, gc, directory, ldap,
     async close() {
       await ldap?.close();
       await meta.close();

@@ -9,6 +9,7 @@ import { httpsOptions, tlsEnabled } from './tls.js';
 import { v2Routes } from './routes/v2/handlers.js';
 import { tokenRoutes } from './routes/token/token-routes.js';
 import { apiRoutes } from './routes/api/api-routes.js';
+import { webRoutes } from './routes/web/web-routes.js';
 import type { Services } from './services.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -83,5 +84,6 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
   await app.register(async (scope) => v2Routes(scope, services));
   await app.register(async (scope) => tokenRoutes(scope, services));
   await app.register(async (scope) => apiRoutes(scope, services), { prefix: '/api/v1' });
+  await app.register(async (scope) => webRoutes(scope));
   return app as unknown as FastifyInstance;
 }

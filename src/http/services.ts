@@ -6,6 +6,8 @@ import type { PullSummaries } from '../audit/pull-summaries.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Db } from '../db/database.js';
 import type { Webhooks } from '../events/webhooks.js';
+import type { RepositoryBrowser } from '../registry/repository-browser.js';
+import type { GcRuns } from '../jobs/gc-runs.js';
 import type { Config } from '../config/schema.js';
 import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
@@ -24,6 +26,8 @@ export interface Services {
   pullSummaries: PullSummaries;
   audit: AuditService;
   webhooks: Webhooks;
+  browser: RepositoryBrowser;
+  gcRuns: GcRuns;
   /** read-only queries of records (audit, webhooks) that have no service of their own */
   db: Db;
   /** readiness: metadata and storage answer */

@@ -147,3 +147,34 @@ export const WebhookDelivery = z.object({
 }).meta({ id: 'WebhookDelivery' });
 export const PingResult = z.object({ deliveryId: z.number().int(), eventId: z.string() });
 export const DeliveryQuery = z.strictObject({ n: z.coerce.number().int().min(1).max(200).optional(), before: z.coerce.number().int().positive().optional() });
+
+export const TagQuery = z.strictObject({
+  n: z.coerce.number().int().min(1).max(1000).optional(),
+  last: z.string().max(128).optional().describe('the name of the previous page\'s last tag'),
+  sort: z.enum(['name', 'pushed', 'size']).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+});
+const platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
+export const TagInfo = z.object({
+  name: z.string(), digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(),
+  size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time, platforms: z.array(platform),
+}).meta({ id: 'TagInfo' });
+const descriptor = z.object({ digest: z.string(), mediaType: z.string(), size: z.number().int() });
+export const ManifestDetail = z.object({
+  digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(), size: z.number().int(), pushedAt: time,
+  manifest: z.unknown(), config: z.unknown().describe('the image configuration (JSON), when there is one'),
+  layers: z.array(descriptor.extend({ annotations: z.record(z.string(), z.string()).nullable() })),
+  children: z.array(descriptor.extend({ platform: platform.nullable(), artifactType: z.string().nullable() })),
+  referrers: z.array(descriptor.extend({ artifactType: z.string(), annotations: z.record(z.string(), z.string()).nullable() })),
+  tags: z.array(z.string()),
+}).meta({ id: 'ManifestDetail' });
+export const StorageStats = z.object({
+  totalBytes: z.number().int(),
+  organizations: z.array(z.object({ name: z.string(), bytes: z.number().int(), repositories: z.number().int() })),
+  repositories: z.array(z.object({ name: z.string(), bytes: z.number().int() })),
+}).meta({ id: 'StorageStats' });
+export const ActivityStats = z.object({ days: z.array(z.object({ date: z.string(), pushes: z.number().int(), pulls: z.number().int() })) }).meta({ id: 'ActivityStats' });
+export const GcRunView = z.object({
+  id: z.string(), state: z.enum(['running', 'done', 'failed']), dryRun: z.boolean(), startedAt: time, finishedAt: time.nullable(),
+  progress: z.object({ phase: z.string(), fields: z.record(z.string(), z.unknown()) }), report: z.record(z.string(), z.unknown()).nullable(), error: z.string().nullable(),
+}).meta({ id: 'GcRun' });

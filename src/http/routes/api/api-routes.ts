@@ -7,10 +7,11 @@ import { organizationRoutes } from './organization-routes.js';
 import { repositoryRoutes } from './repository-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
+import { browseRoutes } from './browse-routes.js';
 
 export const API_VERSION = '1.0.0';
 
-export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes, ...auditRoutes, ...webhookRoutes];
+export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes, ...auditRoutes, ...webhookRoutes, ...browseRoutes];
 
 export async function apiRoutes(app: FastifyInstance, s: Services): Promise<void> {
   let doc: string | undefined;
