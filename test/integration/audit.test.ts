@@ -273,3 +273,19 @@ describe('audit retention', () => {
     }
   });
 });
+
+describe('client addresses behind a proxy', () => {
+  test('X-Forwarded-For counts only from the proxies in http.trustProxy', async () => {
+    for (const [trust, want] of [[false, '127.0.0.1'], ['127.0.0.1', '203.0.113.9']] as const) {
+      const b = await startBerth({ auth: true, config: { http: { trustProxy: trust } } });
+      try {
+        const r = await fetch(`${b.url}/api/v1/organizations`, { method: 'POST', headers: { authorization: basicAuth('admin', ADMIN_PASSWORD), 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9' }, body: '{"name":"viaproxy"}' });
+        assert.equal(r.status, 201);
+        const rec = (await new ApiClient(b.url, basicAuth('admin', ADMIN_PASSWORD)).get('/audit?action=org.create')).body.items[0];
+        assert.equal(rec.address, want, `trustProxy ${trust}`);
+      } finally {
+        await b.stop();
+      }
+    }
+  });
+});
