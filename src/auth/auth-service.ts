@@ -2,7 +2,7 @@
 import { TOKEN_PREFIX, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { Db } from '../db/database.js';
-import type { LoginThrottle } from './login-throttle.js';
+import { LoginLocked, type LoginThrottle } from './login-throttle.js';
 import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
@@ -30,6 +30,18 @@ export class AuthService {
     private readonly journal?: Journal,
   ) {}
 
+  /** A locked account or address: refused before any password is checked, and on record. */
+  private async checkThrottle(name: string, ctx: RequestContext): Promise<void> {
+    try {
+      await this.throttle.check(name, ctx.address);
+    } catch (e) {
+      if (e instanceof LoginLocked) {
+        await this.journal?.record({ ...ctx, actor: name.slice(0, 256), actorSource: 'unknown' }, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'denied', detail: { reason: 'locked out', retryAfter: e.retryAfterSeconds } }]);
+      }
+      throw e;
+    }
+  }
+
   /** Logins by password or token, recorded once a minute per account, address and way: Basic on every request is not a record per request. */
   private readonly noted = new Map<string, number>();
   private async noteLogin(p: Principal, ctx: RequestContext, always = false): Promise<void> {
@@ -55,7 +67,7 @@ export class AuthService {
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
   async basic(name: string, password: string, ctx: RequestContext): Promise<Principal | null> {
     const address = ctx.address;
-    await this.throttle.check(name, address);
+    await this.checkThrottle(name, ctx);
     const viaToken = password.startsWith(TOKEN_PREFIX);
     const p = viaToken ? await this.personalToken(name, password) : await this.password(name, password);
     if (!p) {
@@ -80,7 +92,7 @@ export class AuthService {
    */
   async login(name: string, password: string, code: string | undefined, ctx: RequestContext): Promise<Principal | null> {
     const address = ctx.address;
-    await this.throttle.check(name, address);
+    await this.checkThrottle(name, ctx);
     const u = await this.verifyPassword(name, password);
     let reason = 'invalid credentials';
     if (u) {
@@ -127,7 +139,7 @@ export class AuthService {
     const address = ctx.address;
     // Throttled per token id (and per address), so guessing one token's secret locks only that token.
     const key = `token:${/^berth_pat_([0-9a-f]{12})_/.exec(secret)?.[1] ?? 'malformed'}`;
-    await this.throttle.check(key, address);
+    await this.checkThrottle(key, ctx);
     const t = await this.accessTokens.verify(secret);
     const u = t ? await this.accounts.byId(t.userId) : undefined;
     if (!t || !u || u.disabled || t.createdAt < u.tokensValidAfter) {

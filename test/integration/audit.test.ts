@@ -289,3 +289,24 @@ describe('client addresses behind a proxy', () => {
     }
   });
 });
+
+describe('lockouts on record', () => {
+  test('a login refused because the account is locked is recorded as denied', async () => {
+    const b = await startBerth({ auth: true, config: { auth: { throttle: { accountFailures: 2, lockout: 60 } } } });
+    try {
+      const q = `${b.url}/token?service=berth`;
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(q, { headers: { authorization: basicAuth('admin', 'wrong-password-guess') } })).status, 401);
+      assert.equal((await fetch(q, { headers: { authorization: basicAuth('admin', ADMIN_PASSWORD) } })).status, 429);
+      const db = new Database(path.join(b.dataDir, 'berth.db'), { readonly: true });
+      try {
+        const rows = db.prepare("select outcome, detail from audit_log where action = 'auth.login' and actor = 'admin' order by seq").all() as { outcome: string; detail: string }[];
+        assert.deepEqual(rows.map((r) => r.outcome), ['failure', 'failure', 'denied']);
+        assert.equal(JSON.parse(rows[2].detail).reason, 'locked out');
+      } finally {
+        db.close();
+      }
+    } finally {
+      await b.stop();
+    }
+  });
+});
