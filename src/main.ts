@@ -145,7 +145,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
     uploads: new UploadService(meta, store, blobs),
     manifests: new ManifestService(meta, journal),
     journal,
-    pullSummaries: new PullSummaries(journal),
+    pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(gc, { graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry }),
     webhooks: new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal),

@@ -8,7 +8,7 @@ export class PullSummaries {
   private pending = new Map<string, Summary>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly journal: Journal, private readonly windowMs = 5000) {}
+  constructor(private readonly journal: Journal, private readonly windowMs = 5000, private readonly onError: (e: unknown) => void = () => undefined) {}
 
   add(ctx: RequestContext, repository: string, digest: string, bytes: number): void {
     const key = `${ctx.actor}\u0000${ctx.actorSource}\u0000${ctx.address}\u0000${repository}`;
@@ -34,6 +34,6 @@ export class PullSummaries {
     await Promise.all(batch.map((s) => this.journal.record(s.ctx, [{
       action: 'blob.pull', resource: `repository:${s.repository}`,
       detail: { blobs: s.blobs, bytes: s.bytes, digests: s.digests, first: new Date(s.first).toISOString(), last: new Date(s.last).toISOString() },
-    }]).catch(() => undefined)));
+    }]).catch(this.onError)));
   }
 }
