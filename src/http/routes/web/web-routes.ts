@@ -38,7 +38,9 @@ export async function webRoutes(app: FastifyInstance, root = webRoot()): Promise
     const file = path.resolve(root, `.${path.posix.normalize(pathname)}`);
     // Only files below the root; a hashed asset is immutable.
     if (file.startsWith(`${root}${path.sep}`) && path.basename(file) !== 'index.html' && (await send(reply, file, pathname.startsWith('/assets/')))) return reply;
-    if (pathname.startsWith('/assets/') || /\.[a-z0-9]{1,5}$/i.test(pathname)) {
+    // A missing asset, or a missing top-level file (/robots.txt), is a 404; a deeper path with a dot in it
+    // (a tag "1.0", a repository "app.v2") is one of the app's own routes.
+    if (pathname.startsWith('/assets/') || /^\/[^/]*\.[a-z0-9]{1,5}$/i.test(pathname)) {
       return reply.code(404).type('text/plain').send('not found');
     }
     if (await send(reply, path.join(root, 'index.html'), false)) return reply;
