@@ -45,14 +45,14 @@ export class RepositoryBrowser {
   }
 
   /** A page of tags, sorted; `last` is the name of the previous page's last tag. */
-  async tags(name: string, opts: { n: number; last?: string; sort: TagSort; order: 'asc' | 'desc' }): Promise<{ items: TagInfo[]; next: string | null } | null> {
+  async tags(name: string, opts: { n: number; last?: string; sort: TagSort; order: 'asc' | 'desc'; q?: string }): Promise<{ items: TagInfo[]; next: string | null; total: number } | null> {
     const repositoryId = await findRepositoryId(this.db, name);
     if (repositoryId === undefined) return null;
     const rows = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id')
       .select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.content'])
       .where('t.repository_id', '=', repositoryId).execute();
     const sizes = await this.sizes(repositoryId);
-    const all: TagInfo[] = rows.map((r) => ({
+    const all: TagInfo[] = rows.filter((r) => !opts.q || r.name.includes(opts.q)).map((r) => ({
       name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: sizes.get(Number(r.id)) ?? 0, pushedAt: Number(r.updated_at),
       platforms: INDEX_TYPES.has(r.media_type) ? platformsOf(Buffer.from(r.content)) : [],
     }));
@@ -61,7 +61,7 @@ export class RepositoryBrowser {
     if (opts.order === 'desc') all.reverse();
     const start = opts.last === undefined ? 0 : all.findIndex((t) => t.name === opts.last) + 1;
     const items = all.slice(start, start + opts.n);
-    return { items, next: start + opts.n < all.length ? items[items.length - 1].name : null };
+    return { items, next: start + opts.n < all.length ? items[items.length - 1].name : null, total: all.length };
   }
 
   /** A manifest as a person reads it: parsed, with its image configuration, layers, children and referrers. */

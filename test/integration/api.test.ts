@@ -76,6 +76,7 @@ describe('management API', () => {
     assert.match(set, /HttpOnly/);
     assert.match(set, /SameSite=Strict/);
     assert.equal(ok.body.user.name, 'alice');
+    assert.deepEqual(ok.body.capabilities, { createOrganizations: true });
     assert.equal((await c.get('/session')).body.csrfToken, ok.body.csrfToken);
     // Without (or with a wrong) CSRF header a cookie request changes nothing.
     const csrf = c.csrf;

@@ -74,6 +74,10 @@ describe('browsing API', () => {
     const p2 = (await admin.get(`/repositories/acme%2Fapp/tags?n=2&last=${p1.next}`)).body;
     assert.deepEqual(p2.items.map((t: any) => t.name), ['multi', 'small']);
     assert.equal(p2.next, null);
+    assert.equal(p2.total, 4);
+    const filtered = (await admin.get('/repositories/acme%2Fapp/tags?q=i')).body;
+    assert.deepEqual(filtered.items.map((t: any) => t.name), ['big', 'mid', 'multi']);
+    assert.equal(filtered.total, 3);
     assert.equal((await admin.get('/repositories/acme%2Fnope/tags')).status, 404);
     assert.equal((await new ApiClient(b.url, basicAuth('outsider', 'nothing-to-see-here-1')).get('/repositories/acme%2Fapp/tags')).status, 403);
   });

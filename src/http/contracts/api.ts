@@ -30,6 +30,7 @@ export const LoginRequest = z.strictObject({
 });
 export const Session = z.object({
   user: User,
+  capabilities: z.object({ createOrganizations: z.boolean().describe('whether this caller may create organizations') }),
   via: z.enum(['session', 'token', 'basic']),
   csrfToken: z.string().nullable().describe('send as X-CSRF-Token on every state-changing request made with the session cookie'),
   expiresAt: time.nullable(),
@@ -153,6 +154,7 @@ export const TagQuery = z.strictObject({
   last: z.string().max(128).optional().describe('the name of the previous page\'s last tag'),
   sort: z.enum(['name', 'pushed', 'size']).optional(),
   order: z.enum(['asc', 'desc']).optional(),
+  q: z.string().max(128).optional().describe('substring of the tag name'),
 });
 const platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
 export const TagInfo = z.object({

@@ -32,6 +32,13 @@ function cookie(c: ApiContext<unknown, unknown>, value: string, maxAge: number):
   c.reply.header('Set-Cookie', `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
 }
 
+/** What the caller may do beyond their roles, so a UI can offer it (the routes still decide). */
+async function capabilities(c: ApiContext<unknown, unknown>, u: AccountUser) {
+  // At login the request's own caller is still anonymous: ask as the user who just signed in.
+  const az = c.principal.kind === 'user' ? c.authz : c.s.auth.authorizer({ kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'session' });
+  return { createOrganizations: await az.can({ type: 'system', name: 'organizations' }, 'create') };
+}
+
 /** Refuses to take away the last active system administrator. */
 async function keepAnAdmin(c: ApiContext<unknown, unknown>, target: AccountUser): Promise<void> {
   if (!target.admin || target.disabled) return;
@@ -52,14 +59,15 @@ export const accountRoutes: ApiRoute<any, any>[] = [
       const session = await c.s.auth.sessions.create(p.id, c.req.ip, String(c.req.headers['user-agent'] ?? ''));
       cookie(c, session.secret, c.s.config.auth.session.lifetime);
       const u = await c.s.auth.accounts.byId(p.id);
-      return { user: userView(u!), via: 'session', csrfToken: session.csrfToken, expiresAt: session.expiresAt };
+      return { user: userView(u!), capabilities: await capabilities(c, u!), via: 'session', csrfToken: session.csrfToken, expiresAt: session.expiresAt };
     },
   }),
   route({
     method: 'GET', path: '/session', tag: 'session', summary: 'The current session (and its CSRF token) or other credentials in use',
     response: C.Session, needs: 'authenticated',
     async handle(c) {
-      return { user: userView(await currentUser(c)), via: c.session ? 'session' : c.principal.kind === 'user' && c.principal.via === 'token' ? 'token' : 'basic', csrfToken: c.session?.csrfToken ?? null, expiresAt: c.session?.expiresAt ?? null };
+      const u = await currentUser(c);
+      return { user: userView(u), capabilities: await capabilities(c, u), via: c.session ? 'session' : c.principal.kind === 'user' && c.principal.via === 'token' ? 'token' : 'basic', csrfToken: c.session?.csrfToken ?? null, expiresAt: c.session?.expiresAt ?? null };
     },
   }),
   route({
