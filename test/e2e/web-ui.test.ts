@@ -129,6 +129,12 @@ test('find a pushed image, sort its tags, copy a pull command, and open the tag'
   await tags.getByRole('button', { name: `Tag: pull command for acme/app:1.0` }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `docker pull ${berth.host}/acme/app:1.0`);
   await screenshot(page, 'repository-tags');
+  // The server filters tags by name and counts them.
+  await page.getByRole('searchbox', { name: 'Filter tags' }).fill('1.');
+  await tags.getByRole('link', { name: 'latest' }).waitFor({ state: 'detached' });
+  await page.getByText(/Tags 1–1 of 1$/).waitFor();
+  await page.getByRole('searchbox', { name: 'Filter tags' }).fill('');
+  await tags.getByRole('link', { name: 'latest' }).waitFor();
 
   await tags.getByRole('link', { name: '1.0' }).click();
   await focusOnHeading('acme/app:1.0');

@@ -8,7 +8,7 @@ export interface User {
   name: string; admin: boolean; disabled: boolean; source: string; totp: boolean;
   email: string | null; displayName: string | null; createdAt: number;
 }
-export interface Session { user: User; via: 'session' | 'token' | 'basic'; csrfToken: string | null; expiresAt: number | null }
+export interface Session { user: User; capabilities: { createOrganizations: boolean }; via: 'session' | 'token' | 'basic'; csrfToken: string | null; expiresAt: number | null }
 export interface Page<T> { items: T[]; next: string | null }
 export interface Items<T> { items: T[] }
 

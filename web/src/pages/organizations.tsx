@@ -15,16 +15,19 @@ import { useToast } from '../components/toast';
 import { formatTime } from '../format';
 import { useLoad } from '../hooks';
 import { orgUrl } from '../links';
+import { useSession } from '../session';
 
 export function OrganizationsPage() {
   const orgs = useLoad((signal) => api.get<Items<Organization>>('/organizations', { signal }), []);
   const [creating, setCreating] = useState(false);
+  const { session } = useSession();
+  const mayCreate = session?.capabilities?.createOrganizations ?? false;
   const [filter, setFilter] = useState('');
   const items = (orgs.data?.items ?? []).filter((o) => o.name.includes(filter.trim().toLowerCase()));
   return (
     <>
       <PageHeader title="Organizations" subtitle="Organizations own repositories below their name (acme/app) and give roles to users and teams."
-        actions={<Button variant="primary" onClick={() => setCreating(true)}>New organization</Button>} />
+        actions={mayCreate ? <Button variant="primary" onClick={() => setCreating(true)}>New organization</Button> : undefined} />
       <div className="toolbar" role="search">
         <Input label="Filter organizations" hideLabel type="search" placeholder="Filter by name…" value={filter} onChange={(e) => setFilter(e.target.value)} className="grow" />
       </div>
@@ -38,7 +41,7 @@ export function OrganizationsPage() {
             { key: 'created', header: 'Created', optional: true, render: (o) => formatTime(o.createdAt) },
           ]}
           empty={filter ? <EmptyState title={`No organization matches “${filter}”`} /> : (
-            <EmptyState title="No organizations yet" icon="grid" action={<Button variant="primary" onClick={() => setCreating(true)}>Create the first one</Button>}>
+            <EmptyState title="No organizations yet" icon="grid" action={mayCreate ? <Button variant="primary" onClick={() => setCreating(true)}>Create the first one</Button> : undefined}>
               Organizations group repositories and give people and teams roles on them.
             </EmptyState>
           )} />

@@ -1,6 +1,6 @@
 // One repository: its tags (paged and sorted by the server, so 10,000 tags stay fast), and for those who
 // may, its visibility and the roles given on it.
-import { useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { api, query, repoPath } from '../api';
 import { ROLES, type Items, type Member, type Page, type Repository, type Role, type TagInfo, type Visibility } from '../api-types';
@@ -58,8 +58,15 @@ function Platforms({ t }: { t: TagInfo }) {
 function TagList({ name }: { name: string }) {
   const [sort, setSort] = useState<SortState>({ key: 'pushed', order: 'desc' });
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [text, setText] = useState('');
+  const [q, setQ] = useState('');
+  // Filtering asks the server (a repository may hold 10,000 tags), a moment after typing stops.
+  useEffect(() => {
+    const t = window.setTimeout(() => { setQ(text.trim()); setCursors([undefined]); }, 250);
+    return () => window.clearTimeout(t);
+  }, [text]);
   const last = cursors[cursors.length - 1];
-  const page = useLoad((signal) => api.get<Page<TagInfo>>(`${repoPath(name)}/tags${query({ n: PAGE, last, sort: sort.key, order: sort.order })}`, { signal }), [name, sort.key, sort.order, last]);
+  const page = useLoad((signal) => api.get<Page<TagInfo> & { total: number }>(`${repoPath(name)}/tags${query({ n: PAGE, last, sort: sort.key, order: sort.order, q: q || undefined })}`, { signal }), [name, sort.key, sort.order, last, q]);
   const host = window.location.host;
   const items = page.data?.items ?? [];
   const onSort = (s: SortState) => { setSort(s); setCursors([undefined]); };
@@ -74,7 +81,10 @@ function TagList({ name }: { name: string }) {
         <>
           <div className="toolbar">
             <CopyField value={`docker pull ${host}/${name}:${items.some((t) => t.name === 'latest') ? 'latest' : items[0]?.name ?? 'latest'}`} what="pull command" />
-            <span className="muted small grow-right" aria-live="polite">{items.length ? `Tags ${from.toLocaleString()}–${(from + items.length - 1).toLocaleString()}` : ''}</span>
+            <span className="muted small grow-right" aria-live="polite">{items.length ? `Tags ${from.toLocaleString()}–${(from + items.length - 1).toLocaleString()} of ${page.data.total.toLocaleString()}` : ''}</span>
+          </div>
+          <div className="toolbar" role="search">
+            <Input label="Filter tags" hideLabel type="search" placeholder="Filter tags by name…" value={text} onChange={(e) => setText(e.target.value)} className="grow" />
           </div>
           <Table caption={`Tags of ${name}`} rows={items} rowKey={(t) => t.name} sort={sort} onSort={onSort}
             rowClassName={() => (page.loading ? 'stale' : undefined)}
@@ -94,7 +104,7 @@ function TagList({ name }: { name: string }) {
                 ),
               },
             ]}
-            empty={<EmptyState title="No tags" icon="tag">
+            empty={q ? <EmptyState title={`No tag matches “${q}”`} icon="tag" /> : <EmptyState title="No tags" icon="tag">
               <p>This repository has no tagged manifests. Push one:</p>
               <CopyField value={`docker push ${host}/${name}:TAG`} what="push command" />
             </EmptyState>} />
