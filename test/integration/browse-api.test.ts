@@ -3,7 +3,9 @@
 // statistics limited to what the caller may pull; garbage collection runs with progress.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
@@ -80,6 +82,33 @@ describe('browsing API', () => {
     assert.equal(filtered.total, 3);
     assert.equal((await admin.get('/repositories/acme%2Fnope/tags')).status, 404);
     assert.equal((await new ApiClient(b.url, basicAuth('outsider', 'nothing-to-see-here-1')).get('/repositories/acme%2Fapp/tags')).status, 403);
+  });
+
+  test('10,000 tags: served a page at a time, counted, filtered and sorted on the server', async () => {
+    const db = new Database(path.join(b.dataDir, 'berth.db'));
+    try {
+      const repo = db.prepare("select id from repositories where name = 'acme/app'").get() as { id: number };
+      const m = db.prepare("select t.manifest_id as id from tags t where t.repository_id = ? and t.name = 'small'").get(repo.id) as { id: number };
+      const insert = db.prepare('insert into tags (repository_id, name, manifest_id, updated_at) values (?, ?, ?, ?)');
+      db.transaction(() => { for (let i = 0; i < 10_000; i++) insert.run(repo.id, `v${String(i).padStart(5, '0')}`, m.id, 1_700_000_000_000 + i); })();
+    } finally {
+      db.close();
+    }
+    const first = (await admin.get('/repositories/acme%2Fapp/tags?n=100')).body;
+    assert.equal(first.items.length, 100);
+    assert.equal(first.total, 10_004);
+    const second = (await admin.get(`/repositories/acme%2Fapp/tags?n=100&last=${first.next}`)).body;
+    assert.equal(second.items[0].name > first.items[99].name, true);
+    const newest = (await admin.get('/repositories/acme%2Fapp/tags?n=3&sort=pushed&order=desc')).body.items.map((t: any) => t.name);
+    assert.equal(newest.length, 3);
+    const filtered = (await admin.get('/repositories/acme%2Fapp/tags?q=v0999')).body;
+    assert.equal(filtered.total, 10);
+    const db2 = new Database(path.join(b.dataDir, 'berth.db'));
+    try {
+      db2.prepare("delete from tags where name like 'v%'").run();
+    } finally {
+      db2.close();
+    }
   });
 
   test('a manifest with its configuration, layers and referrers; an index with its children', async () => {
