@@ -16,6 +16,8 @@ import { launchBrowser, requireChromium, screenshot, type Browser } from '../hel
 import { makeImage, writeLayout, type BuiltImage } from '../helpers/ocilayout.js';
 import { Receiver, waitFor } from '../helpers/receiver.js';
 import { containersConfig, requireTool, Skopeo } from '../helpers/tools.js';
+import { FIXTURE, startSlapd, type Slapd } from '../helpers/slapd.js';
+import * as OTPAuth from 'otpauth';
 
 let berth: BerthProcess;
 let receiver: Receiver;
@@ -23,6 +25,7 @@ let browser: Browser;
 let page: Page;
 let work: string;
 let app: BuiltImage;
+let slapd: Slapd;
 
 const ROBOT_PATTERN = 'acme/app';
 
@@ -31,7 +34,12 @@ before(async () => {
   requireTool('skopeo');
   assert.ok(existsSync(path.join(ROOT, 'web/dist/index.html')), 'the web UI is not built: run npm run build');
   receiver = await new Receiver().start();
-  berth = await startBerth({ auth: true, config: { webhooks: { allowLoopback: true } } });
+  slapd = await startSlapd();
+  berth = await startBerth({ auth: true, config: {
+    webhooks: { allowLoopback: true },
+    // Directory accounts sign in to the UI like local ones.
+    auth: { ldap: { enabled: true, url: slapd.url, bindDn: FIXTURE.service.dn, bindPassword: FIXTURE.service.password, userBaseDn: FIXTURE.peopleDn } },
+  } });
 
   const admin = new ApiClient(berth.url);
   assert.equal((await admin.login('admin', ADMIN_PASSWORD)).status, 200);
@@ -59,6 +67,7 @@ after(async () => {
   await browser?.close();
   await berth?.stop();
   await receiver?.close();
+  await slapd?.stop();
   if (berth) await removeDir(berth.dataDir);
   if (work) await removeDir(work);
 });
@@ -303,4 +312,40 @@ test('an ended session returns to the sign-in page with a message; signing out s
   await page.getByText('You have signed out.').waitFor();
   const unexpected = browser.errors.filter((e) => !/Failed to load resource: the server responded with a status of 401/.test(e));
   assert.deepEqual(unexpected, [], 'no script errors in the page');
+});
+
+test('a directory (LDAP) account and an account with a second factor sign in through the same page', async () => {
+  await browser.context.clearCookies();
+  await page.goto(`${berth.url}/`);
+  await heading('Sign in to Berth').waitFor();
+  // (A local alice was created above, and a local account owns its name: bob comes from the directory.)
+  await page.getByLabel('User name').fill('bob');
+  await page.getByLabel('Password').fill(FIXTURE.users.bob.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading('Dashboard').waitFor();
+  await page.getByText(/Signed in as/).getByText('bob').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await heading('Sign in to Berth').waitFor();
+
+  // A local account with TOTP: the password first, then the code.
+  const api = new ApiClient(berth.url);
+  await api.login('admin', ADMIN_PASSWORD);
+  assert.equal((await api.post('/users', { name: 'tina', password: 'second-factor-secret-71' })).status, 201);
+  const tina = new ApiClient(berth.url);
+  await tina.login('tina', 'second-factor-secret-71');
+  const enrol = (await tina.post('/user/totp')).body as { secret: string };
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrol.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+  assert.equal((await tina.post('/user/totp/confirm', { code: totp.generate() })).status, 204);
+  await page.getByLabel('User name').fill('tina');
+  await page.getByLabel('Password').fill('second-factor-secret-71');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading('Enter your one-time code').waitFor();
+  await page.getByLabel('One-time code').fill('000000');
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  // The next time step's code (the enrolment used the current one; each code works once).
+  await page.getByLabel('One-time code').fill(totp.generate({ timestamp: Date.now() + 30_000 }));
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await heading('Dashboard').waitFor();
+  await page.getByText(/Signed in as/).getByText('tina').waitFor();
 });
