@@ -47,10 +47,43 @@ export class BlobService {
     }
   }
 
+  /**
+   * Small blobs last read, by digest (content-addressed, so never stale): configs and small layers are
+   * fetched over and over, and four file operations per GET cost more than sending 4 KiB. Bounded in bytes.
+   */
+  private readonly recent = new Map<string, Buffer>();
+  private recentBytes = 0;
+  private static readonly CACHE_ITEM = 64 * 1024;
+  private static readonly CACHE_TOTAL = 8 * 1024 * 1024;
+
+  private async smallBlob(digest: ParsedDigest, size: number): Promise<Buffer> {
+    const hit = this.recent.get(digest.digest);
+    if (hit) {
+      // Least recently used goes first: a Map keeps insertion order, so re-insert on use.
+      this.recent.delete(digest.digest);
+      this.recent.set(digest.digest, hit);
+      return hit;
+    }
+    const data = await this.store.readBuffer(blobPath(digest), { start: 0, end: size - 1 });
+    if (data.length !== size) return data;
+    this.recent.set(digest.digest, data);
+    this.recentBytes += data.length;
+    for (const [k, v] of this.recent) {
+      if (this.recentBytes <= BlobService.CACHE_TOTAL) break;
+      this.recent.delete(k);
+      this.recentBytes -= v.length;
+    }
+    return data;
+  }
+
   /** The blob's bytes (or a range): small ones as one buffer, larger ones streamed. */
   async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<Readable | Buffer> {
     const length = range ? range.end - range.start + 1 : size;
     try {
+      if (size <= BlobService.CACHE_ITEM) {
+        const all = await this.smallBlob(digest, size);
+        return range ? all.subarray(range.start, range.end + 1) : all;
+      }
       if (length <= SMALL_BLOB) return await this.store.readBuffer(blobPath(digest), range ?? { start: 0, end: size - 1 });
       return await this.store.read(blobPath(digest), { ...range, signal });
     } catch (e) {
