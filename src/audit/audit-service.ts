@@ -7,9 +7,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MetadataStore } from '../db/database.js';
 import { jsonLine } from './audit-query.js';
-import { loadOrCreateSigningKey, loadPublicKey, verifyAudit, writeCheckpoint, type SigningKey, type VerifyResult } from './audit-verifier.js';
+import { loadOrCreateSigningKey, loadPublicKey, signCheckpoint, verifyAudit, writeCheckpoint, type SigningKey, type VerifyResult } from './audit-verifier.js';
 import { GENESIS, recordHash, toAuditRecord, type AuditRecord } from './journal.js';
-import { sign } from 'node:crypto';
 
 export interface ArchiveReport { records: number; file: string | null; upTo: number | null; sha256: string | null }
 
@@ -76,7 +75,7 @@ export class AuditService {
       if (existing) await tx.updateTable('audit_checkpoints').set({ archived: marker }).where('seq', '=', end.seq).execute();
       else {
         const at = Date.now();
-        const signature = sign(null, Buffer.from(`berth-audit-checkpoint:v1\n${end.seq}\n${end.hash}\n${at}`), key.privateKey).toString('base64');
+        const signature = signCheckpoint(key, end.seq, end.hash, at);
         await tx.insertInto('audit_checkpoints').values({ seq: end.seq, hash: end.hash, at, key_id: key.keyId, signature, archived: marker }).execute();
       }
       await tx.deleteFrom('audit_log').where('seq', '<=', end.seq).execute();

@@ -41,6 +41,11 @@ export function loadPublicKey(file: string): KeyObject {
 
 const message = (seq: number, hash: string, at: number) => Buffer.from(`berth-audit-checkpoint:v1\n${seq}\n${hash}\n${at}`);
 
+/** The signature of "the chain up to seq ends in hash", made at `at`. */
+export function signCheckpoint(key: SigningKey, seq: number, hash: string, at: number): string {
+  return sign(null, message(seq, hash, at), key.privateKey).toString('base64');
+}
+
 /** Signs the current head of the chain, when it moved since the last checkpoint. */
 export async function writeCheckpoint(meta: MetadataStore, key: SigningKey): Promise<{ seq: number; hash: string } | null> {
   return meta.transaction(async (tx) => {
@@ -49,7 +54,7 @@ export async function writeCheckpoint(meta: MetadataStore, key: SigningKey): Pro
     const last = await tx.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
     if (last && Number(last.seq) >= Number(head.seq)) return null;
     const at = Date.now();
-    const signature = sign(null, message(Number(head.seq), head.hash, at), key.privateKey).toString('base64');
+    const signature = signCheckpoint(key, Number(head.seq), head.hash, at);
     await tx.insertInto('audit_checkpoints').values({ seq: Number(head.seq), hash: head.hash, at, key_id: key.keyId, signature, archived: null }).execute();
     return { seq: Number(head.seq), hash: head.hash };
   });

@@ -1,5 +1,5 @@
 // Who is calling, and what a token may grant: local accounts and bearer tokens, decided by policy.ts.
-import { TOKEN_PREFIX, type AccessTokens } from './access-tokens.js';
+import { TOKEN_PREFIX, type AccessTokens, type TokenScope } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { Db } from '../db/database.js';
 import { LoginLocked, type LoginThrottle } from './login-throttle.js';
@@ -131,7 +131,7 @@ export class AuthService {
     if (!t) return null;
     const u = await this.accounts.byId(t.userId);
     if (!u || u.name !== name || u.disabled || t.createdAt < u.tokensValidAfter) return null;
-    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'basic', limit: t.scopes };
+    return tokenPrincipal(u, t.scopes, 'basic');
   }
 
   /** A personal access token sent as a bearer token (API clients): the same checks as with Basic. */
@@ -147,7 +147,7 @@ export class AuthService {
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
-    const p: Principal = { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via: 'token', limit: t.scopes };
+    const p = tokenPrincipal(u, t.scopes, 'token');
     await this.noteLogin(p, ctx);
     return p;
   }
@@ -185,4 +185,9 @@ export class AuthService {
 
 function userPrincipal(u: User, via: 'basic' | 'token' | 'session'): Principal {
   return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via };
+}
+
+/** A user acting through an access token: limited to its scopes; a robot's token makes a robot. */
+function tokenPrincipal(u: User, limit: TokenScope[] | null, via: 'basic' | 'token'): Principal {
+  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via, limit };
 }

@@ -49,12 +49,15 @@ export class RepositoryBrowser {
     const repositoryId = await findRepositoryId(this.db, name);
     if (repositoryId === undefined) return null;
     const rows = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id')
-      .select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.content'])
+      .select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type'])
       .where('t.repository_id', '=', repositoryId).execute();
     const sizes = await this.sizes(repositoryId);
+    // Only indexes have platforms: their contents are read, not every manifest's.
+    const platforms = new Map((await this.db.selectFrom('manifests').select(['id', 'content']).where('repository_id', '=', repositoryId)
+      .where('media_type', 'in', [...INDEX_TYPES]).execute()).map((m) => [Number(m.id), platformsOf(Buffer.from(m.content))]));
     const all: TagInfo[] = rows.filter((r) => !opts.q || r.name.includes(opts.q)).map((r) => ({
       name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: sizes.get(Number(r.id)) ?? 0, pushedAt: Number(r.updated_at),
-      platforms: INDEX_TYPES.has(r.media_type) ? platformsOf(Buffer.from(r.content)) : [],
+      platforms: platforms.get(Number(r.id)) ?? [],
     }));
     const key = (t: TagInfo) => (opts.sort === 'pushed' ? t.pushedAt : opts.sort === 'size' ? t.size : 0);
     all.sort((a, b) => (key(a) - key(b)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -53,3 +53,18 @@ export async function pushRandomImage(base: string, name: string, tag: string, o
   if (res.status !== 201) throw new Error(`PUT manifest ${name}:${tag}: ${res.status} ${await res.text()}`);
   return { manifest, manifestBytes: body, digest, config, layers };
 }
+
+/**
+ * Pushes a tiny image with the given headers (credentials). When the upload cannot even start (401/403),
+ * answers that status without pushing; otherwise the manifest PUT's status, digest and request id.
+ */
+export async function tryPushImage(base: string, name: string, tag: string, headers: Record<string, string>): Promise<{ status: number; digest: string; requestId: string | null }> {
+  const start = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST', headers });
+  if (start.status !== 202) return { status: start.status, digest: '', requestId: null };
+  await fetch(new URL(start.headers.get('location')!, base), { method: 'DELETE', headers });
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', n: randomBytes(4).toString('hex') }));
+  await pushBlob(base, name, config, headers);
+  const m = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length }, layers: [] };
+  const r = await pushManifest(base, name, tag, m, MT.ociManifest, headers);
+  return { status: r.res.status, digest: r.digest, requestId: r.res.headers.get('x-request-id') };
+}

@@ -1,16 +1,11 @@
 // /api/v1 for browsing: tags with details, a manifest with its configuration and referrers, storage and
 // activity statistics, and garbage collection runs with progress.
 import { z } from 'zod';
-import type { Resource } from '../../../auth/policy.js';
 import { ApiError } from '../../../errors/api-error.js';
-import { isValidName } from '../../../oci/reference.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
+import { repo } from './repository-routes.js';
 
-const repo = (action: string) => (p: Record<string, string>) => {
-  if (!isValidName(p.name)) throw new ApiError('INVALID_REQUEST', `invalid repository name ${JSON.stringify(p.name.slice(0, 256))}`);
-  return { resource: { type: 'repository', name: p.name } as Resource, action };
-};
 const gcAdmin = () => ({ resource: { type: 'system' as const, name: 'gc' }, action: 'run' });
 
 export const browseRoutes: ApiRoute<any, any>[] = [

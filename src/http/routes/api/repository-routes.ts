@@ -8,7 +8,7 @@ import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
 
 /** Repository names contain slashes: the path carries them encoded (%2F) as one segment. */
-const repo = (action: string) => (p: Record<string, string>) => {
+export const repo = (action: string) => (p: Record<string, string>) => {
   if (!isValidName(p.name)) throw new ApiError('INVALID_REQUEST', `invalid repository name ${JSON.stringify(p.name.slice(0, 256))}`);
   return { resource: { type: 'repository', name: p.name } as Resource, action };
 };
