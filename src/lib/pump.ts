@@ -3,9 +3,20 @@
 // async-iterator pipeline costs a promise per chunk on the hottest path of an upload.
 import type { Readable, Writable } from 'node:stream';
 
-export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+export interface PumpOptions {
+  signal?: AbortSignal;
+  /** Sees each chunk once the sink's write of it completed, in order (the sink is done with it). */
+  written?: (chunk: Buffer) => void;
+  /** A second consumer's backpressure: while full() the source stays paused. */
+  hold?: { full(): boolean; whenReady(cb: () => void): void };
+}
+
+export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) => void, opts: PumpOptions = {}): Promise<void> {
+  const { signal, written, hold } = opts;
   return new Promise<void>((resolve, reject) => {
     let done = false;
+    let sinkFull = false;
+    let held = false;
     const finish = (err?: Error | null) => {
       if (done) return;
       done = true;
@@ -32,9 +43,24 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
         finish(e as Error);
         return;
       }
-      if (!sink.write(chunk)) source.pause();
+      const ok = written ? sink.write(chunk, (err?: Error | null) => { if (!err && !done) written(chunk); }) : sink.write(chunk);
+      if (!ok) {
+        sinkFull = true;
+        source.pause();
+      }
+      if (hold && !held && hold.full()) {
+        held = true;
+        source.pause();
+        hold.whenReady(() => {
+          held = false;
+          if (!sinkFull && !done) source.resume();
+        });
+      }
     };
-    const onDrain = () => source.resume();
+    const onDrain = () => {
+      sinkFull = false;
+      if (!held) source.resume();
+    };
     const onEnd = () => sink.end();
     const onFinish = () => finish();
     const onSourceClose = () => { if (!source.readableEnded) finish(Object.assign(new Error('request body ended prematurely'), { code: 'ECONNRESET' })); };

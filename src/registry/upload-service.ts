@@ -1,10 +1,12 @@
 // Blob upload sessions: monolithic, streamed and chunked (distribution-spec "Pushing blobs").
-// Bytes are hashed while they stream to storage; the running hash stays in this process, and a
-// process that lacks it (after a restart, or another instance) rebuilds it once from the stored bytes.
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+// Bytes are hashed while they stream to storage (on a hashing thread once the sink has written them);
+// the running hash stays in this process, and a process that lacks it (after a restart, or another
+// instance) rebuilds it once from the stored bytes.
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { MetadataStore } from '../db/database.js';
 import { RegistryError } from '../errors/registry-error.js';
+import { HashPool, type IncrementalHash } from '../lib/hash-pool.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
 import { pump } from '../lib/pump.js';
 import { ALGORITHMS, type ParsedDigest } from '../oci/digest.js';
@@ -31,7 +33,7 @@ export interface ChunkInput {
   signal?: AbortSignal;
 }
 
-interface HashState { hash: Hash; offset: number }
+interface HashState { hash: IncrementalHash; offset: number }
 
 const RUNNING_ALGORITHM = 'sha256';
 
@@ -39,7 +41,12 @@ export class UploadService {
   private readonly hashes = new Map<string, HashState>();
   private readonly locks = new KeyedMutex();
 
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly blobs: BlobService) {}
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly store: StorageDriver,
+    private readonly blobs: BlobService,
+    private readonly hashing = new HashPool(),
+  ) {}
 
   async start(name: string): Promise<UploadSession> {
     const id = randomUUID();
@@ -49,7 +56,6 @@ export class UploadService {
       const repositoryId = await ensureRepository(db, name, now);
       await db.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
     });
-    this.hashes.set(id, { hash: createHash(RUNNING_ALGORITHM), offset: 0 });
     return { id, name, size: 0, shortChunk: false };
   }
 
@@ -97,14 +103,15 @@ export class UploadService {
   async monolithic(name: string, digest: ParsedDigest, input: ChunkInput): Promise<{ digest: string; size: number }> {
     const id = randomUUID();
     const path = uploadPath(id);
-    const hash = createHash(ALGORITHMS[digest.algorithm].node);
+    const hash = this.hashing.create(ALGORITHMS[digest.algorithm].node, input.length);
     let size = 0;
     try {
       size = await this.stream(path, 0, hash, input, true);
-      this.verify(digest, hash, size);
+      await this.verify(digest, hash, size);
       await this.blobs.publish(name, digest, size, path);
       return { digest: digest.digest, size };
     } catch (e) {
+      hash.dispose();
       await this.store.delete(path).catch(() => undefined);
       throw e;
     }
@@ -117,8 +124,13 @@ export class UploadService {
     });
   }
 
-  private async discard(id: string): Promise<void> {
+  private forget(id: string): void {
+    this.hashes.get(id)?.hash.dispose();
     this.hashes.delete(id);
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.forget(id);
     await this.meta.db.deleteFrom('uploads').where('id', '=', id).execute();
     await this.store.delete(uploadPath(id));
   }
@@ -140,7 +152,7 @@ export class UploadService {
         throw new RegistryError('SIZE_INVALID', { message: 'Content-Length does not match Content-Range', detail: { range: `${start}-${end}`, length: input.length } });
       }
     }
-    const state = await this.runningHash(session);
+    const state = await this.runningHash(session, input.length);
     let written: number;
     try {
       written = await this.stream(uploadPath(session.id), offset, state.hash, input, false);
@@ -149,7 +161,7 @@ export class UploadService {
       }
     } catch (e) {
       // The running hash saw bytes that are not acknowledged: rebuild it on the next request.
-      this.hashes.delete(session.id);
+      this.forget(session.id);
       throw e;
     }
     const now = Date.now();
@@ -157,7 +169,7 @@ export class UploadService {
     const res = await this.meta.relaxed((db) => db.updateTable('uploads').set({ size: offset + written, updated_at: now })
       .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst());
     if (Number(res.numUpdatedRows) !== 1) {
-      this.hashes.delete(session.id);
+      this.forget(session.id);
       throw new RegistryError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
     }
     state.offset = offset + written;
@@ -169,11 +181,17 @@ export class UploadService {
    * Chunks need not be durable: finishing fsyncs the whole file, and a file found shorter than
    * acknowledged after a power loss ends the session.
    */
-  private async stream(path: string, offset: number, hash: Hash, input: ChunkInput, durable: boolean): Promise<number> {
+  private async stream(path: string, offset: number, hash: IncrementalHash, input: ChunkInput, durable: boolean): Promise<number> {
     const writer = await this.store.write(path, { offset, signal: input.signal });
+    const handOff = writer.releasesChunks === true;
     let count = 0;
     try {
-      await pump(input.body, writer, (chunk) => { hash.update(chunk); count += chunk.length; }, input.signal);
+      // Hashed once written, so a chunk the writer is done with can move to the hashing thread uncopied.
+      await pump(input.body, writer, (chunk) => { count += chunk.length; }, {
+        signal: input.signal,
+        written: (chunk) => hash.update(chunk, handOff),
+        hold: hash,
+      });
     } catch (e) {
       await writer.abort();
       throw e;
@@ -185,8 +203,8 @@ export class UploadService {
     return count;
   }
 
-  private verify(digest: ParsedDigest, hash: Hash, size: number): void {
-    const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+  private async verify(digest: ParsedDigest, hash: IncrementalHash, size: number): Promise<void> {
+    const actual = `${digest.algorithm}:${await hash.digest()}`;
     if (actual !== digest.digest) {
       throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest.digest, actual, size } });
     }
@@ -210,21 +228,27 @@ export class UploadService {
       sync.end();
       await new Promise<void>((resolve, reject) => { sync.once('finish', resolve); sync.once('error', reject); });
       await sync.commit();
-      let hash: Hash;
+      let hash: IncrementalHash;
       if (digest.algorithm === RUNNING_ALGORITHM) {
-        hash = (await this.runningHash(session)).hash;
+        hash = (await this.runningHash(session, 0)).hash;
+        this.hashes.delete(session.id); // digest() finishes it
       } else {
-        hash = createHash(ALGORITHMS[digest.algorithm].node);
-        await this.rehash(path, session.size, hash);
+        hash = this.hashing.create(ALGORITHMS[digest.algorithm].node, session.size);
+        try {
+          await this.rehash(path, session.size, hash);
+        } catch (e) {
+          hash.dispose();
+          throw e;
+        }
       }
-      this.verify(digest, hash, session.size);
+      await this.verify(digest, hash, session.size);
     } catch (e) {
       // A failed verification ends the session: nothing half-made stays behind.
       if (e instanceof RegistryError) await this.discard(session.id);
-      else this.hashes.delete(session.id);
+      else this.forget(session.id);
       throw e;
     }
-    this.hashes.delete(session.id);
+    this.forget(session.id);
     // Remember what is being published, so a crash between the move and the commit can be completed.
     await this.meta.relaxed((db) => db.updateTable('uploads').set({ publishing_digest: digest.digest }).where('id', '=', session.id).execute());
     return this.publish(session, digest, path);
@@ -239,13 +263,16 @@ export class UploadService {
 
 
 
-  private async runningHash(session: UploadSession): Promise<HashState> {
+  /** The session's running hash; `expectedBytes` (what is about to be fed) picks inline or threaded. */
+  private async runningHash(session: UploadSession, expectedBytes: number | undefined): Promise<HashState> {
     const known = this.hashes.get(session.id);
     if (known && known.offset === session.size) return known;
-    const hash = createHash(RUNNING_ALGORITHM);
+    this.forget(session.id);
+    const hash = this.hashing.create(RUNNING_ALGORITHM, expectedBytes === undefined ? undefined : session.size + expectedBytes);
     try {
       await this.rehash(uploadPath(session.id), session.size, hash);
     } catch (e) {
+      hash.dispose();
       if (e instanceof NotFoundError || e instanceof RegistryError) {
         await this.discard(session.id);
         throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
@@ -257,12 +284,15 @@ export class UploadService {
     return state;
   }
 
-  private async rehash(path: string, size: number, hash: Hash): Promise<void> {
+  private async rehash(path: string, size: number, hash: IncrementalHash): Promise<void> {
     if (size === 0) return;
     const st = await this.store.stat(path);
     if (!st || st.size < size) throw new NotFoundError(path);
     const rs = await this.store.read(path, { start: 0, end: size - 1 });
-    for await (const chunk of rs) hash.update(chunk as Buffer);
+    for await (const chunk of rs) {
+      hash.update(chunk as Buffer); // copied: a driver's read chunks may share memory with what it stores
+      if (hash.full()) await new Promise<void>((resolve) => hash.whenReady(resolve));
+    }
   }
 }
 

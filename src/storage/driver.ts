@@ -19,6 +19,11 @@ export interface StorageWriter extends Writable {
   commit(opts?: { durable?: boolean }): Promise<void>;
   /** Abandon the write and release the file (bytes already written may remain). */
   abort(): Promise<void>;
+  /**
+   * True when the writer keeps no reference to a chunk once its write callback ran, so the caller may
+   * hand the chunk's memory elsewhere (another thread) afterwards.
+   */
+  releasesChunks?: boolean;
 }
 
 /** An open byte range, ready to be copied to a sink: opening fails before any byte is sent. */

@@ -164,6 +164,7 @@ export class FilesystemDriver implements StorageDriver {
       if (!ws.destroyed) ws.destroy();
       if (!ws.closed) await closed;
     };
+    ws.releasesChunks = true; // fs.write/writev are done with a buffer when they call back
     return ws;
   }
 

@@ -45,6 +45,7 @@ export class MemoryDriver implements StorageDriver {
     }) as StorageWriter;
     ws.commit = async () => { flush(); };
     ws.abort = async () => { ws.destroy(); };
+    ws.releasesChunks = true; // chunks are copied on write
     return ws;
   }
 
