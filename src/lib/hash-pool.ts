@@ -25,12 +25,21 @@ export interface IncrementalHash {
 /** Bytes per message to a hashing thread: large enough to amortize the hop, small enough to overlap. */
 const BATCH_BYTES = 1024 * 1024;
 /** Bytes one hash may have in flight before its feeder should pause. */
-const MAX_BACKLOG = 8 * 1024 * 1024;
+const MAX_BACKLOG = 4 * 1024 * 1024;
+
+/** Bytes a hashing thread hashes between collections of the chunks it is done with. */
+const GC_BYTES = 8 * 1024 * 1024;
 
 // CommonJS, evaluated from a string: the same code runs from src/ (tsx) and dist/ without a file to find.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+// Chunks arrive from another isolate, so this one feels no memory pressure from them and would keep
+// hashed chunks alive until some unrelated collection: collect every few MiB instead (a tiny heap).
+// (The flag is process-wide: a later thread finds gc already global.)
+const collect = globalThis.gc ?? (require('node:v8').setFlagsFromString('--expose-gc'), require('node:vm').runInNewContext('gc'));
+const GC_BYTES = ${GC_BYTES};
+let sinceGc = 0;
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'create') { hashes.set(m.id, createHash(m.algorithm)); return; }
@@ -40,6 +49,8 @@ parentPort.on('message', (m) => {
     let n = 0;
     for (const c of m.chunks) { if (h) h.update(c); n += c.byteLength; }
     parentPort.postMessage({ op: 'ack', id: m.id, bytes: n });
+    sinceGc += n;
+    if (sinceGc >= GC_BYTES) { sinceGc = 0; m.chunks = null; collect(); }
   } else if (m.op === 'digest') {
     hashes.delete(m.id);
     parentPort.postMessage({ op: 'digest', id: m.id, hex: h ? h.digest('hex') : null });

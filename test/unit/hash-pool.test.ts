@@ -57,10 +57,25 @@ describe('HashPool', () => {
       fed++;
       assert.ok(fed < 64, 'full() never turned true');
     }
-    assert.ok(h.backlog > 8 << 20);
+    assert.ok(h.backlog > 4 << 20);
     await new Promise<void>((resolve) => h.whenReady(resolve));
     assert.ok(!h.full());
     assert.match(await h.digest(), /^[0-9a-f]{64}$/);
+  });
+
+  test('memory stays bounded while 512 MiB stream through a hashing thread', async () => {
+    const h = pool.create('sha256');
+    const start = process.memoryUsage().rss;
+    let peak = start;
+    for (let i = 0; i < 512; i++) {
+      const chunk = Buffer.allocUnsafeSlow(1 << 20).fill(i & 0xff);
+      h.update(chunk, true);
+      if (h.full()) await new Promise<void>((resolve) => h.whenReady(resolve));
+      if (i % 16 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    await h.digest();
+    const grewMiB = (peak - start) / 1048576;
+    assert.ok(grewMiB < 64, `RSS grew ${grewMiB.toFixed(0)} MiB while hashing 512 MiB`);
   });
 
   test('a finished or disposed hash refuses more input; dispose releases waiters', async () => {

@@ -13,7 +13,7 @@ const COPY_CHUNK = 2 * 1024 * 1024;
 const COPY_BUFFERS = 3;
 const READ_CHUNK = 512 * 1024;
 const WRITE_CHUNK = 1024 * 1024;
-const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
+const EARLY_SYNC_BYTES = 4 * 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
