@@ -2,7 +2,6 @@
 // Every failure is a RequestError naming the request, the status and the response body,
 // so the benchmark can report precisely what a registry refused.
 import http from 'node:http';
-import { createHash } from 'node:crypto';
 import { slices, type Payload } from './data.js';
 
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 10_000 });
@@ -210,36 +209,6 @@ export async function pushChunked(base: string, name: string, p: Payload, chunkS
   loc.searchParams.set('digest', p.digest);
   const res = expect('PUT', loc, await request('PUT', loc, { timeoutMs: BIG_TIMEOUT_MS }), 201);
   checkDigestHeader('PUT', loc, res, p.digest);
-}
-
-/** GET a blob (following redirects), stream it through sha256 and check digest and size. */
-export async function pullBlob(base: string, name: string, digest: string, size: number): Promise<void> {
-  let u = new URL(`/v2/${name}/blobs/${digest}`, base);
-  for (let hop = 0; hop < 4; hop++) {
-    let got = 0;
-    const h = createHash('sha256');
-    const res = await request('GET', u, {
-      timeoutMs: BIG_TIMEOUT_MS,
-      sink: async (r) => {
-        for await (const c of r) {
-          h.update(c as Buffer);
-          got += (c as Buffer).length;
-        }
-      },
-    });
-    if (res.status >= 300 && res.status < 400 && res.headers.location) {
-      u = new URL(res.headers.location, u);
-      if (u.protocol !== 'http:') throw new RequestError('GET', u.href, res.status, '', 'redirect to non-http URL not supported by the bench');
-      continue;
-    }
-    expect('GET', u, res, 200);
-    const d = `sha256:${h.digest('hex')}`;
-    if (got !== size || d !== digest) {
-      throw new RequestError('GET', pathOf(u), 200, '', `body mismatch: got ${got} bytes ${d}, want ${size} bytes ${digest}`);
-    }
-    return;
-  }
-  throw new RequestError('GET', pathOf(u), undefined, '', 'too many redirects');
 }
 
 export async function headBlob(base: string, name: string, digest: string): Promise<number> {
