@@ -11,6 +11,8 @@ export interface PumpOptions {
   hold?: { full(): boolean; whenReady(cb: () => void): void };
 }
 
+const ignore = () => undefined;
+
 export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) => void, opts: PumpOptions = {}): Promise<void> {
   const { signal, written, hold } = opts;
   return new Promise<void>((resolve, reject) => {
@@ -29,6 +31,10 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
       sink.off('finish', onFinish);
       signal?.removeEventListener('abort', onAbort);
       if (err) {
+        // The caller learns the error from the rejection; an 'error' the streams emit while they are
+        // torn down (the sink's own abort signal, say) must not become an uncaught exception.
+        source.on('error', ignore);
+        sink.on('error', ignore);
         source.destroy();
         if (!sink.destroyed) sink.destroy(err);
         reject(err);
@@ -43,7 +49,10 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
         finish(e as Error);
         return;
       }
-      const ok = written ? sink.write(chunk, (err?: Error | null) => { if (!err && !done) written(chunk); }) : sink.write(chunk);
+      const ok = written ? sink.write(chunk, (err?: Error | null) => {
+        if (err || done) return;
+        try { written(chunk); } catch (e) { finish(e as Error); }
+      }) : sink.write(chunk);
       if (!ok) {
         sinkFull = true;
         source.pause();

@@ -1,7 +1,10 @@
-// Large blob transfers: ranges across copy-buffer boundaries, and clients that vanish mid-download.
+// Large blob transfers: ranges across copy-buffer boundaries, and clients that vanish mid-download
+// or mid-upload.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBerth, type BerthProcess } from '../helpers/berth.js';
 import { pushBlob, sha256 } from '../helpers/oci.js';
@@ -60,5 +63,61 @@ describe('large blob transfers', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(!b.logs.some((l) => l.includes('"level":50') || l.includes('"level":60')), 'no error logged');
     assert.equal(b.proc.exitCode, null, 'server still running');
+  });
+
+  test('clients that disconnect mid-upload leave no blob, no stray upload file, and a resumable session', async () => {
+    const body = randomBytes(12 * 1024 * 1024);
+    const bodyDigest = sha256(body);
+    /** Sends `cut` bytes of the body with the given method, then destroys the connection. */
+    const cutUpload = (method: string, location: string, cut: number, headers: Record<string, string>) => new Promise<void>((resolve) => {
+      const req = http.request(new URL(location, b.url), { method, headers: { 'content-type': 'application/octet-stream', ...headers } });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(body.subarray(0, cut), () => setTimeout(() => req.destroy(), 50));
+    });
+    const start = async () => {
+      const res = await fetch(`${b.url}/v2/xfer/cut/blobs/uploads/`, { method: 'POST' });
+      assert.equal(res.status, 202);
+      return res.headers.get('location')!;
+    };
+    // Single-request uploads (POST ?digest=) cut at different points: nothing may stay behind.
+    for (let i = 0; i < 6; i++) {
+      await cutUpload('POST', `/v2/xfer/cut/blobs/uploads/?digest=${bodyDigest}`, 1 + i * 1_900_000, { 'content-length': String(body.length) });
+    }
+    // Closing PUTs with the body, cut: the sessions stay open (a client may retry), and cancelling them removes their files.
+    const sessions: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const loc = await start();
+      sessions.push(loc);
+      const sep = loc.includes('?') ? '&' : '?';
+      await cutUpload('PUT', `${loc}${sep}digest=${bodyDigest}`, 1 + i * 1_900_000, { 'content-length': String(body.length) });
+    }
+    // A chunked PATCH cut mid-way: the session stays usable from its acknowledged offset.
+    const loc = await start();
+    await cutUpload('PATCH', loc, 5_000_000, { 'content-length': String(body.length), 'content-range': `0-${body.length - 1}` });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(b.proc.exitCode, null, 'server still running');
+    assert.equal((await fetch(`${b.url}/readyz`)).status, 200);
+    assert.equal((await fetch(`${b.url}/v2/xfer/cut/blobs/${bodyDigest}`, { method: 'HEAD' })).status, 404, 'no blob from a cut upload');
+    const status = await fetch(new URL(loc, b.url));
+    assert.equal(status.status, 204);
+    // A chunk cut off is not acknowledged: the session is still at its last acknowledged offset
+    // ("0-0" for an empty one, as Distribution reports it too).
+    const last = Number(/^0-(\d+)$/.exec(status.headers.get('range') ?? '')?.[1] ?? -1);
+    const offset = last === 0 ? 0 : last + 1;
+    const resume = await fetch(new URL(loc, b.url), {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${body.length - 1}` },
+      body: body.subarray(offset),
+    });
+    assert.equal(resume.status, 202, await resume.clone().text());
+    const sep = resume.headers.get('location')!.includes('?') ? '&' : '?';
+    const done = await fetch(new URL(`${resume.headers.get('location')}${sep}digest=${bodyDigest}`, b.url), { method: 'PUT' });
+    assert.equal(done.status, 201, await done.clone().text());
+    for (const session of sessions) assert.equal((await fetch(new URL(session, b.url), { method: 'DELETE' })).status, 204);
+    // The single-request attempts left nothing behind; the sessions' files went with them.
+    const uploads = await readdir(path.join(b.dataDir, 'storage', 'uploads')).catch(() => []);
+    assert.deepEqual(uploads, [], `stray upload files: ${uploads.join(', ')}`);
+    assert.ok(!b.logs.some((l) => l.includes('"level":60')), 'no fatal error logged');
   });
 });
