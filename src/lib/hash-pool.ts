@@ -50,7 +50,7 @@ parentPort.on('message', (m) => {
     for (const c of m.chunks) { if (h) h.update(c); n += c.byteLength; }
     parentPort.postMessage({ op: 'ack', id: m.id, bytes: n });
     sinceGc += n;
-    if (sinceGc >= GC_BYTES) { sinceGc = 0; m.chunks = null; collect(); }
+    if (sinceGc >= GC_BYTES) { sinceGc = 0; m.chunks = null; collect({ type: 'minor' }); }
   } else if (m.op === 'digest') {
     hashes.delete(m.id);
     parentPort.postMessage({ op: 'digest', id: m.id, hex: h ? h.digest('hex') : null });
