@@ -19,6 +19,7 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
     let done = false;
     let sinkFull = false;
     let held = false;
+    let corked = false;
     const finish = (err?: Error | null) => {
       if (done) return;
       done = true;
@@ -49,6 +50,11 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
         finish(e as Error);
         return;
       }
+      if (!corked) {
+        corked = true;
+        sink.cork();
+        setImmediate(uncork);
+      }
       const ok = written ? sink.write(chunk, (err?: Error | null) => {
         if (err || done) return;
         try { written(chunk); } catch (e) { finish(e as Error); }
@@ -66,6 +72,8 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
         });
       }
     };
+    // Chunks that arrive in one turn of the event loop go to the sink together (one writev).
+    const uncork = () => { corked = false; if (!sink.destroyed) sink.uncork(); };
     const onDrain = () => {
       sinkFull = false;
       if (!held) source.resume();
