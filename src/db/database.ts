@@ -4,6 +4,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import { migrations, type Dialect } from './migrations/index.js';
+import { SYNC_READ, type SyncRead } from './prepared.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -41,7 +42,14 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const cached = withStatementCache(database);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+  const syncRead: SyncRead = (text, params) => {
+    if (database.inTransaction) return undefined;
+    const st = cached.prepare(text);
+    return st.reader ? st.all(...params) : undefined;
+  };
+  Object.defineProperty(db, SYNC_READ, { value: syncRead });
   await migrate(db, 'sqlite');
   const commits = new GroupCommit(db);
   return {

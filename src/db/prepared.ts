@@ -5,6 +5,14 @@ import type { Tx } from './database.js';
 
 const MARK = '\u0000berth-param:';
 
+/**
+ * Set by a dialect whose driver can answer a read synchronously on the root connection (SQLite): the
+ * rows, or undefined when it cannot right now (a transaction is open on that connection, whose
+ * uncommitted writes a read must not see). Skips the driver's connection queue and two promise turns.
+ */
+export const SYNC_READ = Symbol('berth.syncRead');
+export type SyncRead = (sql: string, params: readonly unknown[]) => unknown[] | undefined;
+
 /** A placeholder to pass where a value goes while building the query. */
 export const param = (name: string): string => `${MARK}${name}`;
 
@@ -26,6 +34,8 @@ export class PreparedQuery<R> {
       if (!(s in values)) throw new Error(`missing query parameter ${s}`);
       return values[s];
     });
+    const now = (db as { [SYNC_READ]?: SyncRead })[SYNC_READ]?.(this.compiled.sql, params);
+    if (now) return now as R[];
     const res = await db.executeQuery<R>(CompiledQuery.raw(this.compiled.sql, params));
     return res.rows;
   }

@@ -77,7 +77,8 @@ export class BlobService {
   }
 
   /** The blob's bytes (or a range): small ones as one buffer, larger ones streamed. */
-  async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<Readable | Buffer> {
+  /** `signal` is asked for only when the content streams (a small blob is answered whole, at once). */
+  async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: () => AbortSignal): Promise<Readable | Buffer> {
     const length = range ? range.end - range.start + 1 : size;
     try {
       if (size <= BlobService.CACHE_ITEM) {
@@ -85,7 +86,7 @@ export class BlobService {
         return range ? all.subarray(range.start, range.end + 1) : all;
       }
       if (length <= SMALL_BLOB) return await this.store.readBuffer(blobPath(digest), range ?? { start: 0, end: size - 1 });
-      return await this.store.read(blobPath(digest), { ...range, signal });
+      return await this.store.read(blobPath(digest), { ...range, signal: signal?.() });
     } catch (e) {
       if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
       throw e;

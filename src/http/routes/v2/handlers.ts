@@ -237,7 +237,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         if (info.size === 0) return reply.send('');
         const source = await s.blobs.openRange(digest, range?.start ?? 0, range?.end ?? info.size - 1);
         if (source) return sendRange(req, reply, source);
-        const content = await s.blobs.open(digest, info.size, range ?? undefined, abortSignal(req));
+        const content = await s.blobs.open(digest, info.size, range ?? undefined, () => abortSignal(req));
         return reply.send(content);
       }
       if (method === 'DELETE') {
