@@ -330,7 +330,9 @@ function machineInfo(root: string): string[] {
   const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
   const fs = sh('df', ['--output=fstype', root]).split('\n').pop();
   const commit = sh('git', ['rev-parse', '--short', 'HEAD']);
-  const dirty = sh('git', ['status', '--porcelain', '--', 'src']) ? ' (src/ has uncommitted changes)' : '';
+  // Not sh(): an empty status is the clean case, and sh() turns empty output into '?'.
+  const status = spawnSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', cwd: ROOT });
+  const dirty = status.error || status.status !== 0 ? ' (git status failed)' : status.stdout.trim() ? ' (src/ has uncommitted changes)' : '';
   return [
     `- Date: ${new Date().toISOString()}`,
     `- CPU: ${cpu}, nproc ${sh('nproc', [])}`,
