@@ -120,8 +120,8 @@ let nextId = 1;
 
 class ThreadHash implements IncrementalHash {
   private readonly id = nextId++;
+  /** Chunks not posted yet; each owns its whole ArrayBuffer, which moves with it. */
   private chunks: Uint8Array[] = [];
-  private transfer: ArrayBuffer[] = [];
   private pendingBytes = 0;
   private inFlight = 0;
   private waiters: (() => void)[] = [];
@@ -139,15 +139,8 @@ class ThreadHash implements IncrementalHash {
     if (chunk.length === 0) return;
     const ab = chunk.buffer;
     // Only a chunk that owns its whole ArrayBuffer can move; anything else (a pooled slice) is copied.
-    if (handOff && ab instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === ab.byteLength) {
-      this.chunks.push(chunk);
-      this.transfer.push(ab);
-    } else {
-      const copy = new Uint8Array(chunk.length);
-      copy.set(chunk);
-      this.chunks.push(copy);
-      this.transfer.push(copy.buffer);
-    }
+    const owns = handOff && ab instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === ab.byteLength;
+    this.chunks.push(owns ? chunk : new Uint8Array(chunk));
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= BATCH_BYTES) this.flush();
     else if (this.chunks.length === 1) setImmediate(() => this.flush());
@@ -156,13 +149,11 @@ class ThreadHash implements IncrementalHash {
   private flush(): void {
     if (this.chunks.length === 0) return;
     const chunks = this.chunks;
-    const transfer = this.transfer;
     this.chunks = [];
-    this.transfer = [];
     this.inFlight += this.pendingBytes;
     this.pendingBytes = 0;
     try {
-      this.thread.post({ op: 'update', id: this.id, chunks }, transfer);
+      this.thread.post({ op: 'update', id: this.id, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
     } catch {
       // A buffer that cannot move (marked untransferable) goes by copy.
       this.thread.post({ op: 'update', id: this.id, chunks: chunks.map((c) => new Uint8Array(c)) });
@@ -196,7 +187,6 @@ class ThreadHash implements IncrementalHash {
     if (this.finished) return;
     this.finished = true;
     this.chunks = [];
-    this.transfer = [];
     this.thread.hashes.delete(this.id);
     this.thread.post({ op: 'drop', id: this.id });
     this.acked(Number.MAX_SAFE_INTEGER);

@@ -76,8 +76,10 @@ export class BlobService {
     return data;
   }
 
-  /** The blob's bytes (or a range): small ones as one buffer, larger ones streamed. */
-  /** `signal` is asked for only when the content streams (a small blob is answered whole, at once). */
+  /**
+   * The blob's bytes (or a range): small ones as one buffer, larger ones streamed. `signal` is asked for
+   * only when the content streams (a small blob is answered whole, at once).
+   */
   async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: () => AbortSignal): Promise<Readable | Buffer> {
     const length = range ? range.end - range.start + 1 : size;
     try {

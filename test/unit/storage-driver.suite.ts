@@ -83,6 +83,24 @@ export function runDriverSuite(name: string, make: DriverFactory): void {
         assert.deepEqual(await d.readBuffer('blobs/ab/data'), data);
       });
 
+      it('a writer that says it releases chunks keeps its bytes when their memory moves away after each write', async (d) => {
+        const w = await d.write('released');
+        if (!w.releasesChunks) {
+          await w.abort();
+          return; // the driver makes no such promise: callers copy
+        }
+        const chunks = Array.from({ length: 20 }, (_, i) => pattern(65_536, i));
+        for (const c of chunks) {
+          const mine = Buffer.from(c); // owns its memory, like a socket chunk
+          await new Promise<void>((resolve, reject) => w.write(mine, (err) => (err ? reject(err) : resolve())));
+          structuredClone(mine.buffer, { transfer: [mine.buffer] }); // moved elsewhere, as to a hashing thread
+          assert.equal(mine.length, 0, 'the chunk was detached');
+        }
+        await new Promise<void>((resolve, reject) => { w.once('error', reject); w.end(resolve); });
+        await w.commit();
+        assert.deepEqual(await d.readBuffer('released'), Buffer.concat(chunks));
+      });
+
       it('write of many chunks is stored in order', async (d) => {
         const chunks = Array.from({ length: 50 }, (_, i) => pattern(997, i));
         await put(d, 'multi', chunks);
