@@ -37,6 +37,7 @@ import { GcRuns } from './jobs/gc-runs.js';
 import { RepositoryBrowser } from './registry/repository-browser.js';
 import type { AddressPolicy } from './lib/address-guard.js';
 import { DirectoryAccounts } from './auth/directory-accounts.js';
+import { adoptOrphanedNamespaces } from './auth/namespaces.js';
 import { LdapDirectory } from './auth/ldap/ldap-directory.js';
 import { readFileSync } from 'node:fs';
 import { Sessions } from './auth/sessions.js';
@@ -131,13 +132,14 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   const blobs = new BlobService(meta, store, journal);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal);
-  const organizations = new Organizations(meta.db, meta.transaction, journal);
+  const ldap = ldapDirectory(config);
+  // A name the directory knows is a directory user's namespace, even before their first login.
+  const organizations = new Organizations(meta.db, meta.transaction, journal, ldap ? async (name) => ((await ldap.lookup(name)) ? 'a directory user has this name' : null) : undefined);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
     rotateAfter: config.auth.keyRotationDays * 86_400,
   });
   const sessions = new Sessions(meta.db, config.auth.session);
-  const ldap = ldapDirectory(config);
   const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
   const services: Services = {
     config,
@@ -157,7 +159,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
     }),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal), new AccessTokens(meta.db, meta.transaction, journal),
-      sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), config.auth.organizationCreation === 'users', directory, journal),
+      sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), config.auth.organizationCreation === 'users', directory, journal,
+      config.auth.pushCreatesOrganization),
     organizations,
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();
@@ -177,8 +180,10 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
  * A registry without users gets `admin`: with BERTH_ADMIN_PASSWORD, or a random password printed once
  * on the terminal (stderr, never the JSON log).
  */
-async function bootstrapAdmin(berth: Berth): Promise<void> {
+async function bootstrapAdmin(berth: Berth, log?: Logger): Promise<void> {
   const res = await berth.accounts.ensureAdmin(process.env.BERTH_ADMIN_PASSWORD || undefined);
+  // Namespaces left without an owner (by older versions, or pushed while auth.enabled was false) go to the administrators.
+  await adoptOrphanedNamespaces(berth.meta.db, berth.meta.transaction, berth.services.journal, log);
   if (res.generated) {
     process.stderr.write(
       `\nBerth created the administrator account (shown only this once):\n  user:     admin\n  password: ${res.generated}\n` +
@@ -196,7 +201,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   const berth = await createBerth(config, log);
   if (cluster.isPrimary) {
     await berth.gc.recoverTrash();
-    await bootstrapAdmin(berth);
+    await bootstrapAdmin(berth, log);
   }
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
@@ -331,7 +336,7 @@ async function runPrimary(config: ResolvedConfig, workers: number, log: Logger):
   // Migrations and crash recovery run once, before any worker opens the database.
   const berth = await createBerth(config);
   await berth.gc.recoverTrash();
-  await bootstrapAdmin(berth);
+  await bootstrapAdmin(berth, log);
   await berth.close();
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();

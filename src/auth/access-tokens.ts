@@ -3,7 +3,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Tx } from '../db/database.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
-import type { Transact } from './accounts.js';
+import { AccountError, type Transact } from './accounts.js';
+import { globProblem } from '../lib/glob.js';
 
 export const TOKEN_PREFIX = 'berth_pat_';
 
@@ -22,17 +23,15 @@ export interface AccessToken {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Whether a repository name matches a pattern: `*` within one path component, `**` across them. */
-export function matchesPattern(pattern: string, name: string): boolean {
-  const re = pattern.split('**').map((part) => part.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')).join('.*');
-  return new RegExp(`^${re}$`).test(name);
-}
-
 export class AccessTokens {
   constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
   /** Creates a token; the secret is returned once and stored only as a hash. */
   async create(userId: number, name: string, opts: { scopes?: TokenScope[]; expiresAt?: number } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<{ token: AccessToken; secret: string }> {
+    for (const sc of opts.scopes ?? []) {
+      const problem = globProblem(sc.pattern);
+      if (problem) throw new AccountError(`scope ${sc.pattern.slice(0, 300)}: ${problem}`);
+    }
     const id = randomBytes(6).toString('hex');
     const secret = `${TOKEN_PREFIX}${id}_${randomBytes(24).toString('base64url')}`;
     const now = Date.now();
@@ -64,6 +63,12 @@ export class AccessTokens {
       await this.journal?.write(tx, ctx, [{ action: 'token.revoke', resource: `user:${owner?.name ?? ''}`, detail: { id } }]);
       return true;
     });
+  }
+
+  /** Whether a token of this user is still in force (not revoked, not expired): access tokens minted with it live only as long. */
+  async active(id: string, userId: number): Promise<boolean> {
+    const row = await this.db.selectFrom('access_tokens').select(['user_id', 'revoked_at', 'expires_at']).where('id', '=', id).executeTakeFirst();
+    return Boolean(row) && Number(row!.user_id) === userId && row!.revoked_at === null && (row!.expires_at === null || Number(row!.expires_at) > Date.now());
   }
 
   /** The token a secret belongs to, when it is valid now; records the use. */

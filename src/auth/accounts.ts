@@ -5,7 +5,18 @@ import type { Db, Tx } from '../db/database.js';
 /** Runs a write transaction (main.ts passes the store's, which takes the write lock up front). */
 export type Transact = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
-import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
+import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+
+/**
+ * What becomes of a user's repositories when the user is removed: `refuse` (the default) while any
+ * remain; `transfer`: the namespace becomes an organization with `transferTo` as its admin, so the
+ * repositories keep their names; `delete`: they are deleted with the user (their blobs left to gc).
+ */
+export interface RemoveOptions { repositories?: 'refuse' | 'transfer' | 'delete'; transferTo?: string }
+
+/** Deletes every repository of a namespace inside the caller's transaction; returns how many. */
+export type DeleteNamespaceRepositories = (tx: Tx, ns: string, ctx: RequestContext) => Promise<number>;
 
 export interface User {
   id: number; name: string; admin: boolean; disabled: boolean;
@@ -28,7 +39,7 @@ export class AccountError extends Error {
 
 export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
-  private readonly verified = new Map<string, { id: number; until: number }>();
+  private readonly verified = new Map<string, { id: number; hash: string; generation: number; until: number }>();
 
   constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
@@ -77,19 +88,50 @@ export class Accounts {
     return (await this.db.selectFrom('users').selectAll().where('source', '=', 'robot').where('name', '>=', `${org}+`).where('name', '<', `${org},`).orderBy('name').execute()).map(toUser);
   }
 
-  /** Removes an account and the roles given to it (role rows name their subject without a foreign key). */
-  async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
+  /** Set by the composition root: deletes a namespace's repositories (registry/), for `repositories: 'delete'`. */
+  deleteRepositories?: DeleteNamespaceRepositories;
+
+  /**
+   * Removes an account and the roles given to it (role rows name their subject without a foreign key). A
+   * user's namespace is never left without an owner: see RemoveOptions.
+   */
+  async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT, opts: RemoveOptions = {}): Promise<{ repositories: number; transferredTo?: string }> {
     const u = await this.byName(name);
     if (!u) throw new AccountError(`no account ${name}`, 'not_found');
-    await this.transact(async (tx: Tx) => {
-      await this.journal?.write(tx, ctx, [u.source === 'robot'
+    const mode = u.source === 'robot' ? 'refuse' : opts.repositories ?? 'refuse';
+    let heir: User | undefined;
+    if (mode === 'transfer') {
+      heir = opts.transferTo ? await this.byName(opts.transferTo) : undefined;
+      if (!heir || heir.source === 'robot' || heir.id === u.id || heir.disabled) throw new AccountError(`transfer needs another active user to own the organization ${name} (not ${opts.transferTo ?? 'nobody'})`);
+    }
+    if (mode === 'delete' && !this.deleteRepositories) throw new AccountError('deleting repositories is not available here');
+    return this.transact(async (tx: Tx) => {
+      const entries: JournalEntry[] = [u.source === 'robot'
         ? { action: 'robot.delete', resource: `organization:${name.split('+')[0]}`, detail: { robot: name } }
-        : { action: 'user.delete', resource: `user:${name}` }]);
+        : { action: 'user.delete', resource: `user:${name}`, detail: { repositories: mode } }];
+      let repositories = 0;
+      if (u.source !== 'robot') {
+        const held = await namespaceRepositories(tx, name, 4);
+        if (held.length > 0 && mode === 'refuse') {
+          throw new AccountError(`user ${name} still owns repositories (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); delete them, or transfer the namespace to an organization or delete them with the user`, 'conflict');
+        }
+        if (mode === 'delete') repositories = await this.deleteRepositories!(tx, name, ctx);
+        if (mode !== 'transfer') await forgetNamespaceSettings(tx, name);
+      }
+      await this.journal?.write(tx, ctx, entries);
       await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('users').where('id', '=', u.id).execute();
+      if (mode === 'transfer') {
+        // The namespace changes owner in the same transaction: it is never without one.
+        if (await namespaceOwner(tx, name)) throw new AccountError(`${name} is already taken`, 'conflict');
+        const { id } = await tx.insertInto('organizations').values({ name, public: 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
+        await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: heir!.id, role: 'admin' }).execute();
+        repositories = (await namespaceRepositories(tx, name, 1_000_000)).length;
+        await this.journal?.write(tx, ctx, [{ action: 'org.create', resource: `organization:${name}`, detail: { transferredFrom: `user:${name}`, owner: heir!.name, repositories } }]);
+      }
+      return { repositories, ...(heir ? { transferredTo: heir.name } : {}) };
     });
-    this.verified.clear();
   }
 
   async list(): Promise<User[]> {
@@ -145,21 +187,25 @@ export class Accounts {
     return { created: true, generated };
   }
 
-  /** The user, when the password is right and the account active; null otherwise. */
+  /**
+   * The user, when the password is right and the account active; null otherwise. A remembered verification
+   * counts only while the stored hash and token generation are those it was made against: a password change
+   * or a revocation in any process ends it on the next request here.
+   */
   async authenticate(name: string, password: string): Promise<User | null> {
     const key = createHash('sha256').update(name).update('\u0000').update(password).digest('hex');
-    const user = await this.byName(name);
-    if (!user || user.disabled || user.source !== 'local') {
+    const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    const user = row ? toUser(row) : undefined;
+    if (!row || !user || user.disabled || user.source !== 'local' || !row.password_hash) {
       // Same work either way: timing does not tell whether the account exists.
       await verifyPassword(password, DUMMY_HASH);
       return null;
     }
     const hit = this.verified.get(key);
-    if (hit && hit.id === user.id && hit.until > Date.now()) return user;
-    const row = await this.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirst();
-    if (!row?.password_hash || !(await verifyPassword(password, row.password_hash))) return null;
+    if (hit && hit.id === user.id && hit.hash === row.password_hash && hit.generation === user.tokensValidAfter && hit.until > Date.now()) return user;
+    if (!(await verifyPassword(password, row.password_hash))) return null;
     if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.set(key, { id: user.id, until: Date.now() + 60_000 });
+    this.verified.set(key, { id: user.id, hash: row.password_hash, generation: user.tokensValidAfter, until: Date.now() + 60_000 });
     return user;
   }
 }

@@ -1,12 +1,12 @@
 // Who is calling, and what a token may grant: local accounts and bearer tokens, decided by policy.ts.
-import { TOKEN_PREFIX, type AccessTokens, type TokenScope } from './access-tokens.js';
+import { TOKEN_PREFIX, type AccessToken, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { Db } from '../db/database.js';
 import { LoginLocked, type LoginThrottle } from './login-throttle.js';
 import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
-import { TokenError, type TokenService } from './token-service.js';
+import { TokenError, type TokenOrigin, type TokenService } from './token-service.js';
 import type { SecondFactor } from './second-factor.js';
 import type { Sessions } from './sessions.js';
 import type { User } from './accounts.js';
@@ -18,16 +18,22 @@ export class SecondFactorRequired extends Error {
   constructor() { super('a one-time code from the authenticator app is required'); }
 }
 
+/** A password login of an account with a second factor, which registry clients cannot answer: they use an access token. */
+export class AccessTokenRequired extends Error {
+  constructor(name: string) { super(`the account ${name.slice(0, 64)} has a second factor: log in with a personal access token (berth_pat_...) as the password`); }
+}
+
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[]; subject: string; source: string }
 
 export class AuthService {
   constructor(
     private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService,
-    private readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens, readonly sessions: Sessions, readonly secondFactor: SecondFactor,
+    readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens, readonly sessions: Sessions, readonly secondFactor: SecondFactor,
     private readonly usersCreateOrganizations = true,
     /** LDAP / Active Directory accounts, when configured */
     readonly directory?: DirectoryAccounts,
     private readonly journal?: Journal,
+    private readonly pushCreatesOrganization = false,
   ) {}
 
   /** A locked account or address: refused before any password is checked, and on record. */
@@ -40,6 +46,18 @@ export class AuthService {
       }
       throw e;
     }
+  }
+
+  /**
+   * A secret checked for a caller who is already signed in (the current password, a one-time code): throttled
+   * and counted like a login, so that a stolen session cannot guess it. Throws LoginLocked while locked.
+   */
+  async verifySecret(name: string, ctx: RequestContext, source: string, verify: () => Promise<boolean>): Promise<boolean> {
+    await this.checkThrottle(name, ctx);
+    if (await verify()) return true;
+    const delay = await this.throttle.failed(name, ctx.address, source, `wrong ${source === 'totp' ? 'one-time code' : 'current password'}`, ctx);
+    await new Promise((r) => setTimeout(r, delay));
+    return false;
   }
 
   /** Logins by password or token, recorded once a minute per account, address and way: Basic on every request is not a record per request. */
@@ -61,7 +79,7 @@ export class AuthService {
 
   /** The authorization decisions for one caller (one per request: it caches what it loads). */
   authorizer(p: Principal): Authorizer {
-    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations });
+    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations, pushCreatesOrganization: this.pushCreatesOrganization });
   }
 
   /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
@@ -71,11 +89,15 @@ export class AuthService {
     const viaToken = password.startsWith(TOKEN_PREFIX);
     const p = viaToken ? await this.personalToken(name, password) : await this.password(name, password);
     if (!p) {
-      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', viaToken ? 'invalid access token' : 'invalid credentials', ctx);
+      // Said whether or not the password was right, so that the answer tells nothing about the password.
+      const needsToken = !viaToken && Boolean((await this.accounts.byName(name))?.totp);
+      const reason = viaToken ? 'invalid access token' : needsToken ? 'password login of an account with a second factor: an access token is required' : 'invalid credentials';
+      const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', reason, ctx);
       await new Promise((r) => setTimeout(r, delay));
+      if (needsToken) throw new AccessTokenRequired(name);
       return null;
     }
-    await this.throttle.succeeded(name);
+    await this.throttle.succeeded(name, address);
     await this.noteLogin(p, ctx);
     return p;
   }
@@ -107,7 +129,7 @@ export class AuthService {
   }
 
   private async succeeded(u: User, ctx: RequestContext): Promise<Principal> {
-    await this.throttle.succeeded(u.name);
+    await this.throttle.succeeded(u.name, ctx.address);
     const p = userPrincipal(u, 'session');
     await this.noteLogin(p, ctx, true);
     return p;
@@ -131,7 +153,7 @@ export class AuthService {
     if (!t) return null;
     const u = await this.accounts.byId(t.userId);
     if (!u || u.name !== name || u.disabled || t.createdAt < u.tokensValidAfter) return null;
-    return tokenPrincipal(u, t.scopes, 'basic');
+    return tokenPrincipal(u, t, 'basic');
   }
 
   /** A personal access token sent as a bearer token (API clients): the same checks as with Basic. */
@@ -147,7 +169,7 @@ export class AuthService {
       await new Promise((r) => setTimeout(r, delay));
       return null;
     }
-    const p = tokenPrincipal(u, t.scopes, 'token');
+    const p = tokenPrincipal(u, t, 'token');
     await this.noteLogin(p, ctx);
     return p;
   }
@@ -159,17 +181,26 @@ export class AuthService {
     const u = await this.accounts.byName(claims.subject);
     // Disabling a user or resetting their tokens takes effect on the next request, not at expiry.
     if (!u || u.disabled) throw new TokenError('account disabled or removed');
-    if (claims.issuedAt < u.tokensValidAfter) throw new TokenError('revoked');
-    return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'token', grant: claims.access };
+    const origin = claims.origin ?? {};
+    if (!stillValid(u, claims.issuedAt, origin)) throw new TokenError('revoked');
+    // Minted with an access token (personal or robot): it dies when that token is revoked, expires or is replaced.
+    if (origin.tokenId !== undefined && !(await this.accessTokens.active(origin.tokenId, u.id))) throw new TokenError('the access token it was obtained with is revoked or expired');
+    const source = claims.authSource === 'token' || claims.authSource === 'robot' ? claims.authSource : u.source;
+    return {
+      kind: 'user', id: u.id, name: u.name, admin: u.admin, source, via: 'token', grant: claims.access,
+      // The limits of the access token it was minted with hold for everything it is used for (the catalog too).
+      ...(origin.limit ? { limit: origin.limit } : {}), generation: u.tokensValidAfter, ...(origin.tokenId ? { tokenId: origin.tokenId } : {}),
+    };
   }
 
   async issue(p: Principal, requested: ResourceScope[], offline: boolean): Promise<IssuedToken> {
     const granted = await this.authorizer(p).grant(requested);
     const subject = p.kind === 'user' ? p.name : '';
     const source = p.kind === 'user' ? p.source : 'anonymous';
-    const t = await this.tokens.issueAccess(subject, granted, source);
+    const origin: TokenOrigin | undefined = p.kind === 'user' ? { generation: p.generation, tokenId: p.tokenId, limit: p.limit ?? undefined } : undefined;
+    const t = await this.tokens.issueAccess(subject, granted, source, origin);
     // No refresh token for an access-token login: a refresh would not carry the token's limits.
-    const refreshToken = offline && p.kind === 'user' && !p.limit && p.source !== 'token' ? await this.tokens.issueRefresh(p.name, p.source) : undefined;
+    const refreshToken = offline && p.kind === 'user' && !p.limit && !p.tokenId && p.source !== 'token' ? await this.tokens.issueRefresh(p.name, p.source, { generation: p.generation }) : undefined;
     return { ...t, refreshToken, granted, subject, source };
   }
 
@@ -178,16 +209,23 @@ export class AuthService {
     const r = await this.tokens.verifyRefresh(refreshToken);
     const u = await this.accounts.byName(r.subject);
     if (!u || u.disabled) throw new TokenError('account disabled or removed');
-    if (r.issuedAt < u.tokensValidAfter) throw new TokenError('revoked');
-    return this.issue({ kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via: 'token' }, requested, false);
+    // A refresh token obtained with a password that has since changed (in any process) is dead.
+    if (!stillValid(u, r.issuedAt, r.origin)) throw new TokenError('revoked');
+    return this.issue(userPrincipal(u, 'token'), requested, false);
   }
 }
 
 function userPrincipal(u: User, via: 'basic' | 'token' | 'session'): Principal {
-  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via };
+  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source, via, generation: u.tokensValidAfter };
 }
 
 /** A user acting through an access token: limited to its scopes; a robot's token makes a robot. */
-function tokenPrincipal(u: User, limit: TokenScope[] | null, via: 'basic' | 'token'): Principal {
-  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via, limit };
+function tokenPrincipal(u: User, t: AccessToken, via: 'basic' | 'token'): Principal {
+  return { kind: 'user', id: u.id, name: u.name, admin: u.admin, source: u.source === 'robot' ? 'robot' : 'token', via, limit: t.scopes, generation: u.tokensValidAfter, tokenId: t.id };
+}
+
+/** Whether a token minted for `u` may still be used: minted before a revocation or credential change, it may not. */
+function stillValid(u: User, issuedAt: number, origin: TokenOrigin): boolean {
+  // The generation is exact; tokens without it fall back to their issue time (whole seconds).
+  return origin.generation !== undefined ? origin.generation === u.tokensValidAfter : issuedAt >= u.tokensValidAfter;
 }

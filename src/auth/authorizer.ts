@@ -9,11 +9,15 @@ import type { ResourceScope } from './scope.js';
 export class Authorizer {
   private readonly contexts = new Map<string, Promise<RepositoryContext>>();
 
-  constructor(private readonly db: Db, readonly principal: Principal, private readonly opts: { anonymousPull: boolean; usersCreateOrganizations?: boolean } = { anonymousPull: true }) {}
+  constructor(
+    private readonly db: Db, readonly principal: Principal,
+    private readonly opts: { anonymousPull: boolean; usersCreateOrganizations?: boolean; pushCreatesOrganization?: boolean } = { anonymousPull: true },
+  ) {}
 
   async can(resource: Resource, action: string): Promise<boolean> {
     const p = this.principal;
-    if (p.kind === 'user' && p.admin && !p.limit && resource.type !== 'account') return true;
+    // Administrators may do everything but push into a namespace nobody owns: that needs the namespace's facts.
+    if (p.kind === 'user' && p.admin && !p.limit && resource.type !== 'account' && !(resource.type === 'repository' && action === 'push')) return true;
     let ctx: Context | null = null;
     if (resource.type === 'repository') ctx = await this.context(resource.name);
     else if (resource.type === 'organization') {
@@ -97,7 +101,12 @@ export class Authorizer {
     const ns = namespaceOf(repository);
     const p = this.principal;
     const space = await this.namespace(ns);
-    if (space.kind === 'none') return { namespace: 'none', owner: false, role: null, public: false };
+    if (space.kind === 'none') {
+      // Only a full account that may create organizations claims a namespace by pushing (not a token, not a robot).
+      const claimable = Boolean(this.opts.pushCreatesOrganization) && p.kind === 'user' && !p.limit && p.source !== 'robot' && p.source !== 'token'
+        && decide(p, { type: 'system', name: 'organizations' }, 'create', { kind: 'system', usersCreateOrganizations: this.opts.usersCreateOrganizations ?? false });
+      return { namespace: 'none', owner: false, role: null, public: false, claimable };
+    }
     const setting = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
     const explicitPublic = setting?.public === null || setting?.public === undefined ? null : Boolean(setting.public);
     const repoRole = p.kind === 'user' ? await this.roleIn(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute()) : null;

@@ -24,7 +24,7 @@ const USER_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 export class DirectoryAccounts {
   /** Recently verified directory logins (by a hash of the credentials): Basic on every request binds once a minute. */
-  private readonly verified = new Map<string, { id: number; until: number }>();
+  private readonly verified = new Map<string, { id: number; generation: number; until: number }>();
   private readonly adminGroups: Set<string>;
 
   constructor(
@@ -43,7 +43,8 @@ export class DirectoryAccounts {
     const hit = this.verified.get(key);
     if (hit && hit.until > Date.now()) {
       const u = await this.accounts.byId(hit.id);
-      if (u && !u.disabled && u.source === 'ldap') return u;
+      // Only while nothing revoked the account's tokens since (in any process): the generation is in the database.
+      if (u && !u.disabled && u.source === 'ldap' && u.tokensValidAfter === hit.generation) return u;
     }
     const local = await this.accounts.byName(name.toLowerCase());
     // A local or robot account owns its name: the directory cannot log in as it.
@@ -53,7 +54,7 @@ export class DirectoryAccounts {
     const u = await this.provision(du);
     if (!u) return null;
     if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.set(key, { id: u.id, until: Date.now() + 60_000 });
+    this.verified.set(key, { id: u.id, generation: u.tokensValidAfter, until: Date.now() + 60_000 });
     return u;
   }
 
@@ -81,7 +82,14 @@ export class DirectoryAccounts {
         await tx.updateTable('users').set(fields).where('id', '=', existing.id).execute();
         if (existing.admin !== admin) entries.push({ action: 'user.update', resource: `user:${name}`, detail: { admin, by: 'directory group' } });
       } else {
-        if (await tx.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) return;
+        if (await tx.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) {
+          // Organizations cannot be created under names the directory knows; one made before the directory
+          // was configured blocks this login until an administrator renames or removes it.
+          this.log?.warn({ user: name }, 'directory login refused: an organization has this name');
+          entries.push({ action: 'auth.login', resource: `user:${name}`, outcome: 'denied', detail: { source: 'ldap', reason: `an organization is named ${name}; an administrator must remove it before this directory user can log in` } });
+          await this.journal?.write(tx, DIRECTORY, entries);
+          return;
+        }
         const res = await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
           .onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
         if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) entries.push({ action: 'user.create', resource: `user:${name}`, detail: { source: 'ldap', dn: du.dn, admin } });

@@ -1,13 +1,29 @@
-// Password guessing defence: failures are counted per account and per client address in the database
-// (so every process sees them); answers slow down as failures mount, then the key is locked for a while.
+// Password guessing defence: failures are counted in the database (so every process sees them) per account
+// and client address together, per client address, and per account from anywhere with a higher limit.
+// Answers slow down as failures mount, then that key is locked for a while. Counting per account and address
+// means a guesser elsewhere cannot lock a user out; the account-wide limit still stops guessing from many
+// addresses. Administrators can lift a lock (`berth user unlock`, POST /api/v1/users/{name}/unlock).
+import type { ExpressionBuilder } from 'kysely';
 import type { Db, MetadataStore } from '../db/database.js';
+import type { Database } from '../db/schema.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
 
-export interface ThrottleLimits { accountFailures: number; addressFailures: number; window: number; lockout: number }
+export interface ThrottleLimits { accountFailures: number; accountWideFailures?: number; addressFailures: number; window: number; lockout: number }
 
 export class LoginLocked extends Error {
-  constructor(readonly retryAfterSeconds: number) { super('too many failed logins; try again later'); }
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many failed attempts; try again in ${retryAfterSeconds} s (after ${new Date(Date.now() + retryAfterSeconds * 1000).toISOString()})`);
+  }
 }
+
+/** Keys of one account's pair locks (account and address): `pair:NAME\0ADDRESS`, so a range holds them all. */
+const pairKey = (name: string, address: string) => `pair:${name}\u0000${address}`;
+
+/** Every counter of one account: account-wide and per address. */
+const accountKeys = (name: string) => (eb: ExpressionBuilder<Database, 'login_throttle'>) => eb.or([
+  eb('key', '=', `user:${name}`),
+  eb.and([eb('key', '>=', pairKey(name, '')), eb('key', '<', `pair:${name}\u0001`)]),
+]);
 
 export class LoginThrottle {
   private readonly db: Db;
@@ -16,14 +32,19 @@ export class LoginThrottle {
     this.db = meta.db;
   }
 
-  private keys(name: string, address: string): [string, string] {
-    return [`user:${name}`, `addr:${address}`];
+  /** The counters a failure of `name` from `address` adds to, with their limits. */
+  private keys(name: string, address: string): [string, number][] {
+    return [
+      [pairKey(name, address), this.limits.accountFailures],
+      [`user:${name}`, this.limits.accountWideFailures ?? this.limits.accountFailures * 10],
+      [`addr:${address}`, this.limits.addressFailures],
+    ];
   }
 
-  /** Throws LoginLocked while the account or the address is locked. */
+  /** Throws LoginLocked while the account from this address, the account, or the address is locked. */
   async check(name: string, address: string): Promise<void> {
     const now = Date.now();
-    const rows = await this.db.selectFrom('login_throttle').select(['locked_until']).where('key', 'in', this.keys(name, address)).execute();
+    const rows = await this.db.selectFrom('login_throttle').select(['locked_until']).where('key', 'in', this.keys(name, address).map(([k]) => k)).execute();
     const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
     if (until > now) throw new LoginLocked(Math.ceil((until - now) / 1000));
   }
@@ -31,11 +52,10 @@ export class LoginThrottle {
   /** Records a failure; returns how long to hold the answer back (it grows with the failures). */
   async failed(name: string, address: string, source: string, reason: string, ctx?: RequestContext): Promise<number> {
     const now = Date.now();
-    const [userKey, addrKey] = this.keys(name, address);
     // One transaction: concurrent failures in several processes all count.
     const worst = await this.meta.transaction(async (tx) => {
       let share = 0;
-      for (const [key, limit] of [[userKey, this.limits.accountFailures], [addrKey, this.limits.addressFailures]] as const) {
+      for (const [key, limit] of this.keys(name, address)) {
         const row = await tx.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
         const fresh = !row || now - Number(row.window_start) > this.limits.window * 1000;
         const failures = fresh ? 1 : Number(row!.failures) + 1;
@@ -58,9 +78,28 @@ export class LoginThrottle {
     return Math.round(Math.min(1, worst) ** 2 * 1000);
   }
 
-  async succeeded(name: string): Promise<void> {
+  /** A success from this address clears the account's counters (not the address's: it may be guessing others). */
+  async succeeded(name: string, address: string): Promise<void> {
+    const keys = [pairKey(name, address), `user:${name}`];
     // Read first: Basic on every request must not turn every request into a write.
-    const row = await this.db.selectFrom('login_throttle').select('key').where('key', '=', `user:${name}`).executeTakeFirst();
-    if (row) await this.db.deleteFrom('login_throttle').where('key', '=', `user:${name}`).execute();
+    const rows = await this.db.selectFrom('login_throttle').select('key').where('key', 'in', keys).execute();
+    if (rows.length) await this.db.deleteFrom('login_throttle').where('key', 'in', keys).execute();
+  }
+
+  /** Lifts every lock and counter of an account (from every address); returns how many were lifted. */
+  async unlock(name: string, ctx: RequestContext): Promise<number> {
+    return this.meta.transaction(async (tx) => {
+      const locked = await tx.selectFrom('login_throttle').select('key').where(accountKeys(name)).where('locked_until', '>', Date.now()).execute();
+      await tx.deleteFrom('login_throttle').where(accountKeys(name)).execute();
+      await this.journal?.write(tx, ctx, [{ action: 'user.unlock', resource: `user:${name.slice(0, 256)}`, detail: { locks: locked.length } }]);
+      return locked.length;
+    });
+  }
+
+  /** Whether an account is locked from anywhere right now (for the UI and the CLI). */
+  async lockedUntil(name: string): Promise<number | null> {
+    const rows = await this.db.selectFrom('login_throttle').select('locked_until').where(accountKeys(name)).execute();
+    const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
+    return until > Date.now() ? until : null;
   }
 }

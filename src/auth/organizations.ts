@@ -5,6 +5,10 @@ import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } 
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { AccountError } from './accounts.js';
 import { isRole, type Role } from './policy.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+
+/** Why a name may not become an organization although nobody owns it yet (a directory user's name), or null. */
+export type ReservedName = (name: string) => Promise<string | null>;
 
 const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
@@ -22,7 +26,10 @@ export function parseRole(text: string): Role | null {
 }
 
 export class Organizations {
-  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
+  constructor(
+    private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal,
+    private readonly reserved?: ReservedName,
+  ) {}
 
   /** The change and its audit record in one transaction. */
   private change(ctx: RequestContext, entry: JournalEntry, fn: (tx: Tx) => Promise<void>): Promise<void> {
@@ -38,13 +45,28 @@ export class Organizations {
     return { id: Number(o.id), public: Boolean(o.public) };
   }
 
-  async create(name: string, opts: { public?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
+  /**
+   * Creates an organization, with `owner` (a user name) as its admin in the same transaction. A name that
+   * holds repositories nobody owns is adopted only with `adopt` (an administrator's decision); a name the
+   * user directory knows is refused, so that nobody can take a directory user's namespace before their first login.
+   */
+  async create(name: string, opts: { public?: boolean; owner?: string; adopt?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     // The name is a namespace, shared with user names.
     if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)');
-    if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`, 'conflict');
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`, 'conflict');
-    await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public) } }, async (tx) => {
-      await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).execute();
+    const owner = await namespaceOwner(this.db, name);
+    if (owner === 'user') throw new AccountError(`${name} is a user's namespace`, 'conflict');
+    if (owner === 'org') throw new AccountError(`organization ${name} already exists`, 'conflict');
+    const reason = await this.reserved?.(name);
+    if (reason) throw new AccountError(`${name} is reserved: ${reason}`, 'conflict');
+    if (!opts.adopt && (await namespaceRepositories(this.db, name, 1)).length > 0) {
+      throw new AccountError(`the namespace ${name} holds repositories without an owner; only a system administrator may create this organization`, 'conflict');
+    }
+    const ownerId = opts.owner === undefined ? undefined : await this.userId(opts.owner);
+    await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public), ...(opts.owner ? { owner: opts.owner } : {}) } }, async (tx) => {
+      // Checked again inside the write transaction: a user or organization of that name may have just appeared.
+      if (await namespaceOwner(tx, name)) throw new AccountError(`${name} is already taken`, 'conflict');
+      const { id } = await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
+      if (ownerId !== undefined) await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: ownerId, role: 'admin' }).execute();
     });
   }
 
@@ -143,9 +165,12 @@ export class Organizations {
   /** Removes an organization that holds no repositories (its teams, roles and robots go with it). */
   async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(name);
-    const repo = await this.db.selectFrom('repositories').select('name').where('name', '>=', `${name}/`).where('name', '<', `${name}0`).limit(1).executeTakeFirst();
-    if (repo) throw new AccountError(`organization ${name} still holds repositories (${repo.name}); delete them first`, 'conflict');
+    const repos = await namespaceRepositories(this.db, name, 4);
+    if (repos.length) throw new AccountError(`organization ${name} still holds repositories (${repos.slice(0, 3).join(', ')}${repos.length > 3 ? ', …' : ''}); delete them first`, 'conflict');
     await this.transact(async (tx: Tx) => {
+      if ((await namespaceRepositories(tx, name, 1)).length) throw new AccountError(`organization ${name} still holds repositories; delete them first`, 'conflict');
+      // Settings given on names never pushed would otherwise pass to whoever takes the name next.
+      await forgetNamespaceSettings(tx, name);
       const teams = (await tx.selectFrom('teams').select('id').where('org_id', '=', o.id).execute()).map((t) => Number(t.id));
       if (teams.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teams).execute();
       await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${name}+`).where('name', '<', `${name},`).execute();

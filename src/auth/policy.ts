@@ -1,6 +1,6 @@
 // The one authorization decision: may this principal do this action on this resource? Every /v2 route
 // and the token service come here (through authorizer.ts, which loads the facts it needs).
-import { matchesPattern } from './access-tokens.js';
+import { globMatch } from '../lib/glob.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
 
@@ -38,6 +38,8 @@ export interface RepositoryContext {
   role: Role | null;
   /** anyone, also anonymous, may pull */
   public: boolean;
+  /** nobody owns the namespace, and a push by this principal would create it as their organization */
+  claimable?: boolean;
 }
 
 export interface OrganizationContext { kind: 'organization'; exists: boolean; role: Role | null; public: boolean }
@@ -49,11 +51,16 @@ export function decide(p: Principal, resource: Resource, action: string, ctx: Co
   // matching repositories, and nothing of the management API.
   if (p.kind === 'user' && p.limit) {
     if (resource.type === 'repository') {
-      if (!REGISTRY_ACTIONS.has(action) || !p.limit.some((l) => matchesPattern(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
+      if (!REGISTRY_ACTIONS.has(action) || !p.limit.some((l) => globMatch(l.pattern, resource.name) && (l.actions.includes(action) || l.actions.includes('*')))) return false;
     } else if (resource.type !== 'registry') return false;
   }
   // Credentials are managed with the password (or a session), never with a token: a stolen token must not mint more.
   if (resource.type === 'account') return p.kind === 'user' && p.name === resource.name && action === 'manage' && p.source !== 'token' && p.source !== 'robot';
+  // A namespace always has an owner: nobody, an administrator neither, pushes into one that has none,
+  // unless the push creates it as the pusher's organization.
+  if (resource.type === 'repository' && action === 'push' && ctx?.kind !== 'organization' && ctx?.kind !== 'system' && ctx?.namespace === 'none') {
+    return p.kind === 'user' && ctx.claimable === true;
+  }
   if (p.kind === 'user' && p.admin) return true;
   // A robot account may do exactly what its token lists (checked above), inside its own organization.
   if (p.kind === 'user' && p.source === 'robot') {

@@ -12,6 +12,10 @@ export type Principal =
     grant?: ResourceScope[];
     /** a personal access token's limits: repository patterns and actions */
     limit?: TokenScope[] | null;
+    /** the account's credential generation when it authenticated (tokens minted now die when it moves) */
+    generation?: number;
+    /** the access token (personal or robot) it authenticated with */
+    tokenId?: string;
   };
 
 export const ANONYMOUS: Principal = { kind: 'anonymous' };

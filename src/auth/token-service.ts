@@ -42,6 +42,35 @@ export interface AccessClaims {
   jti: string;
   /** how the subject authenticated: local, ldap, token, robot, anonymous */
   authSource?: string;
+  /** what minted it: the account's credential generation then, and the access token (personal or robot) used */
+  origin?: TokenOrigin;
+}
+
+/**
+ * What a token was minted with, so that it dies with it: the account's credential generation
+ * (tokens_valid_after: a password change, disabling or revocation moves it), the access token used to log in,
+ * and that access token's repository limits.
+ */
+export interface TokenOrigin { generation?: number; tokenId?: string; limit?: { pattern: string; actions: string[] }[] }
+
+function originClaims(o: TokenOrigin | undefined): Record<string, unknown> {
+  if (!o) return {};
+  return {
+    ...(o.generation !== undefined ? { cg: o.generation } : {}),
+    ...(o.tokenId !== undefined ? { tid: o.tokenId } : {}),
+    ...(o.limit ? { lim: o.limit.map((l) => ({ pattern: l.pattern, actions: l.actions })) } : {}),
+  };
+}
+
+function originOf(p: JWTPayload): TokenOrigin {
+  const o: TokenOrigin = {};
+  if (typeof p.cg === 'number') o.generation = p.cg;
+  if (typeof p.tid === 'string') o.tokenId = p.tid;
+  if (Array.isArray(p.lim)) {
+    o.limit = (p.lim as unknown[]).filter((l): l is { pattern: string; actions: string[] } => typeof l === 'object' && l !== null && typeof (l as { pattern: unknown }).pattern === 'string'
+      && Array.isArray((l as { actions: unknown }).actions) && (l as { actions: unknown[] }).actions.every((a) => typeof a === 'string'));
+  }
+  return o;
 }
 
 export class TokenError extends Error {
@@ -128,10 +157,10 @@ export class TokenService {
     return { keys: (await this.keys(true)).filter((k) => k.verifyUntil === null || k.verifyUntil > now).map((k) => k.publicJwk) };
   }
 
-  async issueAccess(subject: string, access: ResourceScope[], authSource?: string): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
+  async issueAccess(subject: string, access: ResourceScope[], authSource?: string, origin?: TokenOrigin): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     const { kid, key } = await this.signer();
     const iat = Math.floor(this.now() / 1000);
-    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), ...(authSource ? { auth_source: authSource } : {}), token_use: 'access' })
+    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), ...(authSource ? { auth_source: authSource } : {}), ...originClaims(origin), token_use: 'access' })
       .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
       .setIssuer(this.opts.issuer).setAudience(this.opts.service).setSubject(subject)
       .setIssuedAt(iat).setNotBefore(iat - 1).setExpirationTime(iat + this.lifetime).setJti(randomUUID())
@@ -139,10 +168,10 @@ export class TokenService {
     return { token, expiresIn: this.lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }
 
-  async issueRefresh(subject: string, authSource?: string): Promise<string> {
+  async issueRefresh(subject: string, authSource?: string, origin?: TokenOrigin): Promise<string> {
     const { kid, key } = await this.signer();
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({ token_use: 'refresh', ...(authSource ? { auth_source: authSource } : {}) })
+    return new SignJWT({ token_use: 'refresh', ...(authSource ? { auth_source: authSource } : {}), ...originClaims(origin) })
       .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
       .setIssuer(this.opts.issuer).setAudience(`${this.opts.service}#refresh`).setSubject(subject)
       .setIssuedAt(iat).setExpirationTime(iat + this.refreshLifetime).setJti(randomUUID())
@@ -153,12 +182,12 @@ export class TokenService {
     const p = await this.verify(token, this.opts.service, 'access');
     const access = Array.isArray(p.access) ? (p.access as unknown[]).filter(isScope) : null;
     if (!access) throw new TokenError('access claim missing or malformed');
-    return { subject: p.sub!, access, issuedAt: p.iat! * 1000, expiresAt: p.exp! * 1000, jti: p.jti ?? '', authSource: p.auth_source as string | undefined };
+    return { subject: p.sub!, access, issuedAt: p.iat! * 1000, expiresAt: p.exp! * 1000, jti: p.jti ?? '', authSource: p.auth_source as string | undefined, origin: originOf(p) };
   }
 
-  async verifyRefresh(token: string): Promise<{ subject: string; issuedAt: number; authSource?: string }> {
+  async verifyRefresh(token: string): Promise<{ subject: string; issuedAt: number; authSource?: string; origin: TokenOrigin }> {
     const p = await this.verify(token, `${this.opts.service}#refresh`, 'refresh');
-    return { subject: p.sub!, issuedAt: p.iat! * 1000, authSource: p.auth_source as string | undefined };
+    return { subject: p.sub!, issuedAt: p.iat! * 1000, authSource: p.auth_source as string | undefined, origin: originOf(p) };
   }
 
   private async verify(token: string, audience: string, use: string): Promise<JWTPayload> {

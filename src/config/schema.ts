@@ -41,8 +41,10 @@ export const configSchema = z.strictObject({
     /** the `service` in challenges and the tokens' audience */
     service: z.string().min(1).default('berth'),
     throttle: z.strictObject({
-      /** failed logins for one account within `window` before it is locked for `lockout` */
+      /** failed logins for one account from one client address within `window` before that pair is locked for `lockout` */
       accountFailures: z.number().int().positive().default(10),
+      /** failed logins for one account from anywhere within `window` before the account itself is locked: slower, so that guessing from many addresses stops too */
+      accountWideFailures: z.number().int().positive().default(100),
       /** failed logins from one client address within `window` before it is locked out */
       addressFailures: z.number().int().positive().default(50),
       window: duration.default(900),
@@ -101,6 +103,8 @@ export const configSchema = z.strictObject({
       .refine((l) => l.groups.nested === 'none' || Boolean(l.groups.groupBaseDn), 'nested groups need auth.ldap.groups.groupBaseDn'),
     /** who may create organizations through the API: every user (as in Harbor and Quay) or system admins only */
     organizationCreation: z.enum(['users', 'admins']).default('users'),
+    /** a push into a namespace nobody owns creates that organization, owned by the pusher (who must be allowed to create organizations); refused otherwise */
+    pushCreatesOrganization: z.boolean().default(false),
   }).prefault({}),
   tls: z.strictObject({
     /** PEM certificate chain; with key, serve HTTPS (re-read on SIGHUP) */

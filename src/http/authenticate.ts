@@ -7,6 +7,7 @@ import type { ResourceScope } from '../auth/scope.js';
 import { formatScope } from '../auth/scope.js';
 import { TokenError } from '../auth/token-service.js';
 import { LoginLocked } from '../auth/login-throttle.js';
+import { AccessTokenRequired } from '../auth/auth-service.js';
 import { DirectoryError } from '../auth/ldap/ldap-directory.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { Services } from './services.js';
@@ -24,14 +25,15 @@ function realm(req: FastifyRequest, s: Services): string {
   return `${base}/token`;
 }
 
-/** 401 with the challenge that tells a client where to get a token for `scope`. */
-export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScope, error?: string, message?: string): RegistryError {
+/** 401 with the challenge that tells a client where to get a token for `scope` (several: space-separated, as Distribution does). */
+export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScope | ResourceScope[], error?: string, message?: string): RegistryError {
+  const scopes = scope === undefined ? [] : Array.isArray(scope) ? scope : [scope];
   const parts = [`realm="${realm(req, s)}"`, `service="${s.config.auth.service}"`];
-  if (scope) parts.push(`scope="${formatScope(scope)}"`);
+  if (scopes.length) parts.push(`scope="${scopes.map(formatScope).join(' ')}"`);
   if (error) parts.push(`error="${error}"`);
   return new RegistryError('UNAUTHORIZED', {
     message: message ?? 'authentication required',
-    detail: scope ? [{ Type: scope.type, Name: scope.name, Action: scope.actions.join(',') }] : undefined,
+    detail: scopes.length ? scopes.map((sc) => ({ Type: sc.type, Name: sc.name, Action: sc.actions.join(',') })) : undefined,
     headers: { 'WWW-Authenticate': `Bearer ${parts.join(',')}` },
   });
 }
@@ -43,8 +45,9 @@ export async function passwordLogin(s: Services, name: string, password: string,
     return await s.auth.basic(name, password, requestContext(req, null));
   } catch (e) {
     if (e instanceof LoginLocked) {
-      throw new RegistryError('TOOMANYREQUESTS', { message: e.message, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
+      throw new RegistryError('TOOMANYREQUESTS', { message: e.message, detail: { retryAfter: e.retryAfterSeconds }, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
     }
+    if (e instanceof AccessTokenRequired) throw challenge(req, s, undefined, undefined, e.message);
     // The directory is down or misconfigured: not the client's fault, and no password failure.
     if (e instanceof DirectoryError) {
       log?.error({ err: { message: e.message, code: e.code } }, 'user directory unavailable');

@@ -4,7 +4,7 @@
 // order, retrying with exponential backoff and jitter until it succeeds or is dead-lettered. A delivery
 // whose outcome was not recorded (a crash mid-send) is sent again: at least once, with a stable event id.
 import type { Logger } from 'pino';
-import { matchesPattern } from '../auth/access-tokens.js';
+import { globMatch } from '../lib/glob.js';
 import type { MetadataStore } from '../db/database.js';
 import { namespaceOf } from '../oci/reference.js';
 import { familyOf, type BerthEvent, type EventType } from '../events/event.js';
@@ -118,7 +118,7 @@ export class WebhookDispatcher {
           if (!(JSON.parse(ep.events) as string[]).includes(family)) continue;
           // An organization's endpoint hears about its own repositories only (and never about logins).
           if (ep.org !== null && (ev.repository === null || namespaceOf(ev.repository) !== ep.org)) continue;
-          if (ep.repository_pattern && (ev.repository === null || !matchesPattern(ep.repository_pattern, ev.repository))) continue;
+          if (ep.repository_pattern && (ev.repository === null || !globMatch(ep.repository_pattern, ev.repository))) continue;
           rows.push({ endpoint_id: Number(ep.id), event_seq: Number(ev.id), event_id: ev.event_id, state: 'pending', attempts: 0, next_attempt_at: now, lease_until: 0, created_at: now });
         }
       }

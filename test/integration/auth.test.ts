@@ -36,6 +36,9 @@ describe('token authentication', () => {
     b = await startBerth({ auth: true });
     const add = await runCli(['user', 'add', 'alice', '--data', b.dataDir, '--password-stdin'], {}, `${ALICE_PW}\n`);
     assert.equal(add.code, 0, add.stderr);
+    // Every namespace has an owner: the administrators' `team` is an organization.
+    const org = await runCli(['org', 'create', 'team', '--data', b.dataDir]);
+    assert.equal(org.code, 0, org.stderr);
   });
   after(async () => { await b.stop(); });
 

@@ -30,7 +30,7 @@ describe('token scope grammar', () => {
 });
 
 describe('access token repository patterns', async () => {
-  const { matchesPattern } = await import('../../src/auth/access-tokens.js');
+  const { globMatch: matchesPattern, globProblem } = await import('../../src/lib/glob.js');
   test('* stays within a path component, ** crosses them, other characters are literal', () => {
     assert.ok(matchesPattern('team/*', 'team/app'));
     assert.ok(!matchesPattern('team/*', 'team/a/b'));
@@ -40,5 +40,36 @@ describe('access token repository patterns', async () => {
     assert.ok(!matchesPattern('a.b', 'axb'));
     assert.ok(matchesPattern('exact/name', 'exact/name'));
     assert.ok(!matchesPattern('exact/name', 'exact/name2'));
+  });
+
+  test('more wildcard cases: empty matches, runs of stars, ** across several components', () => {
+    assert.ok(matchesPattern('a/*', 'a/'));
+    assert.ok(matchesPattern('a/**/b', 'a/x/y/b'));
+    assert.ok(matchesPattern('a/**b', 'a/b'));
+    assert.ok(!matchesPattern('a/*b', 'a/x/b'));
+    assert.ok(matchesPattern('***', 'x/y'));
+    assert.ok(matchesPattern('*', ''));
+    assert.ok(!matchesPattern('', 'x'));
+  });
+
+  test('a hostile pattern costs at most pattern x name steps, not exponential in the wildcards', () => {
+    // A backtracking regular expression never finishes these; the automaton takes a bounded number of steps.
+    const name = `bob/${'a'.repeat(240)}`;
+    for (const wildcards of [4, 16, 200]) {
+      const hostile = `bob/${'*a'.repeat(wildcards)}*b`;
+      const work = { steps: 0 };
+      assert.equal(matchesPattern(hostile, name, work), false);
+      const bound = (hostile.length + 1) * (name.length + 1);
+      assert.ok(work.steps <= bound, `${work.steps} steps for ${wildcards} wildcards (bound ${bound})`);
+    }
+    assert.equal(matchesPattern(`bob/${'*a'.repeat(16)}*`, name), true);
+  });
+
+  test('patterns that could not be stored are refused with a reason', () => {
+    assert.equal(globProblem('acme/app-*'), null);
+    assert.match(globProblem(`bob/${'*a'.repeat(17)}`)!, /wildcards/);
+    assert.match(globProblem('x'.repeat(256))!, /longer/);
+    assert.match(globProblem('Bob/(a+)+')!, /only/);
+    assert.match(globProblem('')!, /empty/);
   });
 });

@@ -1,5 +1,6 @@
 // Request and response shapes of /api/v1: validated on the way in, and the source of the OpenAPI document.
 import { z } from 'zod';
+import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
 
 const name = z.string().min(1).max(64).regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'lower-case letters, digits and . _ - (not at the ends)');
 export const role = z.enum(['reader', 'developer', 'maintainer', 'admin']);
@@ -40,8 +41,13 @@ export const PasswordChange = z.strictObject({ currentPassword: z.string().min(1
 export const TotpEnrollment = z.object({ secret: z.string().describe('base32'), uri: z.string().describe('otpauth:// URI for a QR code') });
 export const TotpCode = z.strictObject({ code: z.string().regex(/^\d{6}$/, 'six digits') });
 
+/** A repository name pattern, refused when it could not be stored (length, characters, wildcards). */
+const pattern = z.string().min(1).max(GLOB_MAX_LENGTH).superRefine((v, ctx) => {
+  const problem = globProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const scope = z.strictObject({
-  pattern: z.string().min(1).max(255).describe('repository name pattern: * within a path component, ** across them'),
+  pattern: pattern.describe('repository name pattern: * within a path component, ** across them'),
   actions: z.array(z.enum(['pull', 'push', 'delete'])).min(1),
 });
 export const TokenCreate = z.strictObject({
@@ -56,6 +62,10 @@ export const AccessToken = z.object({
 export const CreatedToken = z.object({ token: AccessToken, secret: z.string().describe('shown only in this response') });
 
 export const UserCreate = z.strictObject({ name, password: z.string().min(1).max(1024), admin: z.boolean().optional() });
+export const UserDeleteQuery = z.strictObject({
+  repositories: z.enum(['refuse', 'transfer', 'delete']).optional().describe('what becomes of the user\'s repositories (default refuse while any remain)'),
+  transferTo: name.optional().describe('with repositories=transfer: the user who owns the organization the namespace becomes'),
+});
 export const UserUpdate = z.strictObject({ admin: z.boolean().optional(), disabled: z.boolean().optional(), password: z.string().min(1).max(1024).optional() });
 
 export const Organization = z.object({
@@ -129,7 +139,7 @@ export const WebhookCreate = z.strictObject({
   url: z.string().min(1).max(2048),
   format: formats.default('distribution-v1').describe('distribution-v1 (Distribution 2.x envelope), distribution-v2 (3.x), or cloudevents (CloudEvents 1.0 JSON)'),
   events: z.array(families).min(1).describe('event families to deliver'),
-  repositoryPattern: z.string().min(1).max(255).nullable().optional().describe('only repositories matching (* within a component, ** across)'),
+  repositoryPattern: pattern.nullable().optional().describe('only repositories matching (* within a component, ** across)'),
   headers: z.record(z.string(), z.string().max(4096)).optional().describe('custom headers sent with every delivery (stored encrypted)'),
   tlsVerify: z.boolean().optional().describe('verify the receiver\'s certificate (default true)'),
   enabled: z.boolean().optional(),

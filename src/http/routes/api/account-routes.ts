@@ -90,7 +90,9 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const u = await currentUser(c);
       if (u.source !== 'local') throw new ApiError('CONFLICT', `the password of a ${u.source} account is managed by its directory`);
-      if (!(await c.s.auth.accounts.authenticate(u.name, c.body.currentPassword))) throw new ApiError('DENIED', 'current password is wrong');
+      if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'password', async () => Boolean(await c.s.auth.accounts.authenticate(u.name, c.body.currentPassword))))) {
+        throw new ApiError('DENIED', 'current password is wrong');
+      }
       await c.s.auth.accounts.setPassword(u.name, c.body.newPassword, c.ctx);
       await c.s.auth.sessions.destroyAll(u.id);
       cookie(c, '', 0);
@@ -111,7 +113,9 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     body: C.TotpCode, needs: ownAccount,
     async handle(c) {
       const u = await currentUser(c);
-      if (!(await c.s.auth.secondFactor.confirm(u.id, u.name, c.body.code, c.ctx))) throw new ApiError('INVALID_REQUEST', 'the code does not match; check the device clock and try the next code');
+      if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'totp', () => c.s.auth.secondFactor.confirm(u.id, u.name, c.body.code, c.ctx)))) {
+        throw new ApiError('INVALID_REQUEST', 'the code does not match; check the device clock and try the next code');
+      }
     },
   }),
   route({
@@ -120,7 +124,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const u = await currentUser(c);
       if (!u.totp) throw new ApiError('CONFLICT', 'no second factor is in force');
-      if (!(await c.s.auth.secondFactor.verify(u.id, u.name, c.body.code))) throw new ApiError('DENIED', 'the code does not match');
+      if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'totp', () => c.s.auth.secondFactor.verify(u.id, u.name, c.body.code)))) throw new ApiError('DENIED', 'the code does not match');
       await c.s.auth.secondFactor.disable(u.id, c.ctx);
     },
   }),
@@ -191,13 +195,23 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     },
   }),
   route({
-    method: 'DELETE', path: '/users/:user', tag: 'users', summary: 'Remove a user with their tokens, sessions and roles',
-    needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
+    method: 'DELETE', path: '/users/:user', tag: 'users',
+    summary: "Remove a user with their tokens, sessions and roles. Their repositories: refused while any remain (default), `repositories=transfer&transferTo=USER` makes the namespace an organization owned by USER, `repositories=delete` deletes them",
+    query: C.UserDeleteQuery, needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
       if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
       await keepAnAdmin(c, u);
-      await c.s.auth.accounts.remove(u.name, c.ctx);
+      await c.s.auth.accounts.remove(u.name, c.ctx, { repositories: c.query.repositories, transferTo: c.query.transferTo });
+    },
+  }),
+  route({
+    method: 'POST', path: '/users/:user/unlock', tag: 'users', summary: 'Lift the login lockout of a user (from every address)',
+    needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
+    async handle(c) {
+      const u = await c.s.auth.accounts.byName(c.params.user);
+      if (!u) throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      await c.s.auth.throttle.unlock(u.name, c.ctx);
     },
   }),
   route({

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AccountError } from '../../../auth/accounts.js';
 import type { Authorizer } from '../../../auth/authorizer.js';
-import { SecondFactorRequired } from '../../../auth/auth-service.js';
+import { AccessTokenRequired, SecondFactorRequired } from '../../../auth/auth-service.js';
 import { LoginLocked } from '../../../auth/login-throttle.js';
 import type { Resource } from '../../../auth/policy.js';
 import { ANONYMOUS, type Principal } from '../../../auth/principal.js';
@@ -111,6 +111,7 @@ export function toApiError(err: unknown, req: FastifyRequest): ApiError {
   if (err instanceof AccountError) return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', err.message);
   if (err instanceof LoginLocked) return new ApiError('TOO_MANY_REQUESTS', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
   if (err instanceof SecondFactorRequired) return new ApiError('SECOND_FACTOR_REQUIRED', err.message);
+  if (err instanceof AccessTokenRequired) return new ApiError('UNAUTHORIZED', err.message);
   if (err instanceof SecondFactorError) return new ApiError('CONFLICT', err.message);
   if (err instanceof DirectoryError) {
     req.log.error({ err: { message: err.message, code: err.code } }, 'user directory unavailable');

@@ -45,8 +45,9 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'POST', path: '/organizations', tag: 'organizations', summary: 'Create an organization; its creator becomes its admin',
     body: C.OrganizationCreate, response: C.Organization, status: 201, needs: () => ({ resource: { type: 'system', name: 'organizations' }, action: 'create' }),
     async handle(c) {
-      await c.s.organizations.create(c.body.name, { public: c.body.public }, c.ctx);
-      if (c.principal.kind === 'user') await c.s.organizations.setOrgRole(c.body.name, { kind: 'user', name: c.principal.name }, 'admin', c.ctx);
+      const p = c.principal;
+      // The creator owns it from the first moment (one transaction); only an administrator adopts repositories nobody owned.
+      await c.s.organizations.create(c.body.name, { public: c.body.public, owner: p.kind === 'user' ? p.name : undefined, adopt: p.kind === 'user' && p.admin && !p.limit }, c.ctx);
       return { ...(await c.s.organizations.get(c.body.name))!, role: 'admin' };
     },
   }),

@@ -4,7 +4,8 @@ import { RegistryError } from '../../../errors/registry-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { parseDigest, type ParsedDigest } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
-import { isValidName, isValidTag } from '../../../oci/reference.js';
+import { isValidName, isValidTag, namespaceOf } from '../../../oci/reference.js';
+import { AccountError } from '../../../auth/accounts.js';
 import { parseReference } from '../../../registry/manifest-service.js';
 import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.js';
 import type { RangeSource } from '../../../storage/driver.js';
@@ -41,7 +42,7 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
     if ('name' in route && !isValidName(route.name)) {
       throw new RegistryError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
     }
-    const az = services.config.auth.enabled ? await authorize(services, route, req) : null;
+    const az = services.config.auth.enabled ? await authorize(services, route, req, query) : null;
     return dispatch(services, route, query, req, reply, az);
   };
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/v2', handler });
@@ -120,8 +121,15 @@ async function may(az: Authorizer, resource: Resource, action: string): Promise<
   return p.kind === 'user' && p.via === 'token' ? granted(p.grant, resource, action) : az.can(resource, action);
 }
 
+/** The source of a cross-repository mount (`?mount=&from=`) a blob upload asks for, when it names one. */
+function mountSource(route: V2Route, method: string, query: URLSearchParams): string | null {
+  if (route.kind !== 'uploads' || method !== 'POST' || query.get('mount') === null) return null;
+  const from = query.get('from');
+  return from !== null && isValidName(from) && from !== route.name ? from : null;
+}
+
 /** The one authorization decision for every /v2 route: the caller, or a 401/403 thrown. */
-async function authorize(s: Services, route: V2Route, req: Req): Promise<Authorizer> {
+async function authorize(s: Services, route: V2Route, req: Req, query: URLSearchParams): Promise<Authorizer> {
   const p = await identify(req, s);
   const az = s.auth.authorizer(p);
   const need = requirement(route, req.method);
@@ -130,16 +138,51 @@ async function authorize(s: Services, route: V2Route, req: Req): Promise<Authori
     if (p.kind === 'anonymous' && !/^bearer\s/i.test(req.headers.authorization ?? '')) throw challenge(req, s);
     return az;
   }
-  if (await may(az, need.resource, need.action)) return az;
   const scope = { type: need.resource.type, name: need.resource.name, actions: need.action === 'push' ? ['pull', 'push'] : [need.action] };
+  // A mount reads its source: the challenge asks for both, so that a client following it can mount.
+  const from = mountSource(route, req.method, query);
+  const scopes = from ? [scope, { type: 'repository', name: from, actions: ['pull'] }] : [scope];
+  if (await may(az, need.resource, need.action)) {
+    if (need.action === 'push' && need.resource.type === 'repository') await ensureOwned(s, az, need.resource.name, req);
+    // A token that never asked for the mount's source is told to; one that asked and was refused pull there uploads instead.
+    if (from && p.kind === 'user' && p.via === 'token' && !(p.grant ?? []).some((g) => g.type === 'repository' && g.name === from)) {
+      throw challenge(req, s, scopes, 'insufficient_scope', 'a cross-repository mount needs pull access to its source');
+    }
+    return az;
+  }
+  const unowned = need.resource.type === 'repository' && (await az.context(need.resource.name)).namespace === 'none';
+  const message = unowned
+    ? `the namespace ${namespaceOf(need.resource.name)} has no owner: a system administrator must create the organization ${namespaceOf(need.resource.name)} first`
+    : 'access to the resource requires (more) authorization';
   // Anonymous callers are challenged as part of the normal flow; an account being refused is on record.
   if (p.kind === 'user') {
-    await s.journal.record(requestContext(req, p), [{ action: 'access.denied', resource: `${need.resource.type}:${need.resource.name}`, outcome: 'denied', detail: { action: need.action, via: p.via } }]);
+    await s.journal.record(requestContext(req, p), [{ action: 'access.denied', resource: `${need.resource.type}:${need.resource.name}`, outcome: 'denied', detail: { action: need.action, via: p.via, ...(unowned ? { reason: 'namespace has no owner' } : {}) } }]);
   }
   if (p.kind === 'anonymous' || (p.kind === 'user' && p.via === 'token')) {
-    throw challenge(req, s, scope, p.kind === 'anonymous' ? undefined : 'insufficient_scope', 'access to the resource requires (more) authorization');
+    throw challenge(req, s, scopes, p.kind === 'anonymous' ? undefined : 'insufficient_scope', message);
   }
-  throw new RegistryError('DENIED', { detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
+  throw new RegistryError('DENIED', { message: unowned ? message : undefined, detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
+}
+
+/**
+ * A push may go only into a namespace somebody owns. One nobody owns was allowed only because the pusher may
+ * claim it (auth.pushCreatesOrganization): the organization is created now, owned by the pusher. Whoever
+ * wins a race to create it, the push is decided again against the namespace as it now is.
+ */
+async function ensureOwned(s: Services, az: Authorizer, name: string, req: Req): Promise<void> {
+  if ((await az.context(name)).namespace !== 'none') return;
+  const p = az.principal;
+  const ns = namespaceOf(name);
+  if (p.kind === 'user') {
+    try {
+      await s.organizations.create(ns, { owner: p.name }, { ...requestContext(req, p) });
+    } catch (e) {
+      if (!(e instanceof AccountError)) throw e;
+    }
+  }
+  if (!(await s.auth.authorizer(p).can({ type: 'repository', name }, 'push'))) {
+    throw new RegistryError('DENIED', { message: `the namespace ${ns} has no owner that lets you push`, detail: [{ Type: 'repository', Name: name, Action: 'push' }] });
+  }
 }
 
 async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, az: Authorizer | null): Promise<unknown> {
@@ -170,6 +213,11 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
     }
 
     case 'manifest': {
+      // A reference that cannot be a tag or digest names no manifest: the spec wants 404 for GET and HEAD
+      // (a push with it is still a bad tag, 400).
+      if ((method === 'GET' || method === 'HEAD') && !route.reference.includes(':') && !isValidTag(route.reference)) {
+        throw new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: route.reference.slice(0, 200) } });
+      }
       const ref = parseReference(route.reference);
       if (method === 'GET' || method === 'HEAD') {
         const m = method === 'HEAD' ? await s.manifests.head(route.name, ref, req.headers.accept) : await s.manifests.get(route.name, ref, req.headers.accept);
