@@ -81,6 +81,18 @@ describe('LDAP / Active Directory accounts', () => {
     assert.equal((await c.login('Alice', U.alice.password)).body.user.name, 'alice');
   });
 
+  test("a directory user's name cannot be taken as an organization before their first login", async () => {
+    // bob has not logged in yet: without the directory check, whoever made the organization would own bob/*.
+    assert.equal((await admin.get('/users/bob')).status, 404);
+    const mallory = new ApiClient(b.url, basicAuth('alice', U.alice.password));
+    for (const c of [mallory, admin]) {
+      const r = await c.post('/organizations', { name: 'bob' });
+      assert.equal(r.status, 409);
+      assert.match(r.body.error.message, /directory user/);
+    }
+    assert.equal((await admin.post('/organizations', { name: 'not-in-the-directory' })).status, 201);
+  });
+
   test('members of the admin group are system administrators', async () => {
     const bob = new ApiClient(b.url, basicAuth('bob', U.bob.password));
     const me = await bob.get('/user');
