@@ -65,6 +65,8 @@ export class Organizations {
     await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public), ...(opts.owner ? { owner: opts.owner } : {}) } }, async (tx) => {
       // Checked again inside the write transaction: a user or organization of that name may have just appeared.
       if (await namespaceOwner(tx, name)) throw new AccountError(`${name} is already taken`, 'conflict');
+      // Settings and roles left on names of a namespace nobody owned do not pass to its new owner unasked.
+      if (!opts.adopt) await forgetNamespaceSettings(tx, name);
       const { id } = await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
       if (ownerId !== undefined) await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: ownerId, role: 'admin' }).execute();
     });
