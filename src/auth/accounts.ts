@@ -28,7 +28,7 @@ export class AccountError extends Error {
 
 export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
-  private readonly verified = new Map<string, { id: number; until: number }>();
+  private readonly verified = new Map<string, { id: number; until: number; validAfter: number }>();
 
   constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
 
@@ -161,11 +161,13 @@ export class Accounts {
       return null;
     }
     const hit = this.verified.get(key);
-    if (hit && hit.id === user.id && hit.until > Date.now()) return user;
+    // A password change (here or in another process, e.g. `berth user passwd`) moves tokens_valid_after,
+    // which ends the cached verification at once.
+    if (hit && hit.id === user.id && hit.validAfter === user.tokensValidAfter && hit.until > Date.now()) return user;
     const row = await this.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirst();
     if (!row?.password_hash || !(await verifyPassword(password, row.password_hash))) return null;
     if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.set(key, { id: user.id, until: Date.now() + 60_000 });
+    this.verified.set(key, { id: user.id, until: Date.now() + 60_000, validAfter: user.tokensValidAfter });
     return user;
   }
 }
