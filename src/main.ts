@@ -6,7 +6,6 @@ import sonicBoom from 'sonic-boom';
 import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
 import { openSqlite, type MetadataStore } from './db/database.js';
-import { buildServer } from './http/server.js';
 import { secureContextOptions, tlsEnabled } from './http/tls.js';
 import type { Server as TlsServer } from 'node:tls';
 import type { Services } from './http/services.js';
@@ -36,9 +35,9 @@ import { SyslogForwarder } from './jobs/syslog-forwarder.js';
 import { GcRuns } from './jobs/gc-runs.js';
 import { RepositoryBrowser } from './registry/repository-browser.js';
 import type { AddressPolicy } from './lib/address-guard.js';
-import { DirectoryAccounts } from './auth/directory-accounts.js';
+import type { DirectoryAccounts } from './auth/directory-accounts.js';
 import { adoptOrphanedNamespaces } from './auth/namespaces.js';
-import { LdapDirectory } from './auth/ldap/ldap-directory.js';
+import type { LdapDirectory } from './auth/ldap/ldap-directory.js';
 import { readFileSync } from 'node:fs';
 import { Sessions } from './auth/sessions.js';
 import { SecretBox } from './lib/secret-box.js';
@@ -65,9 +64,11 @@ export function webhookPolicy(config: ResolvedConfig): AddressPolicy {
 }
 
 /** The directory client from auth.ldap (the service password from the config, the env or a file). */
-export function ldapDirectory(config: ResolvedConfig): LdapDirectory | undefined {
+export async function ldapDirectory(config: ResolvedConfig): Promise<LdapDirectory | undefined> {
   const l = config.auth.ldap;
   if (!l.enabled) return undefined;
+  // Loaded only when configured: most commands and registries never need the LDAP client.
+  const { LdapDirectory } = await import('./auth/ldap/ldap-directory.js');
   const bindPassword = l.bindPasswordFile ? readFileSync(l.bindPasswordFile, 'utf8').replace(/\r?\n$/, '') : l.bindPassword;
   return new LdapDirectory({
     url: l.url!, bindDn: l.bindDn, bindPassword, startTls: l.startTls, caFile: l.caFile, insecureSkipVerify: l.insecureSkipVerify, timeoutMs: l.timeout,
@@ -132,7 +133,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   const blobs = new BlobService(meta, store, journal);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal);
-  const ldap = ldapDirectory(config);
+  const ldap = await ldapDirectory(config);
   // A name the directory knows is a directory user's namespace, even before their first login.
   const organizations = new Organizations(meta.db, meta.transaction, journal, ldap ? async (name) => ((await ldap.lookup(name)) ? 'a directory user has this name' : null) : undefined);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
@@ -140,7 +141,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
     rotateAfter: config.auth.keyRotationDays * 86_400,
   });
   const sessions = new Sessions(meta.db, config.auth.session);
-  const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
+  const directory = ldap ? new (await import('./auth/directory-accounts.js')).DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
   const services: Services = {
     config,
     blobs,
@@ -203,6 +204,8 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     await berth.gc.recoverTrash();
     await bootstrapAdmin(berth, log);
   }
+  // Loaded here, not at the top: the CLI's other commands open the data without the HTTP stack.
+  const { buildServer } = await import('./http/server.js');
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });

@@ -163,10 +163,16 @@ export class Accounts {
     this.verified.clear();
   }
 
+  /** Grants or revokes system administration; the last active administrator keeps it. */
   async setAdmin(name: string, admin: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
     if (!u || u.source === 'robot') throw new AccountError(`no user ${name}`, 'not_found');
     await this.transact(async (tx: Tx) => {
+      // Checked inside the write transaction, so two revocations at once cannot both pass it.
+      if (!admin && u.admin && !u.disabled) {
+        const other = await tx.selectFrom('users').select('id').where('is_admin', '=', 1).where('disabled', '=', 0).where('id', '!=', u.id).limit(1).executeTakeFirst();
+        if (!other) throw new AccountError(`${name} is the last active system administrator`, 'conflict');
+      }
       await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
       await this.journal?.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
     });

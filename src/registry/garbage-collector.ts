@@ -72,7 +72,8 @@ export class GarbageCollector {
     } else {
       report.unlinked = links.length;
     }
-    progress('gc: unlinked unreferenced blobs', { unlinked: report.unlinked });
+    // A dry run removes nothing, and its progress says so.
+    progress(dryRun ? 'gc: would unlink unreferenced blobs from repositories' : 'gc: unlinked unreferenced blobs from repositories', { links: report.unlinked });
 
     // 2. Blobs that no repository links any more.
     const orphanBlobs = (qb: typeof db) => qb.selectFrom('blobs as b').select(['b.digest', 'b.size']).where('b.touched_at', '<', cutoff)
@@ -106,10 +107,10 @@ export class GarbageCollector {
         await this.store.delete(trash);
         report.blobsRemoved++;
         report.bytesRemoved += Number(c.size);
-        if (report.blobsRemoved % 1000 === 0) progress('gc: removing blobs', { removed: report.blobsRemoved, bytes: report.bytesRemoved });
+        if (report.blobsRemoved % 1000 === 0) progress('gc: removing unreferenced blobs', { blobs: report.blobsRemoved, bytes: report.bytesRemoved });
       }
     }
-    progress('gc: removed unreferenced blobs', { removed: report.blobsRemoved, bytes: report.bytesRemoved });
+    progress(dryRun ? 'gc: would remove unreferenced blobs' : 'gc: removed unreferenced blobs', { blobs: report.blobsRemoved, bytes: report.bytesRemoved });
 
     // 3. Upload sessions idle past their expiry.
     const expiry = started - opts.uploadExpirySeconds * 1000;
@@ -123,6 +124,7 @@ export class GarbageCollector {
       report.uploadsRemoved++;
       report.uploadBytesRemoved += Number(u.size);
     }
+    progress(dryRun ? 'gc: would remove expired uploads' : 'gc: removed expired uploads', { uploads: report.uploadsRemoved, bytes: report.uploadBytesRemoved });
 
     // 4. Files no row accounts for: uploads cut off by a crash, blobs whose publication did not commit.
     const sessions = new Set((await db.selectFrom('uploads').select('id').execute()).map((r) => r.id));
@@ -155,6 +157,7 @@ export class GarbageCollector {
       report.orphanFilesRemoved++;
       report.orphanBytesRemoved += f.size;
     }
+    progress(dryRun ? 'gc: would remove orphaned files' : 'gc: removed orphaned files', { files: report.orphanFilesRemoved, bytes: report.orphanBytesRemoved });
     report.durationMs = Date.now() - started;
     return report;
   }

@@ -24,3 +24,18 @@ export async function listRepositories(db: Tx, n: number, last: string | undefin
   const rows = await q.execute();
   return { names: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
 }
+
+export interface RepositorySummary { name: string; tags: number; manifests: number; createdAt: number }
+
+/** Every repository holding at least one manifest, with its tag and manifest counts (one grouped query). */
+export async function repositorySummaries(db: Tx): Promise<RepositorySummary[]> {
+  const rows = await db.selectFrom('repositories as r')
+    .select((eb) => [
+      'r.name', 'r.created_at',
+      eb.selectFrom('tags as t').select((e) => e.fn.countAll<number>().as('n')).whereRef('t.repository_id', '=', 'r.id').as('tags'),
+      eb.selectFrom('manifests as m').select((e) => e.fn.countAll<number>().as('n')).whereRef('m.repository_id', '=', 'r.id').as('manifests'),
+    ])
+    .where((eb) => eb.exists(eb.selectFrom('manifests as m').select('m.id').whereRef('m.repository_id', '=', 'r.id')))
+    .orderBy('r.name').execute();
+  return rows.map((r) => ({ name: r.name, tags: Number(r.tags), manifests: Number(r.manifests), createdAt: Number(r.created_at) }));
+}

@@ -260,8 +260,9 @@ describe('accounts and lockouts', () => {
       assert.equal(res.status, 401, 'the unexpired token is refused');
       assert.equal((await token(b, [], basic('carol', PW))).status, 401, 'and no new one is issued');
       const list = await runCli(['user', 'list', '--data', b.dataDir]);
-      assert.match(list.stdout, /^carol\tlocal\tdisabled$/m);
-      assert.match(list.stdout, /^admin\tlocal\tadmin$/m);
+      assert.match(list.stdout, /^NAME\tSOURCE\tADMIN\tSTATUS\tTOTP$/m);
+      assert.match(list.stdout, /^carol\tlocal\tno\tdisabled\toff$/m);
+      assert.match(list.stdout, /^admin\tlocal\tyes\tactive\toff$/m);
     } finally {
       await b.stop();
     }

@@ -11,11 +11,10 @@ interface Report { dryRun: boolean; unlinked: number; blobsRemoved: number; byte
 
 async function gc(b: BerthProcess, ...args: string[]): Promise<Report> {
   const config = path.join(b.dataDir, '..', `berth-config-${b.port}.yaml`);
-  const res = await runCli(['gc', '--data', b.dataDir, '--config', config, ...args]);
+  const res = await runCli(['gc', '--json', '--data', b.dataDir, '--config', config, ...args]);
   assert.equal(res.code, 0, `berth gc failed: ${res.stderr}${res.stdout}`);
-  const line = res.stdout.split('\n').find((l) => l.startsWith('{"dryRun"'));
-  assert.ok(line, `no report in gc output:\n${res.stdout}`);
-  return JSON.parse(line) as Report;
+  // --json: standard output is the report and nothing else.
+  return JSON.parse(res.stdout) as Report;
 }
 
 async function blobStatus(b: BerthProcess, name: string, digest: string): Promise<number> {
