@@ -115,8 +115,12 @@ describe('namespace ownership', () => {
     assert.equal((await new ApiClient(b.url, basicAuth('mallory', PW)).post('/organizations', { name: 'dave' })).status, 409);
     const bad = await a.call('DELETE', '/users/dave?repositories=transfer&transferTo=dave');
     assert.equal(bad.status, 400);
-    const moved = await a.call('DELETE', '/users/dave?repositories=transfer&transferTo=heir');
-    assert.equal(moved.status, 204, JSON.stringify(moved.body));
+    const cliRefused = await runCli(['user', 'delete', 'dave', '--data', b.dataDir]);
+    assert.equal(cliRefused.code, 1);
+    assert.match(cliRefused.stderr, /still owns repositories/);
+    const moved = await runCli(['user', 'delete', 'dave', '--transfer-to', 'heir', '--data', b.dataDir]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout, /dave is now an organization owned by heir/);
     assert.equal((await a.get('/users/dave')).status, 404);
     const org = await a.get('/organizations/dave/members');
     assert.deepEqual(org.body.items.map((x: { name: string; role: string }) => `${x.name}:${x.role}`), ['heir:admin']);
@@ -247,7 +251,9 @@ describe('credentials, tokens and lockouts', () => {
     assert.equal(locked.status, 429);
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
     assert.ok((await auditActions(b, 'auth.login')).some((r) => r.actor === 'frank' && r.outcome === 'failure' && /current password/.test(r.detail?.reason ?? '')));
-    assert.equal((await new ApiClient(b.url, admin).post('/users/frank/unlock')).status, 204);
+    const unlocked = await runCli(['user', 'unlock', 'frank', '--data', b.dataDir]);
+    assert.equal(unlocked.code, 0, unlocked.stderr);
+    assert.match(unlocked.stdout, /unlocked frank/);
     assert.equal((await s.put('/user/password', { currentPassword: PW, newPassword: 'whatever-new-pass-1' })).status, 204, 'unlocked, the right password works');
   });
 
