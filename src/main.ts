@@ -60,7 +60,10 @@ export interface Berth {
 
 /** Where webhooks may go: never metadata services; loopback and link-local only when allowed. */
 export function webhookPolicy(config: ResolvedConfig): AddressPolicy {
-  return { allowLoopback: config.webhooks.allowLoopback, allowPrivate: config.webhooks.allowPrivate };
+  return {
+    allowLoopback: config.webhooks.allowLoopback, allowPrivate: config.webhooks.allowPrivate,
+    settings: { loopback: 'webhooks.allowLoopback', private: 'webhooks.allowPrivate' },
+  };
 }
 
 /** The directory client from auth.ldap (the service password from the config, the env or a file). */
