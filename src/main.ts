@@ -6,7 +6,7 @@ import sonicBoom from 'sonic-boom';
 import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
 import { openSqlite, type MetadataStore } from './db/database.js';
-import { buildServer } from './http/server.js';
+import { buildMetricsServer, buildServer } from './http/server.js';
 import { secureContextOptions, tlsEnabled } from './http/tls.js';
 import type { Server as TlsServer } from 'node:tls';
 import type { Services } from './http/services.js';
@@ -204,11 +204,18 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
+  const metricsApp = config.metrics.listen ? await buildMetricsServer(berth.services, { logger: log }) : undefined;
+  if (metricsApp) {
+    const m = parseListen(config.metrics.listen!);
+    await metricsApp.listen({ host: m.host, port: m.port });
+  }
   const scheme = tlsEnabled(config.tls) ? 'https' : 'http';
   if (tlsEnabled(config.tls)) {
     process.on('SIGHUP', () => {
       try {
-        (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(config.tls));
+        const context = secureContextOptions(config.tls);
+        (app.server as unknown as TlsServer).setSecureContext(context);
+        if (metricsApp) (metricsApp.server as unknown as TlsServer).setSecureContext(context);
         log.info({ cert: config.tls.cert }, 'TLS certificate reloaded');
       } catch (e) {
         log.error({ err: e }, 'TLS certificate reload failed; keeping the previous one');
@@ -216,6 +223,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     });
   }
   log.info({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
+  if (metricsApp) log.info({ url: `${scheme}://${config.metrics.listen}` }, 'metrics listening');
 
   let gcTimer: NodeJS.Timeout | undefined;
   if (config.gc.interval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
@@ -315,7 +323,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     clearInterval(sweepTimer);
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
-    await app.close();
+    await Promise.all([app.close(), metricsApp?.close()]);
     await berth.services.pullSummaries.flush();
     for (const j of jobs) await j.stop();
     await dispatcher?.stop();
