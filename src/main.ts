@@ -60,7 +60,10 @@ export interface Berth {
 
 /** Where webhooks may go: never metadata services; loopback and link-local only when allowed. */
 export function webhookPolicy(config: ResolvedConfig): AddressPolicy {
-  return { allowLoopback: config.webhooks.allowLoopback, allowPrivate: config.webhooks.allowPrivate };
+  return {
+    allowLoopback: config.webhooks.allowLoopback, allowPrivate: config.webhooks.allowPrivate,
+    settings: { loopback: 'webhooks.allowLoopback', private: 'webhooks.allowPrivate' },
+  };
 }
 
 /** The directory client from auth.ldap (the service password from the config, the env or a file). */
@@ -205,15 +208,22 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     await bootstrapAdmin(berth, log);
   }
   // Loaded here, not at the top: the CLI's other commands open the data without the HTTP stack.
-  const { buildServer } = await import('./http/server.js');
+  const { buildServer, buildMetricsServer } = await import('./http/server.js');
   const app = await buildServer(berth.services, { logger: log });
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
+  const metricsApp = config.metrics.listen ? await buildMetricsServer(berth.services, { logger: log }) : undefined;
+  if (metricsApp) {
+    const m = parseListen(config.metrics.listen!);
+    await metricsApp.listen({ host: m.host, port: m.port });
+  }
   const scheme = tlsEnabled(config.tls) ? 'https' : 'http';
   if (tlsEnabled(config.tls)) {
     process.on('SIGHUP', () => {
       try {
-        (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(config.tls));
+        const context = secureContextOptions(config.tls);
+        (app.server as unknown as TlsServer).setSecureContext(context);
+        if (metricsApp) (metricsApp.server as unknown as TlsServer).setSecureContext(context);
         log.info({ cert: config.tls.cert }, 'TLS certificate reloaded');
       } catch (e) {
         log.error({ err: e }, 'TLS certificate reload failed; keeping the previous one');
@@ -221,6 +231,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     });
   }
   log.info({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
+  if (metricsApp) log.info({ url: `${scheme}://${config.metrics.listen}` }, 'metrics listening');
 
   let gcTimer: NodeJS.Timeout | undefined;
   if (config.gc.interval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
@@ -320,7 +331,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     clearInterval(sweepTimer);
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
-    await app.close();
+    await Promise.all([app.close(), metricsApp?.close()]);
     await berth.services.pullSummaries.flush();
     for (const j of jobs) await j.stop();
     await dispatcher?.stop();

@@ -192,6 +192,17 @@ export const configSchema = z.strictObject({
     /** blobs touched more recently than this are never collected (protects pushes in flight) */
     grace: duration.default(3600),
   }).prefault({}),
+  metrics: z.strictObject({
+    /** serve GET /metrics at all (false: 404 everywhere) */
+    enabled: z.boolean().default(true),
+    /** HOST:PORT of a separate listener for /metrics, /healthz and /readyz only; /metrics then leaves the main port */
+    listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT')
+      .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535').optional(),
+    /** bearer token a scraper must present (then also from loopback); without one the main port serves loopback clients only */
+    token: z.string().min(16, 'must have at least 16 characters').optional(),
+    /** file holding the token (instead of token) */
+    tokenFile: z.string().optional(),
+  }).prefault({}).refine((m) => !m.token || !m.tokenFile, 'metrics.token and metrics.tokenFile exclude each other'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { AccountError, type Transact } from '../auth/accounts.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SecretBox } from '../lib/secret-box.js';
-import { checkUrl, type AddressPolicy } from '../lib/address-guard.js';
+import { checkUrl, type AddressBlockedError, type AddressPolicy } from '../lib/address-guard.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 import { EVENT_FAMILIES, type EventFamily } from './event.js';
 import { isReservedHeader } from './webhook-client.js';
@@ -61,7 +61,7 @@ export class Webhooks {
     if (input.url !== undefined) {
       let url: URL;
       try { url = new URL(input.url); } catch { throw new AccountError('url must be an absolute http:// or https:// URL'); }
-      try { checkUrl(url, this.policy); } catch (e) { throw new AccountError(`url refused: ${(e as Error).message}`); }
+      try { checkUrl(url, this.policy); } catch (e) { throw new AccountError(`url refused: ${(e as AddressBlockedError).reason ?? (e as Error).message}`); }
     }
     if (input.format !== undefined && !PAYLOAD_FORMATS.includes(input.format)) throw new AccountError(`format must be one of ${PAYLOAD_FORMATS.join(', ')}`);
     if (input.events !== undefined && (input.events.length === 0 || !input.events.every((e) => (EVENT_FAMILIES as readonly string[]).includes(e)))) {

@@ -1,6 +1,13 @@
-// Prometheus metrics at /metrics.
-import type { FastifyInstance } from 'fastify';
+// Prometheus metrics at /metrics. They tell anyone who can read them the request mix, error rates and the
+// process's memory, so they are not for everyone: on the main port only loopback clients get them unless
+// a bearer token is configured (then every scraper presents it), or they move to a separate listener
+// (metrics.listen) whose address the operator chooses.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from '../config/schema.js';
+import { classifyAddress } from '../lib/address-guard.js';
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'berth_' });
@@ -16,6 +23,57 @@ export function observeRequest(method: string, status: number, ms: number): void
   latency.observe({ method }, ms / 1000);
 }
 
-export function metricsRoute(app: FastifyInstance): void {
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+/** The configured scrape token (metrics.token, or the first line of metrics.tokenFile), if any. */
+export function metricsToken(cfg: Config['metrics']): string | undefined {
+  if (cfg.token) return cfg.token;
+  if (!cfg.tokenFile) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(cfg.tokenFile, 'utf8');
+  } catch (e) {
+    throw new Error(`metrics.tokenFile ${cfg.tokenFile} cannot be read: ${(e as Error).message}`);
+  }
+  const token = text.replace(/\r?\n$/, '');
+  if (token.length < 16 || /[\r\n]/.test(token)) throw new Error(`metrics.tokenFile ${cfg.tokenFile} must hold one token of at least 16 characters`);
+  return token;
+}
+
+// Hashing first makes the comparison constant-time whatever the lengths.
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const sameToken = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
+
+function isLoopback(ip: string): boolean {
+  try { return classifyAddress(ip) === 'loopback'; } catch { return false; }
+}
+
+export interface MetricsAccess {
+  /** metrics.enabled */
+  enabled: boolean;
+  token?: string;
+  /** without a token, only loopback clients (the main port); the separate listener is open to whoever reaches it */
+  loopbackOnly: boolean;
+  /** set on the main port when metrics.listen moved /metrics elsewhere */
+  servedElsewhere?: boolean;
+}
+
+const refuse = (reply: FastifyReply, status: number, message: string) =>
+  reply.code(status).header('Cache-Control', 'no-store').type('text/plain; charset=utf-8').send(`${message}\n`);
+
+export function metricsRoute(app: FastifyInstance, access: MetricsAccess): void {
+  app.get('/metrics', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!access.enabled) return refuse(reply, 404, 'metrics are disabled (metrics.enabled: false)');
+    if (access.servedElsewhere) return refuse(reply, 404, 'metrics are served on the metrics listener (metrics.listen), not on this port');
+    if (access.token !== undefined) {
+      const header = req.headers.authorization ?? '';
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m || !sameToken(m[1]!, access.token)) {
+        reply.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return refuse(reply, 401, m ? 'wrong metrics token' : 'metrics need the bearer token configured in metrics.token (Authorization: Bearer TOKEN)');
+      }
+    } else if (access.loopbackOnly && !isLoopback(req.ip)) {
+      // req.ip is the address Fastify computed: the peer, or X-Forwarded-For from proxies in http.trustProxy.
+      return refuse(reply, 403, 'metrics are served to loopback clients only on this port; configure metrics.token or metrics.listen to scrape from elsewhere');
+    }
+    return reply.header('Cache-Control', 'no-store').type(registry.contentType).send(await registry.metrics());
+  });
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isRegistryError, RegistryError } from '../errors/registry-error.js';
-import { metricsRoute } from './metrics.js';
+import { metricsRoute, metricsToken } from './metrics.js';
 import { logRequest } from './request-log.js';
 import { httpsOptions, tlsEnabled } from './tls.js';
 import { v2Routes } from './routes/v2/handlers.js';
@@ -14,12 +14,36 @@ import type { Services } from './services.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+function baseOptions(cfg: Services['config'], logger: Logger) {
+  return {
+    ...(tlsEnabled(cfg.tls) ? { https: httpsOptions(cfg.tls) } : {}),
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: cfg.http.trustProxy as boolean | string | string[],
+  };
+}
+
+function healthRoutes(app: FastifyInstance, services: Services): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await services.ready().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable' });
+  });
+}
+
+/** The listener of metrics.listen: /metrics, /healthz and /readyz only, with the main port's TLS settings. */
+export async function buildMetricsServer(services: Services, opts: { logger: Logger }): Promise<FastifyInstance> {
+  const cfg = services.config;
+  const app = Fastify({ ...baseOptions(cfg, opts.logger), keepAliveTimeout: cfg.http.keepAliveTimeout * 1000, return503OnClosing: true, forceCloseConnections: 'idle' });
+  healthRoutes(app as unknown as FastifyInstance, services);
+  metricsRoute(app as unknown as FastifyInstance, { enabled: cfg.metrics.enabled, token: metricsToken(cfg.metrics), loopbackOnly: false });
+  return app as unknown as FastifyInstance;
+}
+
 export async function buildServer(services: Services, opts: { logger: Logger }): Promise<FastifyInstance> {
   const cfg = services.config;
   const app = Fastify({
-    ...(tlsEnabled(cfg.tls) ? { https: httpsOptions(cfg.tls) } : {}),
-    loggerInstance: opts.logger as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+    ...baseOptions(cfg, opts.logger),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -32,7 +56,6 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    trustProxy: cfg.http.trustProxy as boolean | string | string[],
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 8192 },
   });
 
@@ -75,12 +98,10 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
     return reply.send(JSON.stringify(e.toJSON()));
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const ok = await services.ready().catch(() => false);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable' });
+  healthRoutes(app as unknown as FastifyInstance, services);
+  metricsRoute(app as unknown as FastifyInstance, {
+    enabled: cfg.metrics.enabled, token: metricsToken(cfg.metrics), loopbackOnly: true, servedElsewhere: cfg.metrics.listen !== undefined,
   });
-  metricsRoute(app);
   await app.register(async (scope) => v2Routes(scope, services));
   await app.register(async (scope) => tokenRoutes(scope, services));
   await app.register(async (scope) => apiRoutes(scope, services), { prefix: '/api/v1' });

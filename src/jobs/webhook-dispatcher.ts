@@ -10,7 +10,7 @@ import { namespaceOf } from '../oci/reference.js';
 import { familyOf, type BerthEvent, type EventType } from '../events/event.js';
 import { deliver } from '../events/webhook-client.js';
 import { renderPayload, type PayloadFormat } from '../events/webhook-payload.js';
-import type { Webhooks } from '../events/webhooks.js';
+import { redact, type Webhooks } from '../events/webhooks.js';
 import type { AddressPolicy } from '../lib/address-guard.js';
 
 export interface DispatcherOptions {
@@ -170,11 +170,13 @@ export class WebhookDispatcher {
     const at = Date.now();
     let result: { ok: boolean; status?: number; latencyMs: number; error?: string; responseSnippet?: string };
     let eventId = '';
+    let url = '';
     try {
       const ep = await this.meta.db.selectFrom('webhook_endpoints').select(['url', 'format', 'tls_verify', 'enabled']).where('id', '=', endpointId).executeTakeFirst();
       const ev = await this.meta.db.selectFrom('events').select(['payload', 'event_id']).where('id', '=', eventSeq).executeTakeFirst();
       if (!ep || !ev) return; // the endpoint was removed: its deliveries went with it
       eventId = ev.event_id;
+      url = ep.url;
       const secrets = await this.webhooks.secrets(endpointId);
       const payload = renderPayload(ep.format as PayloadFormat, [JSON.parse(ev.payload) as BerthEvent]);
       result = await deliver({
@@ -186,6 +188,7 @@ export class WebhookDispatcher {
     }
     const dead = !result.ok && attempt >= this.opts.maxAttempts;
     const state = result.ok ? 'delivered' : dead ? 'dead' : 'pending';
+    const nextAttemptAt = result.ok || dead ? Date.now() : Date.now() + backoff(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
     // A lost commit here means one more delivery of the same event: at least once, as promised.
     const recorded = await this.meta.relaxedTransaction(async (tx) => {
       // Fix: the endpoint (and with it this delivery) may have been removed while the request was in flight;
@@ -197,11 +200,15 @@ export class WebhookDispatcher {
       }).execute();
       await tx.updateTable('webhook_deliveries').set({
         state, attempts: attempt, lease_until: 0, last_status: result.status ?? null, last_error: result.ok ? null : (result.error ?? `HTTP ${result.status}`).slice(0, 500),
-        next_attempt_at: result.ok || dead ? Date.now() : Date.now() + backoff(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs),
+        next_attempt_at: nextAttemptAt,
         finished_at: result.ok || dead ? Date.now() : null,
       }).where('id', '=', deliveryId).execute();
       return true;
     });
-    if (dead && recorded) this.log.warn({ endpoint: endpointId, delivery: deliveryId, event: eventId, attempts: attempt }, 'webhook delivery dead-lettered');
+    if (result.ok || !recorded) return;
+    // The URL without credentials and query (often tokens); the error never names them (webhook-client.ts).
+    const fields = { endpoint: endpointId, delivery: deliveryId, event: eventId, url: redact(url), status: result.status ?? null, error: result.error ?? null, attempt };
+    if (dead) this.log.error({ ...fields, attempts: attempt }, 'webhook delivery dead-lettered');
+    else this.log.warn({ ...fields, nextAttemptAt: new Date(nextAttemptAt).toISOString() }, 'webhook delivery attempt failed; will retry');
   }
 }

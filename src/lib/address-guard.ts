@@ -19,12 +19,16 @@ export interface AddressPolicy {
   allowLinkLocal?: boolean;
   /** Cloud metadata endpoints. Refused unless exactly `true`: allowLinkLocal does not imply it. */
   allowMetadata?: boolean;
+  /** The setting that allows a class (e.g. loopback: 'webhooks.allowLoopback'), named in refusals so that
+   *  an operator learns what to change. */
+  settings?: Partial<Record<AddressClass, string>>;
 }
 
 /** The error for a refused destination: code EADDRBLOCKED; names the class, never a URL's path or query. */
 export class AddressBlockedError extends Error {
   readonly code = 'EADDRBLOCKED';
-  constructor(readonly addressClass: AddressClass | 'scheme', message: string) {
+  /** `reason` is the message without "refused to connect: ", for answers that say "refused" themselves. */
+  constructor(readonly addressClass: AddressClass | 'scheme', message: string, readonly reason = message) {
     super(message);
     this.name = 'AddressBlockedError';
   }
@@ -128,8 +132,12 @@ export function isAllowed(cls: AddressClass, policy: AddressPolicy): boolean {
 
 const article = (cls: string) => (/^[aeiou]/.test(cls) ? 'an' : 'a');
 
-function refuse(host: string, cls: AddressClass): AddressBlockedError {
-  return new AddressBlockedError(cls, `refused to connect to ${host}: ${article(cls)} ${cls} address is not allowed by the outgoing-request policy`);
+/** `address` is what a name resolved to (undefined for a literal IP host). */
+function refuse(host: string, cls: AddressClass, policy: AddressPolicy, address?: string): AddressBlockedError {
+  const what = address === undefined ? `${host} is ${article(cls)} ${cls} address` : `${host} resolves to ${article(cls)} ${cls} address (${address})`;
+  const setting = policy.settings?.[cls];
+  const why = setting ? `set ${setting}: true to allow it` : 'not allowed by the outgoing-request policy';
+  return new AddressBlockedError(cls, `refused to connect: ${what}; ${why}`, `${what}; ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------- checks
@@ -144,7 +152,7 @@ export function checkUrl(url: URL, policy: AddressPolicy): void {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) === 0) return;
   const cls = classifyAddress(host);
-  if (!isAllowed(cls, policy)) throw refuse(host, cls);
+  if (!isAllowed(cls, policy)) throw refuse(host, cls, policy);
 }
 
 type BaseLookup = (hostname: string, options: LookupOptions & { all: true }, cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
@@ -168,7 +176,7 @@ export function guardedLookup(policy: AddressPolicy, baseLookup: BaseLookup = dn
       for (const a of addresses) {
         let cls: AddressClass;
         try { cls = classifyAddress(a.address); } catch { cls = 'unspecified'; }
-        if (!isAllowed(cls, policy)) return callback(refuse(hostname, cls), opts.all ? [] : '', undefined);
+        if (!isAllowed(cls, policy)) return callback(refuse(hostname, cls, policy, a.address), opts.all ? [] : '', undefined);
       }
       if (opts.all) return callback(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);

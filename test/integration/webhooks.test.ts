@@ -292,7 +292,7 @@ describe('webhooks', () => {
   });
 
   test('SSRF guard: loopback refused without allowLoopback (also by name, at delivery); metadata and other schemes always', async (t) => {
-    const bare = await startBerth({ auth: true, config: { webhooks: { ...WEBHOOKS, allowLoopback: undefined } } });
+    const bare = await startBerth({ auth: true, config: { webhooks: { ...WEBHOOKS, allowLoopback: undefined, allowPrivate: false } } });
     try {
       const admin = new ApiClient(bare.url, AUTH.admin);
       for (const url of [rcv.url('/t5'), `http://[::1]:${rcv.port}/t5`, `http://2130706433:${rcv.port}/t5`, `http://0x7f.1:${rcv.port}/t5`, `http://0.0.0.0:${rcv.port}/t5`]) {
@@ -300,6 +300,12 @@ describe('webhooks', () => {
         assert.equal(r.status, 400, `${url}: ${JSON.stringify(r.body)}`);
         assert.equal(r.body.error.code, 'INVALID_REQUEST');
       }
+      // The refusal names the setting that would allow the address.
+      const loop = await admin.post('/webhooks', { name: 'loop', url: rcv.url('/t5'), events: ['push'] });
+      assert.equal(loop.body.error.message, 'url refused: 127.0.0.1 is a loopback address; set webhooks.allowLoopback: true to allow it');
+      const priv = await admin.post('/webhooks', { name: 'private', url: 'http://10.1.2.3:8080/hook', events: ['push'] });
+      assert.equal(priv.status, 400, JSON.stringify(priv.body));
+      assert.equal(priv.body.error.message, 'url refused: 10.1.2.3 is a private address; set webhooks.allowPrivate: true to allow it');
       // A name that resolves to loopback passes creation (names are judged at connect time) but is never reached.
       const byName = await admin.post('/webhooks', { name: 'localhost', url: `http://localhost:${rcv.port}/t5`, events: ['push'] });
       t.diagnostic(`http://localhost:PORT/ on creation: ${byName.status}`);
@@ -313,12 +319,15 @@ describe('webhooks', () => {
           const r = await admin.get(`/webhooks/${id}/deliveries`);
           return r.body.items.length && r.body.items[0].history.length ? r.body.items : undefined;
         });
-        assert.match(items[0].history[0].error, /EADDRBLOCKED|loopback/);
+        assert.match(items[0].history[0].error, /EADDRBLOCKED: refused to connect: localhost resolves to a loopback address \(.+\); set webhooks\.allowLoopback: true to allow it/);
         assert.equal(items[0].history[0].status, null);
         assert.notEqual(items[0].state, 'delivered');
-        // Patching it to an address literal is refused like creating one.
+        // The refused attempt is logged with the same explanation.
+        await waitFor('the refused attempt in the log', () => bare.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.endpoint === id && /webhooks\.allowLoopback: true/.test(l.error ?? '')));
+        // Patching it to an address literal is refused like creating one, with the same explanation.
         const patch = await admin.patch(`/webhooks/${id}`, { url: `http://127.0.0.1:${rcv.port}/t5` });
         assert.equal(patch.status, 400);
+        assert.match(patch.body.error.message, /127\.0\.0\.1 is a loopback address; set webhooks\.allowLoopback: true to allow it/);
       }
       // Metadata, link-local and non-http schemes: refused everywhere, also where loopback is allowed.
       for (const client of [admin, api.admin]) {
@@ -377,6 +386,31 @@ describe('webhooks', () => {
     assert.equal(accepted[0]!.headers['berth-webhook-id'], dead.eventId, 'the same event id again: receivers can drop duplicates');
     assert.equal(eventsOf(accepted[0]!)[0]!.id, dead.eventId);
     assert.ok(verifySignature(ep.secret, accepted[0]!.headers, accepted[0]!.body));
+  });
+
+  test('failed deliveries are logged: warn per failed attempt (masked URL, status, attempt, next retry), error for the dead letter; never secrets or the query', async () => {
+    rcv.on('/t6log', { status: 503, body: 'maintenance' });
+    const url = `http://hookuser:hook-password-77@127.0.0.1:${rcv.port}/t6log?token=query-secret-77`;
+    const ep = await createEndpoint(api.alice, 'acme', { name: 'logged', url, events: ['push'], repositoryPattern: 'acme/logged' });
+    await pushImage(b, 'acme/logged', '1', AUTH.bob);
+    const lines = () => b.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.endpoint === ep.id);
+    const deadLine = await waitFor('the dead letter in the log', () => lines().find((l) => l.msg === 'webhook delivery dead-lettered'));
+    const warns = lines().filter((l) => l.msg === 'webhook delivery attempt failed; will retry');
+    assert.deepEqual(warns.map((l) => l.attempt), [1, 2], 'one warn line per failed attempt before the last');
+    for (const w of warns) {
+      assert.equal(w.level, 40);
+      assert.equal(w.status, 503);
+      assert.equal(w.error, 'HTTP 503');
+      assert.equal(w.url, `http://127.0.0.1:${rcv.port}/t6log`);
+      assert.ok(!Number.isNaN(Date.parse(w.nextAttemptAt)), `next retry time: ${w.nextAttemptAt}`);
+      assert.equal(typeof w.delivery, 'number');
+    }
+    assert.equal(deadLine.level, 50);
+    assert.equal(deadLine.attempt, 3);
+    assert.equal(deadLine.status, 503);
+    assert.equal(deadLine.url, `http://127.0.0.1:${rcv.port}/t6log`);
+    const all = b.logs.join('\n');
+    for (const secret of ['query-secret-77', 'hook-password-77', ep.secret]) assert.ok(!all.includes(secret), `the log never shows ${secret}`);
   });
 
   test('per-endpoint ordering: after failures, events still arrive in push order', async () => {
