@@ -15,6 +15,7 @@ import { GarbageCollector } from './registry/garbage-collector.js';
 import { ManifestService } from './registry/manifest-service.js';
 import { listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
+import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
 import { Accounts } from './auth/accounts.js';
@@ -139,11 +140,13 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   const sessions = new Sessions(meta.db, config.auth.session);
   const ldap = ldapDirectory(config);
   const directory = ldap ? new DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
+  const manifests = new ManifestService(meta, journal);
   const services: Services = {
     config,
     blobs,
     uploads: new UploadService(meta, store, blobs),
-    manifests: new ManifestService(meta, journal),
+    manifests,
+    deletion: new RepositoryDeletion(meta, store, manifests, journal, { deleteEnabled: config.registry.deleteEnabled }),
     journal,
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),

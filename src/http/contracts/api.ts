@@ -82,10 +82,14 @@ export const RobotSecret = z.object({ robot: Robot, secret: z.string().describe(
 
 export const Repository = z.object({
   name: z.string(),
+  exists: z.boolean().describe('whether anything was ever pushed to it (false: the permissions say what the caller could do)'),
   visibility: z.enum(['public', 'private', 'inherit']).describe('inherit: as its organization (private in a user namespace)'),
   public: z.boolean().describe('the effective visibility'),
   permissions: z.object({ pull: z.boolean(), push: z.boolean(), delete: z.boolean(), settings: z.boolean(), members: z.boolean() }),
 }).meta({ id: 'Repository' });
+export const RepositoryDeleted = z.object({
+  tags: z.number().int(), manifests: z.number().int(), blobLinks: z.number().int().describe('links to blobs removed; garbage collection frees blobs no other repository links'),
+}).meta({ id: 'RepositoryDeleted' });
 export const RepositorySummary = z.object({ name: z.string(), public: z.boolean() }).meta({ id: 'RepositorySummary' });
 export const RepositoryUpdate = z.strictObject({ visibility: z.enum(['public', 'private', 'inherit']) });
 
