@@ -163,7 +163,8 @@ export const TagQuery = z.strictObject({
 const platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
 export const TagInfo = z.object({
   name: z.string(), digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(),
-  size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time, platforms: z.array(platform),
+  size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time,
+  platforms: z.array(platform).describe("an index: its children's platforms; an image: its configuration's os/architecture; artifacts: none"),
 }).meta({ id: 'TagInfo' });
 const descriptor = z.object({ digest: z.string(), mediaType: z.string(), size: z.number().int() });
 export const ManifestDetail = z.object({
