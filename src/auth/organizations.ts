@@ -40,9 +40,9 @@ export class Organizations {
 
   async create(name: string, opts: { public?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     // The name is a namespace, shared with user names.
-    if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)');
-    if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`, 'conflict');
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`, 'conflict');
+    if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)', 'invalid', 'name');
+    if (await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is a user's namespace`, 'conflict', 'name');
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`organization ${name} already exists`, 'conflict', 'name');
     await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public) } }, async (tx) => {
       await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).execute();
     });
@@ -56,9 +56,9 @@ export class Organizations {
   }
 
   async createTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
-    if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -');
+    if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -', 'invalid', 'name');
     const o = await this.org(orgName);
-    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict');
+    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict', 'name');
     await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
       await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
     });
