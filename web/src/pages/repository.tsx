@@ -124,10 +124,10 @@ function TagList({ name, canDelete }: { name: string; canDelete: boolean }) {
       {page.loading && !page.data ? <Loading label="Loading tags…" /> : page.data ? (
         <>
           <div className="toolbar">
-            {(() => {
+            <div className="stack grow">{(() => {
               const t = items.find((x) => x.name === 'latest') ?? items[0];
               return pullCommands(host, name, t?.name ?? 'latest', t?.artifactType).map((c) => <CopyField key={c.label} value={c.command} what={`${c.label} pull command`} />);
-            })()}
+            })()}</div>
             <span className="muted small grow-right" aria-live="polite">{items.length ? `Tags ${from.toLocaleString()}–${(from + items.length - 1).toLocaleString()} of ${page.data.total.toLocaleString()}` : ''}</span>
           </div>
           <div className="toolbar" role="search">
@@ -147,11 +147,10 @@ function TagList({ name, canDelete }: { name: string; canDelete: boolean }) {
                   <span className="actions nowrap">
                     <CopyButton text={pullCommands(host, name, t.name, t.artifactType)[0].command} label="Tag" what={`pull command for ${name}:${t.name}`} />
                     <CopyButton text={pullCommands(host, name, t.digest, t.artifactType)[0].command} label="Digest" what={`pull command for ${name} by digest ${shortDigest(t.digest)}`} />
-                    {pullCommands(host, name, t.name, t.artifactType)[1] ? <CopyButton text={pullCommands(host, name, t.name, t.artifactType)[1].command} label="Podman" what={`podman pull command for ${name}:${t.name}`} /> : null}
                   </span>
                 ),
               },
-              ...(canDelete ? [{ key: 'delete', header: <span className="visually-hidden">Actions</span>, align: 'right' as const, render: (t: TagInfo) => <Button size="sm" variant="ghost" onClick={() => setRemoving(t)} aria-label={`Delete tag ${t.name}`}>Delete</Button> }] : []),
+              ...(canDelete ? [{ key: 'delete', header: <span className="visually-hidden">Actions</span>, align: 'right' as const, optional: true, render: (t: TagInfo) => <Button size="sm" variant="ghost" onClick={() => setRemoving(t)} aria-label={`Delete tag ${t.name}`}>Delete</Button> }] : []),
             ]}
             empty={q ? <EmptyState title={`No tag matches “${q}”`} icon="tag" /> : <EmptyState title="No tags" icon="tag">
               <p>This repository has no tagged manifests. Push one:</p>
