@@ -14,6 +14,7 @@ import { GarbageCollector } from './registry/garbage-collector.js';
 import { ManifestService } from './registry/manifest-service.js';
 import { listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
+import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
 import { Accounts } from './auth/accounts.js';
@@ -145,11 +146,13 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   });
   const sessions = new Sessions(meta.db, config.auth.session);
   const directory = ldap ? new (await import('./auth/directory-accounts.js')).DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
+  const manifests = new ManifestService(meta, journal);
   const services: Services = {
     config,
     blobs,
     uploads: new UploadService(meta, store, blobs),
-    manifests: new ManifestService(meta, journal),
+    manifests,
+    deletion: new RepositoryDeletion(meta, store, manifests, journal, { deleteEnabled: config.registry.deleteEnabled }),
     journal,
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
@@ -172,6 +175,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
       return true;
     },
   };
+  // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
+  accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
   return { config, meta, store, services, accounts, organizations, gc, directory, ldap,
     async close() {
       await ldap?.close();

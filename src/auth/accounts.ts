@@ -34,7 +34,8 @@ const USER_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 /** A refused account or membership change; `kind` tells callers how to answer (HTTP status in the API). */
 export class AccountError extends Error {
-  constructor(message: string, readonly kind: 'invalid' | 'not_found' | 'conflict' = 'invalid') { super(message); }
+  /** field: the request field at fault, for forms that show the message next to it */
+  constructor(message: string, readonly kind: 'invalid' | 'not_found' | 'conflict' = 'invalid', readonly field?: string) { super(message); }
 }
 
 export class Accounts {
@@ -55,11 +56,11 @@ export class Accounts {
 
   async create(name: string, password: string, opts: { admin?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
     // A user name is also the user's namespace, so it follows the repository name grammar.
-    if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)');
+    if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)', 'invalid', 'name');
     const problem = passwordProblem(password, name);
-    if (problem) throw new AccountError(`password ${problem}`);
-    if (await this.byName(name)) throw new AccountError(`user ${name} already exists`, 'conflict');
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`, 'conflict');
+    if (problem) throw new AccountError(`password ${problem}`, 'invalid', 'password');
+    if (await this.byName(name)) throw new AccountError(`user ${name} already exists`, 'conflict', 'name');
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`, 'conflict', 'name');
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.insertInto('users').values({ name, password_hash: hash, is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local', tokens_valid_after: 0, created_at: Date.now() }).execute();
@@ -154,7 +155,7 @@ export class Accounts {
     const u = await this.byName(name);
     if (!u || u.source !== 'local') throw new AccountError(`no local user ${name}`, 'not_found');
     const problem = passwordProblem(password, name);
-    if (problem) throw new AccountError(`password ${problem}`);
+    if (problem) throw new AccountError(`password ${problem}`, 'invalid', 'password');
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.updateTable('users').set({ password_hash: hash, tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();

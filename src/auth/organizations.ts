@@ -52,12 +52,12 @@ export class Organizations {
    */
   async create(name: string, opts: { public?: boolean; owner?: string; adopt?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     // The name is a namespace, shared with user names.
-    if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)');
+    if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)', 'invalid', 'name');
     const owner = await namespaceOwner(this.db, name);
-    if (owner === 'user') throw new AccountError(`${name} is a user's namespace`, 'conflict');
-    if (owner === 'org') throw new AccountError(`organization ${name} already exists`, 'conflict');
+    if (owner === 'user') throw new AccountError(`${name} is a user's namespace`, 'conflict', 'name');
+    if (owner === 'org') throw new AccountError(`organization ${name} already exists`, 'conflict', 'name');
     const reason = await this.reserved?.(name);
-    if (reason) throw new AccountError(`${name} is reserved: ${reason}`, 'conflict');
+    if (reason) throw new AccountError(`${name} is reserved: ${reason}`, 'conflict', 'name');
     if (!opts.adopt && (await namespaceRepositories(this.db, name, 1)).length > 0) {
       throw new AccountError(`the namespace ${name} holds repositories without an owner; only a system administrator may create this organization`, 'conflict');
     }
@@ -80,9 +80,9 @@ export class Organizations {
   }
 
   async createTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
-    if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -');
+    if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -', 'invalid', 'name');
     const o = await this.org(orgName);
-    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict');
+    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict', 'name');
     await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
       await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
     });

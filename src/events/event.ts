@@ -6,6 +6,7 @@ export const EVENT_TYPES = [
   'manifest.pushed', 'manifest.pulled', 'manifest.deleted',
   'tag.updated', 'tag.deleted',
   'blob.mounted', 'blob.deleted',
+  'repository.deleted',
   'login.failed',
   'scan.completed', 'quota.exceeded',
   'webhook.ping',
@@ -20,7 +21,7 @@ export function familyOf(type: EventType): EventFamily | 'ping' {
   switch (type) {
     case 'manifest.pushed': return 'push';
     case 'manifest.pulled': return 'pull';
-    case 'manifest.deleted': case 'blob.deleted': case 'tag.deleted': return 'delete';
+    case 'manifest.deleted': case 'blob.deleted': case 'tag.deleted': case 'repository.deleted': return 'delete';
     case 'tag.updated': return 'tag';
     case 'blob.mounted': return 'mount';
     case 'login.failed': return 'login_failure';

@@ -11,6 +11,8 @@
 //    (and its docs say so). The envelope and field names are unchanged; what changed is that the target
 //    embeds the OCI image-spec v1.1 descriptor, whose mediaType, digest and size have no omitempty: they
 //    are always present (as "" / 0 when unknown, e.g. on deletes), keys in the order mediaType, digest, size.
+// A whole repository deleted (repository.deleted) is a delete whose target names only the repository, as
+// Distribution 3.x sends for its repository deletes.
 // Both then add length (= size, omitted when 0), repository, fromRepository (mounts), url, tag and, when
 // Distribution is configured with `notifications.events.includereferences`, references (descriptors of
 // an index's children). Berth knows only the children's digests, so each reference is `{ "digest" }`.
@@ -42,7 +44,7 @@ export function distributionAction(type: EventType): string {
   switch (type) {
     case 'manifest.pushed': case 'tag.updated': return 'push';
     case 'manifest.pulled': return 'pull';
-    case 'manifest.deleted': case 'tag.deleted': case 'blob.deleted': return 'delete';
+    case 'manifest.deleted': case 'tag.deleted': case 'blob.deleted': case 'repository.deleted': return 'delete';
     case 'blob.mounted': return 'mount';
     case 'login.failed': case 'scan.completed': case 'quota.exceeded': case 'webhook.ping': return type;
   }

@@ -13,12 +13,14 @@ import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { CatalogPage } from '../registry/repositories.js';
 import type { UploadService } from '../registry/upload-service.js';
+import type { RepositoryDeletion } from '../registry/repository-deletion.js';
 
 export interface Services {
   config: Config;
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
+  deletion: RepositoryDeletion;
   repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
   auth: AuthService;
   organizations: Organizations;

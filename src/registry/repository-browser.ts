@@ -13,6 +13,9 @@ export type TagSort = 'name' | 'pushed' | 'size';
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+/** Platforms of image configurations by digest: a blob never changes, so its platform never does. */
+const PLATFORM_CACHE_SIZE = 10_000;
 
 function platformsOf(content: Buffer): Platform[] {
   try {
@@ -25,7 +28,30 @@ function platformsOf(content: Buffer): Platform[] {
 }
 
 export class RepositoryBrowser {
+  private readonly configPlatforms = new Map<string, Platform | null>();
+
   constructor(private readonly db: Db, private readonly store: StorageDriver) {}
+
+  /** os/architecture of an image from its configuration blob (small; read once per digest, then cached). */
+  private async imagePlatform(manifest: Buffer): Promise<Platform[]> {
+    let config: { digest?: string; size?: number } | undefined;
+    try { config = (JSON.parse(manifest.toString('utf8')) as { config?: { digest?: string; size?: number } }).config; } catch { return []; }
+    const d = config?.digest ? parseDigest(config.digest) : null;
+    if (!d || typeof d !== 'object' || !config?.size || config.size > MAX_CONFIG_BYTES) return [];
+    let p = this.configPlatforms.get(d.digest);
+    if (p === undefined) {
+      try {
+        const c = JSON.parse((await this.store.readBuffer(blobPath(d))).toString('utf8')) as Partial<Platform>;
+        p = typeof c.os === 'string' && typeof c.architecture === 'string' && c.os && c.architecture
+          ? { os: c.os, architecture: c.architecture, ...(typeof c.variant === 'string' && c.variant ? { variant: c.variant } : {}) } : null;
+      } catch {
+        return []; // unreadable now (e.g. removed meanwhile): not cached
+      }
+      if (this.configPlatforms.size >= PLATFORM_CACHE_SIZE) this.configPlatforms.delete(this.configPlatforms.keys().next().value!);
+      this.configPlatforms.set(d.digest, p);
+    }
+    return p ? [p] : [];
+  }
 
   /** Bytes per manifest of a repository: its own size plus its blobs (an index: plus its children's). */
   private async sizes(repositoryId: number): Promise<Map<number, number>> {
@@ -52,18 +78,27 @@ export class RepositoryBrowser {
       .select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type'])
       .where('t.repository_id', '=', repositoryId).execute();
     const sizes = await this.sizes(repositoryId);
-    // Only indexes have platforms: their contents are read, not every manifest's.
-    const platforms = new Map((await this.db.selectFrom('manifests').select(['id', 'content']).where('repository_id', '=', repositoryId)
-      .where('media_type', 'in', [...INDEX_TYPES]).execute()).map((m) => [Number(m.id), platformsOf(Buffer.from(m.content))]));
-    const all: TagInfo[] = rows.filter((r) => !opts.q || r.name.includes(opts.q)).map((r) => ({
-      name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: sizes.get(Number(r.id)) ?? 0, pushedAt: Number(r.updated_at),
-      platforms: platforms.get(Number(r.id)) ?? [],
-    }));
+    const ids = new Map<string, number>();
+    const all: TagInfo[] = rows.filter((r) => !opts.q || r.name.includes(opts.q)).map((r) => {
+      ids.set(r.name, Number(r.id));
+      return { name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: sizes.get(Number(r.id)) ?? 0, pushedAt: Number(r.updated_at), platforms: [] };
+    });
     const key = (t: TagInfo) => (opts.sort === 'pushed' ? t.pushedAt : opts.sort === 'size' ? t.size : 0);
     all.sort((a, b) => (key(a) - key(b)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (opts.order === 'desc') all.reverse();
     const start = opts.last === undefined ? 0 : all.findIndex((t) => t.name === opts.last) + 1;
     const items = all.slice(start, start + opts.n);
+    // Platforms only for the page shown: an index lists them; an image's come from its configuration.
+    const pageIds = [...new Set(items.filter((t) => INDEX_TYPES.has(t.mediaType) || IMAGE_CONFIG_TYPES.has(t.artifactType ?? '')).map((t) => ids.get(t.name)!))];
+    const contents = new Map<number, Buffer>();
+    for (let i = 0; i < pageIds.length; i += 500) {
+      for (const m of await this.db.selectFrom('manifests').select(['id', 'content']).where('id', 'in', pageIds.slice(i, i + 500)).execute()) contents.set(Number(m.id), Buffer.from(m.content));
+    }
+    for (const t of items) {
+      const content = contents.get(ids.get(t.name)!);
+      if (!content) continue;
+      t.platforms = INDEX_TYPES.has(t.mediaType) ? platformsOf(content) : await this.imagePlatform(content);
+    }
     return { items, next: start + opts.n < all.length ? items[items.length - 1].name : null, total: all.length };
   }
 

@@ -349,3 +349,50 @@ test('a directory (LDAP) account and an account with a second factor sign in thr
   await heading('Dashboard').waitFor();
   await page.getByText(/Signed in as/).getByText('tina').waitFor();
 });
+
+test('field errors, platforms, podman, not found, repository delete, and the administrators-only page', async () => {
+  await browser.context.clearCookies();
+  await page.goto(`${berth.url}/admin/users`);
+  await signIn('Users');
+  // A name the server refuses: the reason stands next to the field, not in a banner.
+  await page.getByRole('button', { name: 'New user' }).click();
+  const d = page.getByRole('dialog', { name: 'New local user' });
+  await d.getByLabel('User name').fill('Not Valid');
+  await d.getByLabel('Initial password').fill('correct-horse-battery-9');
+  await d.getByRole('button', { name: 'Create user' }).click();
+  await d.locator('.field-error').first().waitFor();
+  assert.match(await d.locator('.field-error').first().innerText(), /lower-case/);
+  assert.equal(await d.getByRole('alert').count(), 0, 'no "Something went wrong" banner');
+  await screenshot(page, 'field-error', { fullPage: false });
+  await d.getByRole('button', { name: 'Cancel' }).click();
+
+  await page.goto(`${berth.url}/repositories/acme/app`);
+  const tags = page.getByRole('table', { name: /Tags of acme\/app/ });
+  await tags.getByText('linux/amd64').first().waitFor();
+  await page.getByText(`podman pull ${berth.host}/acme/app:latest`, { exact: true }).waitFor();
+
+  await page.goto(`${berth.url}/repositories/acme/nothing-here`);
+  await page.getByText('Repository not found').waitFor();
+  assert.equal(await page.getByText(/You may pull/).count(), 0);
+  await screenshot(page, 'repository-not-found');
+
+  await page.goto(`${berth.url}/repositories/acme/platform`);
+  await page.getByRole('button', { name: 'Delete repository' }).click();
+  const del = page.getByRole('dialog', { name: 'Delete repository' });
+  assert.equal(await del.getByRole('button', { name: 'Delete repository' }).isDisabled(), true, 'not before the name is typed');
+  await del.getByLabel('Type acme/platform to confirm').fill('acme/platform');
+  await screenshot(page, 'repository-delete', { fullPage: false });
+  await del.getByRole('button', { name: 'Delete repository' }).click();
+  await heading('Repositories').waitFor();
+  assert.equal((await fetch(`${berth.url}/v2/acme/platform/tags/list`, { headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` } })).status, 404);
+
+  // Someone who is not an administrator: one plain page, no failing requests.
+  await browser.context.clearCookies();
+  await page.goto(`${berth.url}/admin/audit`);
+  await page.getByLabel('User name').fill('alice');
+  await page.getByLabel('Password').fill('correct-horse-battery-9');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading('Administrators only').waitFor();
+  assert.equal(await page.getByRole('alert').count(), 0);
+  await screenshot(page, 'admins-only');
+});

@@ -65,6 +65,10 @@ describe('browsing API', () => {
     const multi = byName.items.find((t: any) => t.name === 'multi');
     assert.deepEqual(multi.platforms, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }]);
     assert.ok(multi.size > pushed.small.size, 'an index counts its children');
+    // A single-platform image: its platform from its configuration; an artifact (the signature) has none.
+    assert.deepEqual(big.platforms, [{ os: 'linux', architecture: 'amd64' }]);
+    const second = (await admin.get('/repositories/acme%2Fapp/tags?n=2&last=mid')).body.items.find((t: any) => t.name === 'small');
+    assert.deepEqual(second.platforms, [{ os: 'linux', architecture: 'amd64' }], 'also on later pages');
     const bySize = (await admin.get('/repositories/acme%2Fapp/tags?sort=size&order=desc')).body.items.map((t: any) => t.name);
     assert.equal(bySize[0], 'big');
     assert.equal(bySize[bySize.length - 1], 'small');

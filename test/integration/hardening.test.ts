@@ -129,6 +129,17 @@ describe('namespace ownership', () => {
     assert.equal((await new ApiClient(b.url, basicAuth('mallory', PW)).post('/organizations', { name: 'dave' })).status, 409);
   });
 
+  test('a user deleted with their repositories leaves nothing in their namespace', async () => {
+    await addUser(b, 'leaver');
+    assert.equal((await pushImage(b, 'leaver/app', 'v1', basicAuth('leaver', PW))).status, 201);
+    const r = await runCli(['user', 'delete', 'leaver', '--delete-repositories', '--data', b.dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /deleted 1 repositories/);
+    const cat = await (await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: admin } })).json() as { repositories: string[] };
+    assert.ok(!cat.repositories.some((n) => n.startsWith('leaver/')));
+    assert.ok((await auditActions(b, 'repository.delete')).some((x) => x.resource === 'repository:leaver/app'));
+  });
+
   test('deleting an organization that holds repositories is refused', async () => {
     const r = await new ApiClient(b.url, admin).delete('/organizations/library');
     assert.equal(r.status, 409);

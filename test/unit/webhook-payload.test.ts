@@ -67,13 +67,20 @@ describe('renderPayload: Distribution envelope', () => {
 
     const manifestDeleted = event({ type: 'manifest.deleted', target: { repository: 'team/app', digest: DIGEST } });
     assert.deepEqual(parse(renderPayload('distribution-v1', [manifestDeleted]).body).events[0].target, { digest: DIGEST, repository: 'team/app' });
+
+    // A whole repository: a delete naming only the repository.
+    const repositoryDeleted = event({ type: 'repository.deleted', target: { repository: 'team/app' } });
+    const rv1 = parse(renderPayload('distribution-v1', [repositoryDeleted]).body).events[0];
+    assert.equal(rv1.action, 'delete');
+    assert.deepEqual(rv1.target, { repository: 'team/app' });
+    assert.deepEqual(parse(renderPayload('distribution-v2', [repositoryDeleted]).body).events[0].target, { mediaType: '', digest: '', size: 0, repository: 'team/app' });
   });
 
   test('every Berth type maps to a Distribution action, or keeps its own name when Distribution has none', () => {
     const expected: Record<EventType, string> = {
       'manifest.pushed': 'push', 'manifest.pulled': 'pull', 'manifest.deleted': 'delete',
       'tag.updated': 'push', 'tag.deleted': 'delete',
-      'blob.mounted': 'mount', 'blob.deleted': 'delete',
+      'blob.mounted': 'mount', 'blob.deleted': 'delete', 'repository.deleted': 'delete',
       'login.failed': 'login.failed', 'scan.completed': 'scan.completed', 'quota.exceeded': 'quota.exceeded',
       'webhook.ping': 'webhook.ping',
     };

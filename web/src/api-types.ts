@@ -30,7 +30,7 @@ export interface RobotSecret { robot: Robot; secret: string }
 export type Visibility = 'public' | 'private' | 'inherit';
 export interface RepositorySummary { name: string; public: boolean }
 export interface Repository {
-  name: string; visibility: Visibility; public: boolean;
+  name: string; exists: boolean; visibility: Visibility; public: boolean;
   permissions: { pull: boolean; push: boolean; delete: boolean; settings: boolean; members: boolean };
 }
 

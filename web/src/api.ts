@@ -84,3 +84,20 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** Per-field messages of a 400 (the API's detail: [{ path, message }]), keyed by the field's path. */
+export function fieldErrors(e: unknown): Record<string, string> {
+  if (!(e instanceof ApiError) || !Array.isArray(e.detail)) return {};
+  const out: Record<string, string> = {};
+  for (const d of e.detail as { path?: unknown; message?: unknown }[]) {
+    if (typeof d?.path === 'string' && d.path && typeof d.message === 'string') out[d.path] ??= d.message;
+  }
+  return out;
+}
+
+/** The error unless every problem in it is shown next to a field. */
+export function formLevelError(e: unknown, fields: string[]): unknown {
+  const fe = fieldErrors(e);
+  const keys = Object.keys(fe);
+  return keys.length && keys.every((k) => fields.includes(k)) ? null : e;
+}

@@ -4,6 +4,21 @@ import { Layout } from './components/layout';
 import { Loading } from './components/progress';
 import { ErrorBanner } from './components/error-banner';
 import { useSession } from './session';
+import { EmptyState } from './components/empty-state';
+import { PageHeader } from './components/page';
+import type { ReactNode } from 'react';
+
+/** Administration pages: others see one plain page saying so, not a page of failing requests. */
+function AdminOnly({ children }: { children: ReactNode }) {
+  const { user } = useSession();
+  if (user?.admin) return <>{children}</>;
+  return (
+    <>
+      <PageHeader title="Administrators only" />
+      <EmptyState title="This page is for system administrators" icon="question">Ask a system administrator of this Berth if you need something done here.</EmptyState>
+    </>
+  );
+}
 import { LoginPage } from './pages/login';
 import { DashboardPage } from './pages/dashboard';
 import { RepositoriesPage } from './pages/repositories';
@@ -56,11 +71,11 @@ export function App() {
           <Route path="/organizations/:org/teams/:team" element={<TeamPage />} />
           <Route path="/organizations/:org/webhooks/:id" element={<WebhookPage />} />
           <Route path="/account" element={<AccountPage />} />
-          <Route path="/admin/users" element={<UsersPage />} />
-          <Route path="/admin/webhooks" element={<WebhooksPage />} />
-          <Route path="/admin/webhooks/:id" element={<WebhookPage />} />
-          <Route path="/admin/audit" element={<AuditPage />} />
-          <Route path="/admin/system" element={<SystemPage />} />
+          <Route path="/admin/users" element={<AdminOnly><UsersPage /></AdminOnly>} />
+          <Route path="/admin/webhooks" element={<AdminOnly><WebhooksPage /></AdminOnly>} />
+          <Route path="/admin/webhooks/:id" element={<AdminOnly><WebhookPage /></AdminOnly>} />
+          <Route path="/admin/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
+          <Route path="/admin/system" element={<AdminOnly><SystemPage /></AdminOnly>} />
           <Route path="*" element={<NotFoundPage />} />
         </Routes>
       </Suspense>

@@ -67,3 +67,14 @@ export function referrerKind(artifactType: string | null | undefined): 'signatur
 }
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+const HELM_CONFIG = 'application/vnd.cncf.helm.config.v1+json';
+/** Commands that fetch a tag or digest: docker and podman for images, helm for charts, oras for other artifacts. */
+export function pullCommands(host: string, name: string, ref: string, artifactType: string | null | undefined): { label: string; command: string }[] {
+  const sep = ref.includes(':') ? '@' : ':';
+  if (artifactType === HELM_CONFIG) {
+    return [{ label: 'Helm', command: sep === ':' ? `helm pull oci://${host}/${name} --version ${ref}` : `helm pull oci://${host}/${name}@${ref}` }];
+  }
+  if (artifactTypeOf(artifactType)) return [{ label: 'ORAS', command: `oras pull ${host}/${name}${sep}${ref}` }];
+  return [{ label: 'Docker', command: `docker pull ${host}/${name}${sep}${ref}` }, { label: 'Podman', command: `podman pull ${host}/${name}${sep}${ref}` }];
+}

@@ -98,6 +98,27 @@ export function register(program: Command): void {
       process.stdout.write(`${subject} is ${role} of ${name}\n`);
     });
 
+  // Deleting a repository or a tag (the same service as DELETE /api/v1/repositories/...).
+  common(repo.command('delete <name>').description('delete a repository: tags, manifests, blob links, visibility and roles (then `berth gc` frees its blobs)'))
+    .option('--yes', 'do not ask for confirmation')
+    .action(async (name: string, opts: Common & { yes?: boolean }) => {
+      if (!opts.yes) {
+        if (!process.stdin.isTTY) throw new Error(`refusing to delete repository ${name} without confirmation: pass --yes`);
+        const { createInterface } = await import('node:readline/promises');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`Delete repository ${name} with all its tags and manifests? Type its name to confirm: `).finally(() => rl.close());
+        if (answer.trim() !== name) throw new Error('not confirmed; nothing deleted');
+      }
+      const r = await withBerth(opts, (b) => b.services.deletion.deleteRepository(name, CLI));
+      process.stdout.write(`deleted repository ${name}: ${r.tags} tags, ${r.manifests} manifests, ${r.blobLinks} blob links (run berth gc to free unused blobs)\n`);
+    });
+  const tagCmd = program.command('tag').description('tags of a repository');
+  common(tagCmd.command('delete <name> <tag>').description('delete a tag; its manifest stays, pullable by digest'))
+    .action(async (name: string, t: string, opts: Common) => {
+      await withBerth(opts, (b) => b.services.deletion.deleteTag(name, t, CLI));
+      process.stdout.write(`deleted tag ${name}:${t}\n`);
+    });
+
   const robot = program.command('robot').description('robot accounts of an organization, for CI systems');
   common(robot.command('create <org> <name>').description('create a robot limited to repositories of the organization; its secret is shown once'))
     .requiredOption('--scope <pattern:actions...>', 'repositories (patterns within the organization) and actions, e.g. "acme/app-*:pull,push"')

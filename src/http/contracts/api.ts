@@ -92,10 +92,14 @@ export const RobotSecret = z.object({ robot: Robot, secret: z.string().describe(
 
 export const Repository = z.object({
   name: z.string(),
+  exists: z.boolean().describe('whether anything was ever pushed to it (false: the permissions say what the caller could do)'),
   visibility: z.enum(['public', 'private', 'inherit']).describe('inherit: as its organization (private in a user namespace)'),
   public: z.boolean().describe('the effective visibility'),
   permissions: z.object({ pull: z.boolean(), push: z.boolean(), delete: z.boolean(), settings: z.boolean(), members: z.boolean() }),
 }).meta({ id: 'Repository' });
+export const RepositoryDeleted = z.object({
+  tags: z.number().int(), manifests: z.number().int(), blobLinks: z.number().int().describe('links to blobs removed; garbage collection frees blobs no other repository links'),
+}).meta({ id: 'RepositoryDeleted' });
 export const RepositorySummary = z.object({ name: z.string(), public: z.boolean() }).meta({ id: 'RepositorySummary' });
 export const RepositoryUpdate = z.strictObject({ visibility: z.enum(['public', 'private', 'inherit']) });
 
@@ -169,7 +173,8 @@ export const TagQuery = z.strictObject({
 const platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
 export const TagInfo = z.object({
   name: z.string(), digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(),
-  size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time, platforms: z.array(platform),
+  size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time,
+  platforms: z.array(platform).describe("an index: its children's platforms; an image: its configuration's os/architecture; artifacts: none"),
 }).meta({ id: 'TagInfo' });
 const descriptor = z.object({ digest: z.string(), mediaType: z.string(), size: z.number().int() });
 export const ManifestDetail = z.object({

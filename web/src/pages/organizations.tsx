@@ -1,7 +1,7 @@
 // Organizations the caller may see; creating one.
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
-import { api } from '../api';
+import { api, fieldErrors, formLevelError } from '../api';
 import type { Items, Organization } from '../api-types';
 import { Button } from '../components/button';
 import { Dialog } from '../components/dialog';
@@ -21,6 +21,7 @@ export function OrganizationsPage() {
   const orgs = useLoad((signal) => api.get<Items<Organization>>('/organizations', { signal }), []);
   const [creating, setCreating] = useState(false);
   const { session } = useSession();
+  const admin = session?.user.admin ?? false;
   const mayCreate = session?.capabilities?.createOrganizations ?? false;
   const [filter, setFilter] = useState('');
   const items = (orgs.data?.items ?? []).filter((o) => o.name.includes(filter.trim().toLowerCase()));
@@ -37,7 +38,7 @@ export function OrganizationsPage() {
           columns={[
             { key: 'name', header: 'Name', render: (o) => <Link className="strong-link" to={orgUrl(o.name)}>{o.name}</Link> },
             { key: 'vis', header: 'Visibility', render: (o) => (o.public ? <Badge tone="info">public</Badge> : <Badge>private</Badge>) },
-            { key: 'role', header: 'Your role', render: (o) => o.role ?? <span className="muted">none (public)</span> },
+            { key: 'role', header: 'Your role', render: (o) => o.role ?? (admin ? 'system administrator' : <span className="muted">none (public)</span>) },
             { key: 'created', header: 'Created', optional: true, render: (o) => formatTime(o.createdAt) },
           ]}
           empty={filter ? <EmptyState title={`No organization matches “${filter}”`} /> : (
@@ -73,10 +74,10 @@ function CreateOrganization({ open, onClose }: { open: boolean; onClose: () => v
   return (
     <Dialog open={open} title="New organization" onClose={onClose} onSubmit={submit}
       footer={<><Button onClick={onClose}>Cancel</Button><Button type="submit" variant="primary" busy={busy}>Create organization</Button></>}>
-      <Input label="Name" value={name} onChange={(e) => setName(e.target.value)} required pattern="[a-z0-9]+([._-][a-z0-9]+)*" maxLength={64}
+      <Input label="Name" error={fieldErrors(error).name} value={name} onChange={(e) => setName(e.target.value)} required pattern="[a-z0-9]+([._-][a-z0-9]+)*" maxLength={64}
         hint="Lower-case letters, digits and . _ - (not at the ends). Repositories are named NAME/…" autoCapitalize="none" spellCheck={false} />
       <Checkbox label="Public: anyone may pull its repositories" checked={isPublic} onChange={(e) => setPublic(e.target.checked)} />
-      <ErrorBanner error={error} />
+      <ErrorBanner error={formLevelError(error, ['name'])} />
     </Dialog>
   );
 }

@@ -1,12 +1,12 @@
 // One repository: its tags (paged and sorted by the server, so 10,000 tags stay fast), and for those who
 // may, its visibility and the roles given on it.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { Link, useSearchParams } from 'react-router-dom';
+import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { api, query, repoPath } from '../api';
 import { ROLES, type Items, type Member, type Page, type Repository, type Role, type TagInfo, type Visibility } from '../api-types';
 import { Button } from '../components/button';
 import { CopyButton, CopyField } from '../components/copy-button';
-import { ConfirmDialog } from '../components/dialog';
+import { ConfirmDialog, Dialog } from '../components/dialog';
 import { EmptyState } from '../components/empty-state';
 import { ErrorBanner } from '../components/error-banner';
 import { Input, Select } from '../components/field';
@@ -15,7 +15,7 @@ import { Loading } from '../components/progress';
 import { Pager, Table, type SortState } from '../components/table';
 import { Tabs } from '../components/tabs';
 import { useToast } from '../components/toast';
-import { artifactTypeOf, formatAgo, formatBytes, formatPlatform, formatTime, mediaTypeLabel, shortDigest } from '../format';
+import { pullCommands, artifactTypeOf, formatAgo, formatBytes, formatPlatform, formatTime, mediaTypeLabel, shortDigest } from '../format';
 import { useLoad } from '../hooks';
 import { namespaceOf, orgUrl, tagUrl } from '../links';
 
@@ -26,15 +26,27 @@ export function RepositoryPage({ name }: { name: string }) {
   const repo = useLoad((signal) => api.get<Repository>(repoPath(name), { signal }), [name]);
   const r = repo.data;
   const tab = params.get('tab') ?? 'tags';
-  const tabs = [{ id: 'tags', label: 'Tags', content: <TagList name={name} /> }];
+  const [deleting, setDeleting] = useState(false);
+  const tabs = [{ id: 'tags', label: 'Tags', content: <TagList name={name} canDelete={r?.permissions.delete ?? false} /> }];
   if (r?.permissions.settings) {
     tabs.push({ id: 'settings', label: 'Visibility', content: <VisibilityPanel repo={r} onSaved={repo.reload} /> });
     tabs.push({ id: 'access', label: 'Access', content: <RepositoryMembers name={name} canEdit={r.permissions.members} /> });
   }
   const ns = namespaceOf(name);
+  if (r && !r.exists) {
+    return (
+      <>
+        <PageHeader title={name} docTitle={name} crumbs={[{ label: 'Repositories', to: '/repositories' }, { label: name }]} />
+        <EmptyState title="Repository not found" icon="question" action={<Link to="/repositories" className="btn btn-primary">All repositories</Link>}>
+          Nothing has been pushed to {name}{r.permissions.push ? '; push an image to create it' : ''}.
+        </EmptyState>
+      </>
+    );
+  }
   return (
     <>
       <PageHeader title={name} docTitle={name}
+        actions={r?.permissions.delete ? <Button variant="danger" onClick={() => setDeleting(true)}>Delete repository</Button> : undefined}
         crumbs={[{ label: 'Repositories', to: '/repositories' }, { label: ns, to: orgUrl(ns) }, { label: name.slice(ns.length + 1) }]}
         subtitle={r ? <span className="badges">
           {r.public ? <Badge tone="info">public</Badge> : <Badge>private</Badge>}
@@ -46,16 +58,48 @@ export function RepositoryPage({ name }: { name: string }) {
         <Tabs label="Repository" tabs={tabs} selected={tabs.some((t) => t.id === tab) ? tab : 'tags'}
           onSelect={(id) => setParams(id === 'tags' ? {} : { tab: id }, { replace: true })} />
       ) : null}
+      <DeleteRepository name={name} open={deleting} onClose={() => setDeleting(false)} />
     </>
   );
 }
 
+/** Deleting a repository is confirmed by typing its name. */
+function DeleteRepository({ name, open, onClose }: { name: string; open: boolean; onClose: () => void }) {
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const navigate = useNavigate();
+  const toast = useToast();
+  useEffect(() => { if (open) { setTyped(''); setError(null); } }, [open]);
+  const submit = async () => {
+    if (typed !== name) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api.del(repoPath(name));
+      toast.success(`Repository ${name} deleted. Garbage collection frees the blobs no other repository uses.`);
+      onClose();
+      navigate('/repositories');
+    } catch (e) { setError(e); } finally { setBusy(false); }
+  };
+  return (
+    <Dialog open={open} title="Delete repository" onClose={onClose} onSubmit={() => void submit()}
+      footer={<><Button onClick={onClose}>Cancel</Button><Button type="submit" variant="danger" busy={busy} disabled={typed !== name}>Delete repository</Button></>}>
+      <p>Delete <strong>{name}</strong> with all its tags, manifests, signatures, visibility and roles? This cannot be undone.</p>
+      <Input label={`Type ${name} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false} autoCapitalize="none" />
+      <ErrorBanner error={error} />
+    </Dialog>
+  );
+}
+
 function Platforms({ t }: { t: TagInfo }) {
-  if (!t.platforms.length) return <span className="muted">—</span>;
+  if (!t.platforms.length) return <span className="muted">{artifactTypeOf(t.artifactType) ? 'artifact' : '—'}</span>;
   return <span className="chips">{t.platforms.map((p) => <span key={formatPlatform(p)} className="chip">{formatPlatform(p)}</span>)}</span>;
 }
 
-function TagList({ name }: { name: string }) {
+function TagList({ name, canDelete }: { name: string; canDelete: boolean }) {
+  const [removing, setRemoving] = useState<TagInfo | null>(null);
+  const toast = useToast();
   const [sort, setSort] = useState<SortState>({ key: 'pushed', order: 'desc' });
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [text, setText] = useState('');
@@ -80,7 +124,10 @@ function TagList({ name }: { name: string }) {
       {page.loading && !page.data ? <Loading label="Loading tags…" /> : page.data ? (
         <>
           <div className="toolbar">
-            <CopyField value={`docker pull ${host}/${name}:${items.some((t) => t.name === 'latest') ? 'latest' : items[0]?.name ?? 'latest'}`} what="pull command" />
+            <div className="stack grow">{(() => {
+              const t = items.find((x) => x.name === 'latest') ?? items[0];
+              return pullCommands(host, name, t?.name ?? 'latest', t?.artifactType).map((c) => <CopyField key={c.label} value={c.command} what={`${c.label} pull command`} />);
+            })()}</div>
             <span className="muted small grow-right" aria-live="polite">{items.length ? `Tags ${from.toLocaleString()}–${(from + items.length - 1).toLocaleString()} of ${page.data.total.toLocaleString()}` : ''}</span>
           </div>
           <div className="toolbar" role="search">
@@ -98,11 +145,12 @@ function TagList({ name }: { name: string }) {
               {
                 key: 'pull', header: 'Pull command', className: 'nowrap', render: (t) => (
                   <span className="actions nowrap">
-                    <CopyButton text={`docker pull ${host}/${name}:${t.name}`} label="Tag" what={`pull command for ${name}:${t.name}`} />
-                    <CopyButton text={`docker pull ${host}/${name}@${t.digest}`} label="Digest" what={`pull command for ${name} by digest ${shortDigest(t.digest)}`} />
+                    <CopyButton text={pullCommands(host, name, t.name, t.artifactType)[0].command} label="Tag" what={`pull command for ${name}:${t.name}`} />
+                    <CopyButton text={pullCommands(host, name, t.digest, t.artifactType)[0].command} label="Digest" what={`pull command for ${name} by digest ${shortDigest(t.digest)}`} />
                   </span>
                 ),
               },
+              ...(canDelete ? [{ key: 'delete', header: <span className="visually-hidden">Actions</span>, align: 'right' as const, optional: true, render: (t: TagInfo) => <Button size="sm" variant="ghost" onClick={() => setRemoving(t)} aria-label={`Delete tag ${t.name}`}>Delete</Button> }] : []),
             ]}
             empty={q ? <EmptyState title={`No tag matches “${q}”`} icon="tag" /> : <EmptyState title="No tags" icon="tag">
               <p>This repository has no tagged manifests. Push one:</p>
@@ -110,6 +158,14 @@ function TagList({ name }: { name: string }) {
             </EmptyState>} />
           <Pager hasPrevious={cursors.length > 1} hasNext={Boolean(page.data.next)} busy={page.loading}
             onPrevious={() => go((c) => c.slice(0, -1))} onNext={() => go((c) => [...c, page.data!.next!])} />
+          <ConfirmDialog open={removing !== null} title="Delete tag" confirmLabel="Delete tag" danger onClose={() => setRemoving(null)}
+            onConfirm={async () => {
+              await api.del(`${repoPath(name)}/tags/${encodeURIComponent(removing!.name)}`);
+              toast.success(`Tag ${removing!.name} deleted; its manifest stays pullable by digest.`);
+              page.reload();
+            }}>
+            Delete the tag <strong>{removing?.name}</strong> of {name}? The manifest it points to stays, pullable by digest {removing ? shortDigest(removing.digest) : ''}.
+          </ConfirmDialog>
         </>
       ) : null}
     </div>

@@ -105,7 +105,7 @@ function describeFields(f: Record<string, unknown> | undefined): string | undefi
   return parts.length ? parts.join(', ') : undefined;
 }
 
-const label = (k: string) => k.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').toLowerCase().replace(/^./, (c) => c.toUpperCase());
+const label = (k: string) => (k === 'durationMs' ? 'Duration' : k).replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').toLowerCase().replace(/^./, (c) => c.toUpperCase());
 
 function Report({ report }: { report: Record<string, unknown> }) {
   const rows = Object.entries(report).filter(([, v]) => v === null || typeof v !== 'object');

@@ -11,7 +11,7 @@ import { Badge, Facts, PageHeader, Section } from '../components/page';
 import { Loading } from '../components/progress';
 import { Table } from '../components/table';
 import { Tabs } from '../components/tabs';
-import { artifactTypeOf, formatBytes, formatPlatform, formatTime, isIndex, mediaTypeLabel, plural, referrerKind, shortDigest } from '../format';
+import { pullCommands, artifactTypeOf, formatBytes, formatPlatform, formatTime, isIndex, mediaTypeLabel, plural, referrerKind, shortDigest } from '../format';
 import { useLoad } from '../hooks';
 import { namespaceOf, orgUrl, repoUrl, tagUrl } from '../links';
 import { SecurityPanel } from './security-panel';
@@ -50,8 +50,8 @@ export function TagPage({ name, reference }: { name: string; reference: string }
               ]} />
               <h3 className="subhead">Pull</h3>
               <div className="stack">
-                {!byDigest ? <CopyField value={`docker pull ${host}/${name}:${reference}`} what="pull by tag" /> : null}
-                <CopyField value={`docker pull ${host}/${name}@${m.digest}`} what="pull by digest" />
+                {!byDigest ? pullCommands(host, name, reference, m.artifactType).map((c) => <CopyField key={c.label} value={c.command} what={`${c.label} pull by tag`} />) : null}
+                {pullCommands(host, name, m.digest, m.artifactType).map((c) => <CopyField key={c.label} value={c.command} what={`${c.label} pull by digest`} />)}
               </div>
             </Section>
             <Tabs label="Manifest details" tabs={tabs} selected={tabs.some((t) => t.id === tab) ? tab! : tabs[0]?.id}

@@ -1,7 +1,7 @@
 // User administration (system administrators): list and search, create, disable or enable, make or
 // unmake administrator, reset a lost second factor, set a password, delete.
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, query } from '../api';
+import { api, fieldErrors, formLevelError, query } from '../api';
 import type { Page, User } from '../api-types';
 import { Button } from '../components/button';
 import { ConfirmDialog, Dialog } from '../components/dialog';
@@ -17,7 +17,7 @@ import { useLoad } from '../hooks';
 import { useUser } from '../session';
 
 const PAGE = 50;
-type Pending = { user: User; kind: 'disable' | 'enable' | 'admin' | 'unadmin' | 'totp' | 'delete' };
+type Pending = { user: User; kind: 'disable' | 'enable' | 'admin' | 'unadmin' | 'totp' | 'unlock' | 'delete' };
 
 const CONFIRM: Record<Pending['kind'], { title: string; label: string; danger?: boolean; text: (u: string) => string }> = {
   disable: { title: 'Disable user', label: 'Disable', danger: true, text: (u) => `Disable ${u}? Every session and access token of ${u} ends at once; they cannot log in until enabled again.` },
@@ -25,6 +25,7 @@ const CONFIRM: Record<Pending['kind'], { title: string; label: string; danger?: 
   admin: { title: 'Make administrator', label: 'Make administrator', text: (u) => `Make ${u} a system administrator? Administrators may do everything in Berth.` },
   unadmin: { title: 'Remove administrator', label: 'Remove administrator', danger: true, text: (u) => `Take system administration away from ${u}?` },
   totp: { title: 'Reset second factor', label: 'Reset', danger: true, text: (u) => `Remove ${u}'s second factor (e.g. a lost phone)? They sign in with the password alone until they enrol again.` },
+  unlock: { title: 'Unlock user', label: 'Unlock', text: (u) => `Lift the sign-in lock of ${u} after too many failed attempts?` },
   delete: { title: 'Delete user', label: 'Delete user', danger: true, text: (u) => `Delete ${u} with their tokens, sessions and roles? This cannot be undone. Their personal repositories stay.` },
 };
 
@@ -51,6 +52,7 @@ export function UsersPage() {
       case 'admin': await api.patch(path, { admin: true }); break;
       case 'unadmin': await api.patch(path, { admin: false }); break;
       case 'totp': await api.del(`${path}/totp`); break;
+      case 'unlock': await api.post(`${path}/unlock`); break;
       case 'delete': await api.del(path); break;
     }
     toast.success(`${CONFIRM[p.kind].title}: ${p.user.name} — done.`);
@@ -86,6 +88,7 @@ export function UsersPage() {
                   <Button size="sm" onClick={() => setPending({ user: u, kind: u.admin ? 'unadmin' : 'admin' })} aria-label={`${u.admin ? 'Remove administrator' : 'Make administrator'}: ${u.name}`}>{u.admin ? 'Remove admin' : 'Make admin'}</Button>
                   {u.totp ? <Button size="sm" onClick={() => setPending({ user: u, kind: 'totp' })} aria-label={`Reset second factor of ${u.name}`}>Reset 2FA</Button> : null}
                   {u.source === 'local' ? <Button size="sm" onClick={() => setPassword(u)} aria-label={`Set password of ${u.name}`}>Password</Button> : null}
+                  <Button size="sm" onClick={() => setPending({ user: u, kind: 'unlock' })} aria-label={`Unlock ${u.name}`}>Unlock</Button>
                   <Button size="sm" variant="ghost" onClick={() => setPending({ user: u, kind: 'delete' })} aria-label={`Delete ${u.name}`}>Delete</Button>
                 </span>
               ),
@@ -127,10 +130,10 @@ function CreateUser({ open, onClose, onCreated }: { open: boolean; onClose: () =
   return (
     <Dialog open={open} title="New local user" onClose={onClose} onSubmit={submit}
       footer={<><Button onClick={onClose}>Cancel</Button><Button type="submit" variant="primary" busy={busy}>Create user</Button></>}>
-      <Input label="User name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={64} autoComplete="off" autoCapitalize="none" spellCheck={false} hint="Lower-case letters, digits and . _ -; also their personal namespace." />
-      <Input label="Initial password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={12} hint="At least 12 characters, not containing the user name." />
+      <Input label="User name" error={fieldErrors(error).name} value={name} onChange={(e) => setName(e.target.value)} required maxLength={64} autoComplete="off" autoCapitalize="none" spellCheck={false} hint="Lower-case letters, digits and . _ -; also their personal namespace." />
+      <Input label="Initial password" error={fieldErrors(error).password} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={12} hint="At least 12 characters, not containing the user name." />
       <Checkbox label="System administrator" checked={admin} onChange={(e) => setAdmin(e.target.checked)} />
-      <ErrorBanner error={error} />
+      <ErrorBanner error={formLevelError(error, ['name', 'password'])} />
     </Dialog>
   );
 }
@@ -153,8 +156,8 @@ function SetPassword({ user, onClose }: { user: User | null; onClose: () => void
         } catch (err) { setError(err); } finally { setBusy(false); }
       }}
       footer={<><Button onClick={onClose}>Cancel</Button><Button type="submit" variant="primary" busy={busy}>Set password</Button></>}>
-      <Input label="New password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={12} />
-      <ErrorBanner error={error} />
+      <Input label="New password" error={fieldErrors(error).password} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={12} />
+      <ErrorBanner error={formLevelError(error, ['password'])} />
     </Dialog>
   );
 }

@@ -14,6 +14,7 @@ import { SecondFactorError } from '../../../auth/second-factor.js';
 import { DirectoryError } from '../../../auth/ldap/ldap-directory.js';
 import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
 import { ApiError } from '../../../errors/api-error.js';
+import { DeletionError } from '../../../registry/repository-deletion.js';
 import { basicCredentials } from '../../authenticate.js';
 import { requestContext } from '../../request-context.js';
 import type { RequestContext } from '../../../audit/journal.js';
@@ -108,7 +109,12 @@ function invalid(where: string, error: z.ZodError): ApiError {
 /** Any error as the API's error shape. */
 export function toApiError(err: unknown, req: FastifyRequest): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof AccountError) return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', err.message);
+  if (err instanceof AccountError) {
+    // The same detail shape as a body that fails its schema: [{ path, message }].
+    return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', err.message,
+      err.field ? { detail: [{ path: err.field, message: err.message }] } : {});
+  }
+  if (err instanceof DeletionError) return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'disabled' ? 'CONFLICT' : 'INVALID_REQUEST', err.message);
   if (err instanceof LoginLocked) return new ApiError('TOO_MANY_REQUESTS', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
   if (err instanceof SecondFactorRequired) return new ApiError('SECOND_FACTOR_REQUIRED', err.message);
   if (err instanceof AccessTokenRequired) return new ApiError('UNAUTHORIZED', err.message);

@@ -3,6 +3,7 @@ import { parseSubject } from '../../../auth/organizations.js';
 import type { Resource } from '../../../auth/policy.js';
 import { ApiError } from '../../../errors/api-error.js';
 import { isValidName } from '../../../oci/reference.js';
+import { findRepositoryId } from '../../../registry/repositories.js';
 import { visibleRepositories } from '../../visible-repositories.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
@@ -33,7 +34,8 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
       const name = c.params.name;
       const can = async (a: string) => c.authz.can({ type: 'repository', name }, a);
       return {
-        name, visibility: await c.s.organizations.repositoryVisibility(name), public: (await c.authz.context(name)).public,
+        name, exists: (await findRepositoryId(c.s.db, name)) !== undefined,
+        visibility: await c.s.organizations.repositoryVisibility(name), public: (await c.authz.context(name)).public,
         permissions: { pull: true, push: await can('push'), delete: await can('delete'), settings: await can('settings'), members: await can('members') },
       };
     },
@@ -42,6 +44,17 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
     method: 'PATCH', path: '/repositories/:name', tag: 'repositories', summary: 'Make a repository public, private, or as its organization (inherit)',
     body: C.RepositoryUpdate, needs: repo('settings'),
     async handle(c) { await c.s.organizations.setRepositoryVisibility(c.params.name, c.body.visibility, c.ctx); },
+  }),
+  route({
+    method: 'DELETE', path: '/repositories/:name', tag: 'repositories',
+    summary: 'Delete a repository: its tags, manifests, blob links, visibility and roles (garbage collection then frees blobs no other repository uses)',
+    response: C.RepositoryDeleted, needs: repo('delete'),
+    async handle(c) { return c.s.deletion.deleteRepository(c.params.name, c.ctx); },
+  }),
+  route({
+    method: 'DELETE', path: '/repositories/:name/tags/:tag', tag: 'repositories', summary: 'Delete a tag; its manifest stays, pullable by digest',
+    needs: repo('delete'),
+    async handle(c) { await c.s.deletion.deleteTag(c.params.name, c.params.tag, c.ctx); },
   }),
   route({
     method: 'GET', path: '/repositories/:name/members', tag: 'repositories', summary: 'Roles given on this repository (besides the organization\'s)',

@@ -1,0 +1,97 @@
+// Deleting a whole repository or one tag, for the management API and the CLI (the /v2 API deletes one
+// manifest or tag at a time). Blobs are never removed here: a deleted repository's links to them go, so
+// garbage collection frees those no other repository links.
+import type { MetadataStore, Tx } from '../db/database.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { isValidName, isValidTag } from '../oci/reference.js';
+import type { StorageDriver } from '../storage/driver.js';
+import type { Journal, RequestContext } from '../audit/journal.js';
+import type { ManifestService } from './manifest-service.js';
+import { uploadPath } from './paths.js';
+import { findRepositoryId } from './repositories.js';
+
+export class DeletionError extends Error {
+  constructor(readonly kind: 'disabled' | 'not_found' | 'invalid', message: string) {
+    super(message);
+  }
+}
+
+export interface RepositoryDeleted { tags: number; manifests: number; blobLinks: number }
+
+export class RepositoryDeletion {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly store: StorageDriver,
+    private readonly manifests: ManifestService,
+    private readonly journal: Journal,
+    private readonly opts: { deleteEnabled: boolean },
+  ) {}
+
+  private check(name: string): void {
+    if (!this.opts.deleteEnabled) throw new DeletionError('disabled', 'deletion is disabled on this registry (registry.deleteEnabled: false)');
+    if (!isValidName(name)) throw new DeletionError('invalid', `invalid repository name ${JSON.stringify(name.slice(0, 256))}`);
+  }
+
+  /**
+   * Removes the repository: its tags, manifests (referrers among them), blob links, unfinished uploads,
+   * visibility and roles, with its audit record and event, in one transaction.
+   */
+  async deleteRepository(name: string, ctx: RequestContext): Promise<RepositoryDeleted> {
+    this.check(name);
+    const { result, uploads } = await this.meta.transaction(async (tx) => {
+      const id = await findRepositoryId(tx, name);
+      if (id === undefined) throw new DeletionError('not_found', `no repository ${name}`);
+      return this.removeIn(tx, id, name, ctx);
+    });
+    // Their rows are gone; the files would otherwise wait for garbage collection's upload expiry.
+    for (const u of uploads) await this.store.delete(uploadPath(u)).catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Deletes every repository of a namespace inside the caller's transaction (a user deleted with their
+   * repositories); returns how many. Their upload files are left to garbage collection's upload expiry.
+   */
+  async deleteNamespace(tx: Tx, ns: string, ctx: RequestContext): Promise<number> {
+    if (!this.opts.deleteEnabled) throw new DeletionError('disabled', 'deletion is disabled on this registry (registry.deleteEnabled: false)');
+    const repos = await tx.selectFrom('repositories').select(['id', 'name']).where('name', '>=', `${ns}/`).where('name', '<', `${ns}0`).execute();
+    for (const r of repos) await this.removeIn(tx, Number(r.id), r.name, ctx);
+    return repos.length;
+  }
+
+  /** One repository's rows, with its audit record and event, inside `tx`. */
+  private async removeIn(tx: Tx, id: number, name: string, ctx: RequestContext): Promise<{ result: RepositoryDeleted; uploads: string[] }> {
+      const count = async (table: 'tags' | 'manifests' | 'repository_blobs') =>
+        Number((await tx.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', id).executeTakeFirstOrThrow()).n);
+      const result = { tags: await count('tags'), manifests: await count('manifests'), blobLinks: await count('repository_blobs') };
+      const uploads = (await tx.selectFrom('uploads').select('id').where('repository_id', '=', id).execute()).map((u) => u.id);
+      await this.journal.write(tx, ctx, [{
+        action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length },
+        event: { type: 'repository.deleted', repository: name, target: { repository: name } },
+      }]);
+      // Children before parents: the foreign keys cascade, but explicit deletes do not depend on
+      // SQLite's foreign_keys pragma.
+      await tx.deleteFrom('tags').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('manifest_blobs').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('manifest_children').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('manifests').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('repository_blobs').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('uploads').where('repository_id', '=', id).execute();
+      await tx.deleteFrom('repository_settings').where('name', '=', name).execute();
+      await tx.deleteFrom('repository_members').where('repository_name', '=', name).execute();
+      await tx.deleteFrom('repositories').where('id', '=', id).execute();
+    return { result, uploads };
+  }
+
+  /** Removes one tag; its manifest stays, reachable by digest. The same as a /v2 DELETE by tag. */
+  async deleteTag(name: string, tag: string, ctx: RequestContext): Promise<void> {
+    this.check(name);
+    if (!isValidTag(tag)) throw new DeletionError('invalid', `invalid tag ${JSON.stringify(tag.slice(0, 128))}`);
+    try {
+      await this.manifests.delete(name, { tag }, ctx);
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === 'MANIFEST_UNKNOWN') throw new DeletionError('not_found', `no tag ${tag} in ${name}`);
+      throw e;
+    }
+  }
+}
