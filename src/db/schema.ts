@@ -158,6 +158,7 @@ export interface WebhookDeliveriesTable {
 }
 export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
 export interface CursorsTable { name: string; value: number }
+export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
 
 export interface Database {
   repositories: RepositoriesTable;
@@ -187,4 +188,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   cursors: CursorsTable;
+  leases: LeasesTable;
 }

@@ -300,5 +300,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_leases': {
+      async up(db: Kysely<any>) {
+        // Who runs a background job or consumes events right now: one holder per name, until its lease
+        // expires (a dead holder stops renewing, and another process takes over).
+        await db.schema.createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('until', 'bigint', (c) => c.notNull())
+          .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
