@@ -92,8 +92,18 @@ export interface TokenServiceOptions {
 
 const ALG = 'ES256';
 
+/** Verified tokens kept at most: a bounded memory cost, enough for every client of a busy registry. */
+const VERIFIED_MAX = 10_000;
+
 export class TokenService {
   private cache: { keys: SigningKey[]; loaded: number } | undefined;
+  // Public keys imported once per kid: importing a JWK on every verification was a quarter of the CPU
+  // of a token-carrying pull.
+  private readonly publicKeys = new Map<string, KeyObject>();
+  // Tokens whose signature and claims verified, until they expire. Only the signature check is saved:
+  // everything that can change (the account, its credential generation, the access token it came from)
+  // is looked up in the database on every request, so revocation in any process still takes effect at once.
+  private readonly verified = new Map<string, { payload: JWTPayload; kid: string; audience: string }>();
   private readonly lifetime: number;
   private readonly refreshLifetime: number;
   private readonly now: () => number;
@@ -191,6 +201,44 @@ export class TokenService {
   }
 
   private async verify(token: string, audience: string, use: string): Promise<JWTPayload> {
+    const hit = this.verified.get(token);
+    if (hit && hit.audience === audience && this.stillVerifies(hit.payload, hit.kid)) return hit.payload;
+    if (hit) this.verified.delete(token);
+    const payload = await this.verifyFully(token, audience, use);
+    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { payload, kid: this.kidOf(token), audience });
+    return payload;
+  }
+
+  /** A cached verification holds while the token has not expired and its key still verifies. */
+  private stillVerifies(p: JWTPayload, kid: string): boolean {
+    const now = this.now();
+    // Keys older than the key cache's age are looked at afresh by a full verification.
+    if (!this.cache || now - this.cache.loaded > 60_000) return false;
+    // jose's rule: expired when exp <= now - tolerance
+    if (p.exp! <= Math.floor(now / 1000) - (this.opts.clockTolerance ?? 30)) return false;
+    const key = this.cache?.keys.find((k) => k.kid === kid);
+    return key !== undefined && (key.verifyUntil === null || key.verifyUntil > now);
+  }
+
+  private kidOf(token: string): string {
+    try {
+      return (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString()) as { kid?: string }).kid ?? '';
+    } catch {
+      return '';
+    }
+  }
+
+  private publicKey(k: SigningKey): KeyObject {
+    let key = this.publicKeys.get(k.kid);
+    if (!key) {
+      key = createPublicKey({ key: k.publicJwk as never, format: 'jwk' });
+      this.publicKeys.set(k.kid, key);
+    }
+    return key;
+  }
+
+  private async verifyFully(token: string, audience: string, use: string): Promise<JWTPayload> {
     let result;
     try {
       result = await jwtVerify(token, async (header) => {
@@ -200,7 +248,7 @@ export class TokenService {
         // Another process may have rotated: look once more in the store before refusing a kid.
         const key = (await this.keys()).find(usable) ?? (await this.keys(true)).find(usable);
         if (!key) throw new TokenError('unknown or retired signing key');
-        return createPublicKey({ key: key.publicJwk as never, format: 'jwk' });
+        return this.publicKey(key);
       }, {
         issuer: this.opts.issuer, audience, algorithms: [ALG], requiredClaims: ['sub', 'exp', 'iat', 'jti'],
         clockTolerance: this.opts.clockTolerance ?? 30, currentDate: new Date(this.now()),

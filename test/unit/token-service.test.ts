@@ -73,6 +73,21 @@ describe('token service', () => {
     await refused(svc.verifyAccess(t.token), /expired/);
   });
 
+  test('a token verified before stays refused once its key stops verifying, and never passes as a refresh token', async () => {
+    let now = Date.now();
+    const store = new MemoryKeyStore();
+    const svc = new TokenService(store, { ...opts, now: () => now });
+    const t = await svc.issueAccess('alice', access);
+    await svc.verifyAccess(t.token);
+    await svc.verifyAccess(t.token);
+    await refused(svc.verifyRefresh(t.token), /aud/);
+    const kid = decodeProtectedHeader(t.token).kid!;
+    await store.retire(kid, now, now);
+    // Another process retired it; this one sees that once its key cache (60 s) refreshes.
+    now += 61_000;
+    await refused(svc.verifyAccess(t.token), /unknown or retired/);
+  });
+
   test('a wrong issuer or audience is refused', async () => {
     const store = new MemoryKeyStore();
     const svc = new TokenService(store, opts);
