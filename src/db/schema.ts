@@ -34,6 +34,8 @@ export interface ManifestsTable {
   /** JSON of the manifest's top-level annotations, for referrers listings */
   annotations: string | null;
   created_at: number;
+  /** own bytes + blobs + (an index) children's totals */
+  total_size: Generated<number>;
 }
 
 export interface ManifestBlobsTable {

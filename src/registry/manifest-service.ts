@@ -94,6 +94,7 @@ export class ManifestService {
     await this.meta.transaction(async (tx) => {
       const repositoryId = await ensureRepository(tx, name, now);
       const blobDigests = [...new Set(blobs.map((b) => b.digest))];
+      let totalSize = content.length + [...new Map(blobs.map((b) => [b.digest, b.size])).values()].reduce((a, b) => a + b, 0);
       if (blobDigests.length > 0) {
         const present = await tx.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest')
           .select(['b.digest', 'b.size']).where('rb.repository_id', '=', repositoryId).where('rb.digest', 'in', blobDigests).execute();
@@ -106,8 +107,9 @@ export class ManifestService {
       }
       const children = [...new Set(parsed.manifests.map((m) => m.digest))];
       if (children.length > 0) {
-        const present = await tx.selectFrom('manifests').select(['digest', 'size']).where('repository_id', '=', repositoryId).where('digest', 'in', children).execute();
+        const present = await tx.selectFrom('manifests').select(['digest', 'size', 'total_size']).where('repository_id', '=', repositoryId).where('digest', 'in', children).execute();
         const sizes = new Map(present.map((p) => [p.digest, Number(p.size)]));
+        for (const p of present) totalSize += Number(p.total_size);
         for (const m of parsed.manifests) {
           const size = sizes.get(m.digest);
           if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'index references a manifest unknown to this repository', detail: { digest: m.digest } });
@@ -120,7 +122,7 @@ export class ManifestService {
         const inserted = await tx.insertInto('manifests').values({
           repository_id: repositoryId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType ?? null,
           subject_digest: parsed.subject?.digest ?? null, size: content.length, content,
-          annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, created_at: now,
+          annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, created_at: now, total_size: totalSize,
         }).returning('id').executeTakeFirstOrThrow();
         manifestId = inserted.id;
         if (blobDigests.length > 0) {

@@ -1,5 +1,6 @@
 // What people browse (the web UI, the API): tags with size, push time and platforms; a manifest with its
 // configuration, layers, children and referrers; storage used per organization and repository.
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { parseDigest } from '../oci/digest.js';
 import { namespaceOf } from '../oci/reference.js';
@@ -12,6 +13,14 @@ export interface TagInfo { name: string; digest: string; mediaType: string; arti
 export type TagSort = 'name' | 'pushed' | 'size';
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+/** The position after which a page starts: a tag name, or a cursor `~key~name` for the other orders. */
+function parseCursor(last: string | undefined, sort: TagSort): { key?: number; name: string } | undefined {
+  if (last === undefined) return undefined;
+  const m = /^~(\d{1,16})~(.*)$/s.exec(last);
+  if (m) return sort === 'name' ? { name: m[2] } : { key: Number(m[1]), name: m[2] };
+  return { name: last };
+}
+
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 /** Platforms of image configurations by digest: a blob never changes, so its platform never does. */
@@ -53,53 +62,54 @@ export class RepositoryBrowser {
     return p ? [p] : [];
   }
 
-  /** Bytes per manifest of a repository: its own size plus its blobs (an index: plus its children's). */
-  private async sizes(repositoryId: number): Promise<Map<number, number>> {
-    const own = await this.db.selectFrom('manifests').select(['id', 'digest', 'size']).where('repository_id', '=', repositoryId).execute();
-    const blobs = await this.db.selectFrom('manifest_blobs as mb').innerJoin('blobs as b', 'b.digest', 'mb.digest')
-      .select(['mb.manifest_id', (eb) => eb.fn.sum<number>('b.size').as('bytes')]).where('mb.repository_id', '=', repositoryId).groupBy('mb.manifest_id').execute();
-    const children = await this.db.selectFrom('manifest_children').select(['manifest_id', 'child_digest']).where('repository_id', '=', repositoryId).execute();
-    const sizes = new Map(own.map((m) => [Number(m.id), Number(m.size)]));
-    for (const b of blobs) sizes.set(Number(b.manifest_id), (sizes.get(Number(b.manifest_id)) ?? 0) + Number(b.bytes));
-    const byDigest = new Map(own.map((m) => [m.digest, Number(m.id)]));
-    const total = new Map(sizes);
-    for (const c of children) {
-      const child = byDigest.get(c.child_digest);
-      if (child !== undefined) total.set(Number(c.manifest_id), (total.get(Number(c.manifest_id)) ?? 0) + (sizes.get(child) ?? 0));
-    }
-    return total;
-  }
-
-  /** A page of tags, sorted; `last` is the name of the previous page's last tag. */
+  /**
+   * A page of tags, sorted, paged in the database. `last` is the previous page's `next`: for the name
+   * order the last tag's name, otherwise a cursor (`~key~name`; tag names never start with `~`) that
+   * carries the sort key, so that a page after a deleted tag still continues after it.
+   */
   async tags(name: string, opts: { n: number; last?: string; sort: TagSort; order: 'asc' | 'desc'; q?: string }): Promise<{ items: TagInfo[]; next: string | null; total: number } | null> {
     const repositoryId = await findRepositoryId(this.db, name);
     if (repositoryId === undefined) return null;
-    const rows = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id')
-      .select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type'])
-      .where('t.repository_id', '=', repositoryId).execute();
-    const sizes = await this.sizes(repositoryId);
-    const ids = new Map<string, number>();
-    const all: TagInfo[] = rows.filter((r) => !opts.q || r.name.includes(opts.q)).map((r) => {
-      ids.set(r.name, Number(r.id));
-      return { name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: sizes.get(Number(r.id)) ?? 0, pushedAt: Number(r.updated_at), platforms: [] };
-    });
-    const key = (t: TagInfo) => (opts.sort === 'pushed' ? t.pushedAt : opts.sort === 'size' ? t.size : 0);
-    all.sort((a, b) => (key(a) - key(b)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (opts.order === 'desc') all.reverse();
-    const start = opts.last === undefined ? 0 : all.findIndex((t) => t.name === opts.last) + 1;
-    const items = all.slice(start, start + opts.n);
-    // Platforms only for the page shown: an index lists them; an image's come from its configuration.
-    const pageIds = [...new Set(items.filter((t) => INDEX_TYPES.has(t.mediaType) || IMAGE_CONFIG_TYPES.has(t.artifactType ?? '')).map((t) => ids.get(t.name)!))];
-    const contents = new Map<number, Buffer>();
-    for (let i = 0; i < pageIds.length; i += 500) {
-      for (const m of await this.db.selectFrom('manifests').select(['id', 'content']).where('id', 'in', pageIds.slice(i, i + 500)).execute()) contents.set(Number(m.id), Buffer.from(m.content));
+    const base = () => {
+      let b = this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').where('t.repository_id', '=', repositoryId);
+      // A case-sensitive substring, as before (LIKE would ignore ASCII case on SQLite).
+      if (opts.q) b = b.where(sql<boolean>`instr(t.name, ${opts.q}) > 0`);
+      return b;
+    };
+    const keyColumn = opts.sort === 'pushed' ? 't.updated_at' : opts.sort === 'size' ? 'm.total_size' : undefined;
+    let after = parseCursor(opts.last, opts.sort);
+    if (after && keyColumn && after.key === undefined) {
+      // A tag name from an older client: continue after that tag's key, if it is still there.
+      const at = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select(['t.updated_at', 'm.total_size'])
+        .where('t.repository_id', '=', repositoryId).where('t.name', '=', after.name).executeTakeFirst();
+      if (!at) return { items: [], next: null, total: Number((await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n) };
+      after = { name: after.name, key: Number(opts.sort === 'pushed' ? at.updated_at : at.total_size) };
     }
-    for (const t of items) {
-      const content = contents.get(ids.get(t.name)!);
-      if (!content) continue;
-      t.platforms = INDEX_TYPES.has(t.mediaType) ? platformsOf(content) : await this.imagePlatform(content);
+    let query = base().select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.total_size', 'm.content']);
+    const desc = opts.order === 'desc';
+    if (after) {
+      const cmp = desc ? '<' : '>';
+      query = keyColumn && after.key !== undefined
+        ? query.where((eb) => eb.or([eb(keyColumn, cmp, after.key!), eb.and([eb(keyColumn, '=', after.key!), eb('t.name', cmp, after.name)])]))
+        : query.where('t.name', cmp, after.name);
     }
-    return { items, next: start + opts.n < all.length ? items[items.length - 1].name : null, total: all.length };
+    const dir = desc ? 'desc' : 'asc';
+    if (keyColumn) query = query.orderBy(keyColumn, dir);
+    const rows = await query.orderBy('t.name', dir).limit(opts.n + 1).execute();
+    const total = Number((await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const page = rows.slice(0, opts.n);
+    const items: TagInfo[] = [];
+    for (const r of page) {
+      const content = Buffer.from(r.content);
+      // Platforms: an index lists them; an image's come from its configuration.
+      const platforms = INDEX_TYPES.has(r.media_type) ? platformsOf(content)
+        : IMAGE_CONFIG_TYPES.has(r.artifact_type ?? '') ? await this.imagePlatform(content) : [];
+      items.push({ name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.total_size), pushedAt: Number(r.updated_at), platforms });
+    }
+    const lastRow = page[page.length - 1];
+    const next = rows.length > opts.n && lastRow
+      ? (keyColumn ? `~${opts.sort === 'pushed' ? Number(lastRow.updated_at) : Number(lastRow.total_size)}~${lastRow.name}` : lastRow.name) : null;
+    return { items, next, total };
   }
 
   /** A manifest as a person reads it: parsed, with its image configuration, layers, children and referrers. */

@@ -115,6 +115,38 @@ describe('browsing API', () => {
     }
   });
 
+  test('following next visits every tag once in every order, and continues after a tag deleted meanwhile', async () => {
+    for (const [sort, order] of [['name', 'asc'], ['name', 'desc'], ['pushed', 'asc'], ['pushed', 'desc'], ['size', 'asc'], ['size', 'desc']]) {
+      const all = (await admin.get(`/repositories/acme%2Fapp/tags?n=100&sort=${sort}&order=${order}`)).body.items.map((t: any) => t.name);
+      const seen: string[] = [];
+      let last: string | null = null;
+      for (let guard = 0; guard < 10; guard++) {
+        const page: any = (await admin.get(`/repositories/acme%2Fapp/tags?n=1&sort=${sort}&order=${order}${last ? `&last=${encodeURIComponent(last)}` : ''}`)).body;
+        seen.push(...page.items.map((t: any) => t.name));
+        last = page.next;
+        if (!last) break;
+      }
+      assert.deepEqual(seen, all, `${sort} ${order}`);
+    }
+    // Delete the tag a cursor points at: the next page starts after where it was, not at the first page.
+    const extra = await image(b, 'acme/app', 'm-gone', 2000);
+    assert.ok(extra.digest);
+    // Orders in which m-gone is not the last tag: name (between big and mid), newest first, size (between mid and big).
+    for (const [sort, order] of [['name', 'asc'], ['pushed', 'desc'], ['size', 'asc']]) {
+      const before = (await admin.get(`/repositories/acme%2Fapp/tags?n=100&sort=${sort}&order=${order}`)).body.items.map((t: any) => t.name);
+      const at = before.indexOf('m-gone');
+      assert.ok(at >= 0 && at < before.length - 1, `${sort}: ${before}`);
+      const page = (await admin.get(`/repositories/acme%2Fapp/tags?n=${at + 1}&sort=${sort}&order=${order}`)).body;
+      assert.equal(page.items[at].name, 'm-gone');
+      assert.equal((await admin.delete('/repositories/acme%2Fapp/tags/m-gone')).status < 300, true);
+      assert.ok(page.next);
+      const after = (await admin.get(`/repositories/acme%2Fapp/tags?n=100&sort=${sort}&order=${order}&last=${encodeURIComponent(page.next)}`)).body.items.map((t: any) => t.name);
+      assert.deepEqual(after, before.slice(at + 1), `${sort}: continues after the deleted tag`);
+      await image(b, 'acme/app', 'm-gone', 2000);
+    }
+    assert.equal((await admin.delete('/repositories/acme%2Fapp/tags/m-gone')).status < 300, true);
+  });
+
   test('a manifest with its configuration, layers and referrers; an index with its children', async () => {
     const m = (await admin.get('/repositories/acme%2Fapp/manifests/big')).body;
     assert.equal(m.digest, pushed.big.digest);

@@ -312,5 +312,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0013_manifest_total_size': {
+      async up(db: Kysely<any>) {
+        // What a tag costs in storage, kept with the manifest so that tag pages sort by size in the
+        // database: its own bytes, its blobs', and (an index) its children's totals.
+        await db.schema.alterTable('manifests').addColumn('total_size', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await sql`update manifests set total_size = size + coalesce((select sum(b.size) from manifest_blobs mb join blobs b on b.digest = mb.digest where mb.manifest_id = manifests.id), 0)`.execute(db);
+        await sql`update manifests set total_size = total_size + coalesce((select sum(c.total_size) from manifest_children mc join manifests c on c.repository_id = mc.repository_id and c.digest = mc.child_digest where mc.manifest_id = manifests.id), 0) where exists (select 1 from manifest_children mc where mc.manifest_id = manifests.id)`.execute(db);
+        // Tag pages sorted by push time walk this index instead of sorting every tag.
+        await db.schema.createIndex('tags_pushed').on('tags').columns(['repository_id', 'updated_at', 'name']).execute();
+        await db.schema.createIndex('manifests_total_size').on('manifests').columns(['repository_id', 'total_size']).execute();
+      },
+    },
   };
 }

@@ -165,7 +165,7 @@ export const DeliveryQuery = z.strictObject({ n: z.coerce.number().int().min(1).
 
 export const TagQuery = z.strictObject({
   n: z.coerce.number().int().min(1).max(1000).optional(),
-  last: z.string().max(128).optional().describe('the name of the previous page\'s last tag'),
+  last: z.string().max(160).optional().describe('the previous page\'s `next`: a tag name (name order) or a cursor; a deleted tag still continues after it'),
   sort: z.enum(['name', 'pushed', 'size']).optional(),
   order: z.enum(['asc', 'desc']).optional(),
   q: z.string().max(128).optional().describe('substring of the tag name'),
