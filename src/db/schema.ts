@@ -5,6 +5,8 @@ export interface RepositoriesTable {
   id: Generated<number>;
   name: string;
   created_at: number;
+  /** tags in the repository (kept by triggers) */
+  tag_count: Generated<number>;
 }
 
 export interface BlobsTable {
@@ -55,6 +57,8 @@ export interface TagsTable {
   name: string;
   manifest_id: number;
   updated_at: number;
+  /** the manifest's total_size (kept by a trigger) */
+  size: Generated<number>;
 }
 
 export interface UploadsTable {

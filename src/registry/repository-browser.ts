@@ -76,16 +76,20 @@ export class RepositoryBrowser {
       if (opts.q) b = b.where(sql<boolean>`instr(t.name, ${opts.q}) > 0`);
       return b;
     };
-    const keyColumn = opts.sort === 'pushed' ? 't.updated_at' : opts.sort === 'size' ? 'm.total_size' : undefined;
+    // Without a search the repository's own count; a search counts its matches.
+    const count = async () => Number(opts.q
+      ? (await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n
+      : (await this.db.selectFrom('repositories').select('tag_count').where('id', '=', repositoryId).executeTakeFirstOrThrow()).tag_count);
+    const keyColumn = opts.sort === 'pushed' ? 't.updated_at' : opts.sort === 'size' ? 't.size' : undefined;
     let after = parseCursor(opts.last, opts.sort);
     if (after && keyColumn && after.key === undefined) {
       // A tag name from an older client: continue after that tag's key, if it is still there.
-      const at = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select(['t.updated_at', 'm.total_size'])
-        .where('t.repository_id', '=', repositoryId).where('t.name', '=', after.name).executeTakeFirst();
-      if (!at) return { items: [], next: null, total: Number((await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n) };
-      after = { name: after.name, key: Number(opts.sort === 'pushed' ? at.updated_at : at.total_size) };
+      const at = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select(['t.updated_at'])
+        .select('t.size').where('t.repository_id', '=', repositoryId).where('t.name', '=', after.name).executeTakeFirst();
+      if (!at) return { items: [], next: null, total: await count() };
+      after = { name: after.name, key: Number(opts.sort === 'pushed' ? at.updated_at : at.size) };
     }
-    let query = base().select(['t.name', 't.updated_at', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.total_size', 'm.content']);
+    let query = base().select(['t.name', 't.updated_at', 't.size', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.content']);
     const desc = opts.order === 'desc';
     if (after) {
       const cmp = desc ? '<' : '>';
@@ -96,7 +100,7 @@ export class RepositoryBrowser {
     const dir = desc ? 'desc' : 'asc';
     if (keyColumn) query = query.orderBy(keyColumn, dir);
     const rows = await query.orderBy('t.name', dir).limit(opts.n + 1).execute();
-    const total = Number((await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const total = await count();
     const page = rows.slice(0, opts.n);
     const items: TagInfo[] = [];
     for (const r of page) {
@@ -104,11 +108,11 @@ export class RepositoryBrowser {
       // Platforms: an index lists them; an image's come from its configuration.
       const platforms = INDEX_TYPES.has(r.media_type) ? platformsOf(content)
         : IMAGE_CONFIG_TYPES.has(r.artifact_type ?? '') ? await this.imagePlatform(content) : [];
-      items.push({ name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.total_size), pushedAt: Number(r.updated_at), platforms });
+      items.push({ name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), pushedAt: Number(r.updated_at), platforms });
     }
     const lastRow = page[page.length - 1];
     const next = rows.length > opts.n && lastRow
-      ? (keyColumn ? `~${opts.sort === 'pushed' ? Number(lastRow.updated_at) : Number(lastRow.total_size)}~${lastRow.name}` : lastRow.name) : null;
+      ? (keyColumn ? `~${opts.sort === 'pushed' ? Number(lastRow.updated_at) : Number(lastRow.size)}~${lastRow.name}` : lastRow.name) : null;
     return { items, next, total };
   }
 

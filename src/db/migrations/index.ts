@@ -319,9 +319,35 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('manifests').addColumn('total_size', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
         await sql`update manifests set total_size = size + coalesce((select sum(b.size) from manifest_blobs mb join blobs b on b.digest = mb.digest where mb.manifest_id = manifests.id), 0)`.execute(db);
         await sql`update manifests set total_size = total_size + coalesce((select sum(c.total_size) from manifest_children mc join manifests c on c.repository_id = mc.repository_id and c.digest = mc.child_digest where mc.manifest_id = manifests.id), 0) where exists (select 1 from manifest_children mc where mc.manifest_id = manifests.id)`.execute(db);
-        // Tag pages sorted by push time walk this index instead of sorting every tag.
+        // Tag pages walk an index in every order instead of sorting every tag: by push time, and by size
+        // (the manifest's total, copied onto the tag). A repository counts its tags, so that a page's
+        // total costs nothing at any size. Triggers keep both true whatever statement changes tags.
+        await db.schema.alterTable('tags').addColumn('size', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('repositories').addColumn('tag_count', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await sql`update tags set size = (select m.total_size from manifests m where m.id = tags.manifest_id)`.execute(db);
+        await sql`update repositories set tag_count = (select count(*) from tags t where t.repository_id = repositories.id)`.execute(db);
         await db.schema.createIndex('tags_pushed').on('tags').columns(['repository_id', 'updated_at', 'name']).execute();
-        await db.schema.createIndex('manifests_total_size').on('manifests').columns(['repository_id', 'total_size']).execute();
+        await db.schema.createIndex('tags_size').on('tags').columns(['repository_id', 'size', 'name']).execute();
+        if (dialect === 'sqlite') {
+          await sql`create trigger tags_counted_insert after insert on tags begin
+            update repositories set tag_count = tag_count + 1 where id = new.repository_id;
+            update tags set size = (select m.total_size from manifests m where m.id = new.manifest_id) where repository_id = new.repository_id and name = new.name;
+          end`.execute(db);
+          await sql`create trigger tags_counted_delete after delete on tags begin
+            update repositories set tag_count = tag_count - 1 where id = old.repository_id;
+          end`.execute(db);
+          await sql`create trigger tags_sized_move after update of manifest_id on tags begin
+            update tags set size = (select m.total_size from manifests m where m.id = new.manifest_id) where repository_id = new.repository_id and name = new.name;
+          end`.execute(db);
+        } else {
+          await sql`create function berth_tags_size() returns trigger language plpgsql as $$ begin
+            new.size := (select m.total_size from manifests m where m.id = new.manifest_id); return new; end $$`.execute(db);
+          await sql`create trigger tags_sized before insert or update of manifest_id on tags for each row execute function berth_tags_size()`.execute(db);
+          await sql`create function berth_tags_count() returns trigger language plpgsql as $$ begin
+            if tg_op = 'INSERT' then update repositories set tag_count = tag_count + 1 where id = new.repository_id;
+            else update repositories set tag_count = tag_count - 1 where id = old.repository_id; end if; return null; end $$`.execute(db);
+          await sql`create trigger tags_counted after insert or delete on tags for each row execute function berth_tags_count()`.execute(db);
+        }
       },
     },
   };
