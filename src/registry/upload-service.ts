@@ -153,17 +153,29 @@ export class UploadService {
       }
     }
     const state = await this.runningHash(session, input.length);
+    const progress = { stored: 0 };
     let written: number;
     try {
-      written = await this.stream(uploadPath(session.id), offset, state.hash, input, false);
+      written = await this.stream(uploadPath(session.id), offset, state.hash, input, false, progress);
       if (input.range && written !== input.range.end - input.range.start + 1) {
         throw new RegistryError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
       }
     } catch (e) {
-      // The running hash saw bytes that are not acknowledged: rebuild it on the next request.
-      this.forget(session.id);
+      // A stream cut off (the client went away, the server is stopping, the disk filled up) keeps what
+      // reached storage: the session moves to it and the client resumes from there (GET tells it where).
+      // The running hash has seen exactly those bytes, so it stays.
+      if (progress.stored > 0 && !(e instanceof RegistryError)) {
+        await this.advance(session, state, offset, progress.stored).catch(() => this.forget(session.id));
+      } else {
+        // The running hash saw bytes that are not acknowledged: rebuild it on the next request.
+        this.forget(session.id);
+      }
       throw e;
     }
+    await this.advance(session, state, offset, written);
+  }
+
+  private async advance(session: UploadSession, state: HashState, offset: number, written: number): Promise<void> {
     const now = Date.now();
     // Relaxed: if a power failure loses it, the session is behind its file and the surplus is truncated.
     const res = await this.meta.relaxed((db) => db.updateTable('uploads').set({ size: offset + written, updated_at: now })
@@ -181,7 +193,7 @@ export class UploadService {
    * Chunks need not be durable: finishing fsyncs the whole file, and a file found shorter than
    * acknowledged after a power loss ends the session.
    */
-  private async stream(path: string, offset: number, hash: IncrementalHash, input: ChunkInput, durable: boolean): Promise<number> {
+  private async stream(path: string, offset: number, hash: IncrementalHash, input: ChunkInput, durable: boolean, progress?: { stored: number }): Promise<number> {
     const writer = await this.store.write(path, { offset, signal: input.signal });
     const handOff = writer.releasesChunks === true;
     let count = 0;
@@ -189,7 +201,10 @@ export class UploadService {
       // Hashed once written, so a chunk the writer is done with can move to the hashing thread uncopied.
       await pump(input.body, writer, (chunk) => { count += chunk.length; }, {
         signal: input.signal,
-        written: (chunk) => hash.update(chunk, handOff),
+        written: (chunk) => {
+          if (progress) progress.stored += chunk.length;
+          hash.update(chunk, handOff);
+        },
         hold: hash,
       });
     } catch (e) {
