@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { NO_AUTH, repoScope, TokenAuth, type Auth } from './lib/auth.js';
 import { makePayload, MiB, sha256, type Payload } from './lib/data.js';
 import { agent, get, headBlob, pushChunked, pushMonolithic, putManifest, request, RequestError, type Endpoint } from './lib/http.js';
-import { makeScaleFixture, runScale, SCALE_OPS, WARM_REQUESTS, type OpCell, type ScaleOptions, type ScaleResult } from './lib/scale.js';
+import { makeScaleFixture, OP_BUDGET_MS, runScale, SCALE_OPS, WARM_REQUESTS, type OpCell, type ScaleOptions, type ScaleResult } from './lib/scale.js';
 import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistribution, treeRss, type Server } from './lib/servers.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
 
@@ -496,10 +496,11 @@ function table(defs: MetricDef[], targets: Target[], opts: Options): string {
 
 const ms = (v: number) => v.toFixed(v < 10 ? 2 : 1);
 
-function latencyText(c: OpCell | undefined): string {
+function latencyText(c: OpCell | undefined, requests: number): string {
   if (!c) return '–';
   if ('error' in c) return 'FAIL';
-  return `${ms(c.p50)} / ${ms(c.p99)}`;
+  // fewer requests than asked: the operation's time budget ran out
+  return `${ms(c.p50)} / ${ms(c.p99)}${c.n < requests ? ` (n=${c.n})` : ''}`;
 }
 
 function scaleTables(targets: Target[], opts: Options): string[] {
@@ -510,7 +511,7 @@ function scaleTables(targets: Target[], opts: Options): string[] {
   const out: string[] = [
     `### Scale: latency at ${small.repos} repositories / ${small.tags} tags (small) and ${full.repos.toLocaleString('en-US')} / ${full.tags.toLocaleString('en-US')} (full)`,
     '',
-    `p50 / p99 in ms over ${opts.scale.requests} sequential requests per operation (after an untimed pass over every operation, and ${WARM_REQUESTS} untimed requests right before), on one keep-alive connection; ` +
+    `p50 / p99 in ms over ${opts.scale.requests} sequential requests per operation (after an untimed pass over every operation, and ${WARM_REQUESTS} untimed requests right before; an operation stops after ${OP_BUDGET_MS / 1000} s of timed requests, shown as n=), on one keep-alive connection; ` +
       'tags live in `bench/scale/tags`; "full/small" is the ratio of the p50s (goal ≤ 2×). Random tags are the same sequence for every registry.',
     '',
   ];
@@ -528,7 +529,7 @@ function scaleTables(targets: Target[], opts: Options): string[] {
       const a = r.small.get(d.key);
       const b = r.full.get(d.key);
       const k = a && b && !('error' in a) && !('error' in b) && a.p50 > 0 ? `${(b.p50 / a.p50).toFixed(2)}×` : '–';
-      cells.push(latencyText(a), latencyText(b), k);
+      cells.push(latencyText(a, opts.scale.requests), latencyText(b, opts.scale.requests), k);
     }
     out.push(`| ${d.label} | ${cells.join(' | ')} |`);
   }

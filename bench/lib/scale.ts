@@ -18,6 +18,9 @@ export const SCALE_TAGS = 'bench/scale/tags';
 export const SMALL = 100;
 /** untimed requests right before each operation's timed ones (besides the untimed pass over all of them) */
 export const WARM_REQUESTS = 20;
+/** time budget of an operation's timed requests, and the fewest it gets whatever the budget */
+export const OP_BUDGET_MS = 60_000;
+const MIN_TIMED = 20;
 
 export interface ScaleOptions {
   repos: number;
@@ -187,11 +190,15 @@ interface Probe {
   check: (res: Res, i: number) => number | undefined;
 }
 
-async function timeProbe(p: Probe, o: ScaleOptions, count: number, rng: () => number): Promise<Latency> {
-  const warm = WARM_REQUESTS;
+/**
+ * `warm` untimed requests, then up to `timed` timed ones; each phase stops early when its time budget
+ * is spent (an operation that takes a second per request at full size would otherwise take many minutes),
+ * though the timed one always gets at least MIN_TIMED requests.
+ */
+async function timeProbe(p: Probe, count: number, rng: () => number, warm: number, warmBudgetMs: number, timed: number): Promise<Latency> {
   const lat: number[] = [];
   let items: number | undefined;
-  for (let k = 0; k < warm + o.requests; k++) {
+  const one = async (): Promise<number> => {
     const i = p.random ? Math.floor(rng() * count) : 0;
     const u = p.url(i);
     const headers = await p.headers();
@@ -200,8 +207,12 @@ async function timeProbe(p: Probe, o: ScaleOptions, count: number, rng: () => nu
     const ms = performance.now() - t0;
     const n = p.check(res, i);
     if (n !== undefined) items = n;
-    if (k >= warm) lat.push(ms);
-  }
+    return ms;
+  };
+  const w0 = performance.now();
+  for (let k = 0; k < warm && performance.now() - w0 < warmBudgetMs; k++) await one();
+  const t0 = performance.now();
+  for (let k = 0; k < timed && (k < MIN_TIMED || performance.now() - t0 < OP_BUDGET_MS); k++) lat.push(await one());
   lat.sort((a, b) => a - b);
   return { p50: percentile(lat, 50), p99: percentile(lat, 99), n: lat.length, items };
 }
@@ -308,7 +319,10 @@ async function measure(t: ScaleTarget, fx: ScaleFixture, o: ScaleOptions, size: 
       const p = probes[d.key];
       if (!p || out.has(d.key)) continue;
       try {
-        const l = await timeProbe(p, o, size.tags, mulberry32(d.key.length * 7919 + size.tags + (timed ? 1 : 0)));
+        const rng = mulberry32(d.key.length * 7919 + size.tags + (timed ? 1 : 0));
+        const l = timed
+          ? await timeProbe(p, size.tags, rng, WARM_REQUESTS, 5_000, o.requests)
+          : await timeProbe(p, size.tags, rng, o.requests, 10_000, 0);
         if (!timed) continue;
         if (l.items !== undefined && expected[d.key] !== undefined) listed(d.key, expected[d.key], l.items);
         out.set(d.key, l);
