@@ -3,21 +3,26 @@
 //   npm run bench                       # full run (1 GiB blobs), a few minutes
 //   npm run bench -- --size-mib=128     # quick run with a 128 MiB big blob
 //   npm run bench -- --only=push,pull   # subset: push,chunked,pull,manifest,blob,parallel (rss = push)
+//   npm run bench -- --only=scale       # 10,000 repositories and 100,000 tags (not in the default set)
 //   npm run bench -- --berth-workers=2  # Berth config http.workers
+//   npm run bench -- --berth-auth=on    # Berth as shipped only (default both: also without authentication)
 //   node --import tsx bench/run.ts --servers=distribution   # one registry only (e.g. while Berth is unbuilt)
 //
-// Both registries run in the same invocation with their storage under one temp dir on the same
-// disk; each scenario runs against Berth, then against Distribution, never both at once.
-// The result table is printed and written to bench/results/latest.md.
+// Berth runs as shipped (authentication on; the client obtains Bearer tokens from /token as docker does)
+// and, for comparison, with authentication off; CNCF Distribution runs without authentication. All run
+// in the same invocation with their storage under one temp dir on the same disk; each scenario runs
+// against one registry at a time. The result table is printed and written to bench/results/latest.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NO_AUTH, repoScope, TokenAuth, type Auth } from './lib/auth.js';
 import { makePayload, MiB, sha256, type Payload } from './lib/data.js';
-import { agent, get, headBlob, pushChunked, pushMonolithic, request, RequestError } from './lib/http.js';
+import { agent, get, headBlob, pushChunked, pushMonolithic, putManifest, request, RequestError, type Endpoint } from './lib/http.js';
+import { makeScaleFixture, OP_BUDGET_MS, runScale, SCALE_OPS, WARM_REQUESTS, type OpCell, type ScaleOptions, type ScaleResult } from './lib/scale.js';
 import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistribution, treeRss, type Server } from './lib/servers.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
 
@@ -26,32 +31,46 @@ const ROOT = path.resolve(HERE, '..');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel'] as const;
+const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 'scale'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** what runs without --only: scale takes long at full size and is asked for by name */
+const DEFAULT_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel'];
 const ALIASES: Record<string, Scenario> = {
   rss: 'push', monolithic: 'push', chunk: 'chunked', manifests: 'manifest', blobs: 'blob', '4k': 'blob', small: 'blob',
 };
 type ServerKey = 'berth' | 'distribution';
+type BerthAuth = 'on' | 'off' | 'both';
+/** how wrk sends the token: -H (runs shorter than a token lives), the Lua script that re-reads it, or auto */
+type WrkAuth = 'auto' | 'header' | 'lua';
 
 interface Options {
   only: Set<Scenario>;
   sizeMiB: number;
   berthWorkers?: number;
+  berthAuth: BerthAuth;
+  wrkAuth: WrkAuth;
   wrkSeconds: number;
   warmupSeconds: number;
   servers: ServerKey[];
   /** rounds per scenario, alternating the registries; the table shows medians (peaks for RSS) */
   repeat: number;
+  scale: ScaleOptions;
 }
 
 function usage(): never {
   console.log(`usage: node --import tsx bench/run.ts [--only=${SCENARIOS.join(',')}] [--size-mib=1024]
-       [--berth-workers=N] [--wrk-seconds=10] [--warmup-seconds=2] [--servers=berth,distribution] [--repeat=3]`);
+       [--berth-workers=N] [--berth-auth=on|off|both] [--wrk-seconds=10] [--warmup-seconds=2]
+       [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua]
+       [--scale-repos=10000] [--scale-tags=100000] [--scale-clients=32] [--scale-requests=300]
+default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale only when named)`);
   process.exit(0);
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { only: new Set(SCENARIOS), sizeMiB: 1024, wrkSeconds: 10, warmupSeconds: 2, servers: ['berth', 'distribution'], repeat: 3 };
+  const o: Options = {
+    only: new Set(DEFAULT_SCENARIOS), sizeMiB: 1024, berthAuth: 'both', wrkAuth: 'auto', wrkSeconds: 10, warmupSeconds: 2,
+    servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 },
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') usage();
@@ -60,10 +79,14 @@ function parseOptions(argv: string[]): Options {
     const key = m[1];
     const val = m[2] ?? argv[++i];
     if (val === undefined) throw new Error(`--${key} needs a value`);
-    const int = (min: number) => {
+    const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
       const n = Number(val);
-      if (!Number.isInteger(n) || n < min) throw new Error(`--${key} must be an integer >= ${min}`);
+      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${key} must be an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}`);
       return n;
+    };
+    const oneOf = <T extends string>(...vals: T[]): T => {
+      if (!(vals as string[]).includes(val)) throw new Error(`--${key} must be one of ${vals.join(', ')}`);
+      return val as T;
     };
     switch (key) {
       case 'only': {
@@ -77,9 +100,15 @@ function parseOptions(argv: string[]): Options {
       }
       case 'size-mib': o.sizeMiB = int(1); break;
       case 'berth-workers': o.berthWorkers = int(0); break;
+      case 'berth-auth': o.berthAuth = oneOf('on', 'off', 'both'); break;
+      case 'wrk-auth': o.wrkAuth = oneOf('auto', 'header', 'lua'); break;
       case 'wrk-seconds': o.wrkSeconds = int(1); break;
       case 'warmup-seconds': o.warmupSeconds = int(0); break;
       case 'repeat': o.repeat = int(1); break;
+      case 'scale-repos': o.scale.repos = int(1); break;
+      case 'scale-tags': o.scale.tags = int(1); break;
+      case 'scale-clients': o.scale.clients = int(1, 128); break;
+      case 'scale-requests': o.scale.requests = int(10); break;
       case 'servers': {
         o.servers = val.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) as ServerKey[];
         for (const s of o.servers) if (s !== 'berth' && s !== 'distribution') throw new Error(`unknown server ${s}`);
@@ -125,16 +154,33 @@ function reduceSamples(key: string, list: Cell[]): Cell {
 
 // ---- targets ----------------------------------------------------------------------------------
 
+type TargetKey = 'berth-tokens' | 'berth-noauth' | 'distribution';
+
 interface Target {
+  key: TargetKey;
+  /** column header */
   name: string;
+  /** the ratio column's name for a Berth target */
+  short?: string;
+  berth: boolean;
   start: () => Promise<Server>;
   server?: Server;
+  /** tokens for Berth as shipped (renewed with every start: the port changes), none for the others */
+  auth: Auth;
+  /** Berth as shipped: admin's password */
+  password?: string;
   unavailable?: string;
   cells: Map<string, Cell>;
   /** every round's cell per metric, reduced into cells at the end */
   samples?: Map<string, Cell[]>;
   smallImage?: boolean;
+  /** RSS of the process tree over the whole run (every start of the server) */
+  sampler?: RssSampler;
+  rssPeak: { peakMiB: number; procs: number };
+  scale?: ScaleResult | { error: string };
 }
+
+const endpoint = (t: Target): Endpoint => ({ url: t.server!.url, auth: t.auth });
 
 const notes: string[] = [];
 const failures: string[] = [];
@@ -195,21 +241,19 @@ function makeSmall(): Fixtures['small'] {
 
 async function ensureSmallImage(t: Target, fx: Fixtures): Promise<void> {
   if (t.smallImage) return;
-  const url = t.server!.url;
+  const ep = endpoint(t);
   const s = fx.small;
-  for (const data of [s.config, s.layer]) await pushMonolithic(url, SMALL_REPO, { data, digest: sha256(data) });
-  const u = new URL(`/v2/${SMALL_REPO}/manifests/${SMALL_TAG}`, url);
-  const res = await request('PUT', u, { body: s.manifest, headers: { 'content-type': MANIFEST_TYPE } });
-  if (res.status !== 201) throw new RequestError('PUT', u.pathname, res.status, res.body.toString().slice(0, 2000), 'expected 201');
+  for (const data of [s.config, s.layer]) await pushMonolithic(ep, SMALL_REPO, { data, digest: sha256(data) });
+  await putManifest(ep, SMALL_REPO, SMALL_TAG, s.manifest, MANIFEST_TYPE);
   t.smallImage = true;
 }
 
 async function ensureBig(t: Target, fx: Fixtures): Promise<void> {
   const big = fx.big!;
-  const st = await headBlob(t.server!.url, 'bench/big', big.digest);
+  const st = await headBlob(endpoint(t), 'bench/big', big.digest);
   if (st === 200) return;
   log(`  (${t.name}: pushing the big blob first, untimed; HEAD said ${st})`);
-  await pushMonolithic(t.server!.url, 'bench/big', big);
+  await pushMonolithic(endpoint(t), 'bench/big', big);
 }
 
 /** GET `u` once and check it before handing it to wrk, so wrk never measures error responses. */
@@ -219,9 +263,57 @@ async function checkGet(u: URL, headers: Record<string, string>, want: Buffer): 
   if (!res.body.equals(want)) throw new RequestError('GET', u.pathname, 200, '', `body differs from what was pushed (${res.body.length} bytes, ${sha256(res.body)})`);
 }
 
-async function wrkPair(t: Target, u: URL, headers: Record<string, string>, opts: Options, what: string): Promise<WrkResult> {
-  if (opts.warmupSeconds > 0) await runWrk(u.href, opts.warmupSeconds, headers);
-  const r = await runWrk(u.href, opts.wrkSeconds, headers);
+let tmpRoot = '';
+/** how the token reached wrk, once per target (for the notes) */
+const wrkAuthNoted = new Set<string>();
+
+/**
+ * A warm-up and a timed wrk run on `u`. Berth as shipped gets `Authorization: Bearer` with a token for
+ * `scopes`: passed with -H when the token outlives both runs (a fresh one is fetched when it would not),
+ * or, for runs longer than a token lives, through bench/lib/bearer.lua reading a file that is rewritten
+ * with a renewed token before the old one expires.
+ */
+async function wrkPair(t: Target, u: URL, headers: Record<string, string>, scopes: string[], opts: Options, what: string): Promise<WrkResult> {
+  const run = async (secs: number, h: Record<string, string>, tokenFile?: string) => runWrk(u.href, secs, h, { tokenFile });
+  const both = async (h: Record<string, string>, tokenFile?: string) => {
+    if (opts.warmupSeconds > 0) await run(opts.warmupSeconds, h, tokenFile);
+    return run(opts.wrkSeconds, h, tokenFile);
+  };
+  let r: WrkResult;
+  if (t.auth instanceof TokenAuth) {
+    const auth = t.auth;
+    await auth.token(scopes);
+    const needMs = (opts.warmupSeconds + opts.wrkSeconds + 15) * 1000;
+    const mode = opts.wrkAuth === 'auto' ? (needMs < auth.lifetimeS * 1000 ? 'header' : 'lua') : opts.wrkAuth;
+    if (!wrkAuthNoted.has(t.name)) {
+      wrkAuthNoted.add(t.name);
+      notes.push(`${t.name}: wrk sent the Bearer token ${mode === 'header'
+        ? `with -H (each warm-up + run of ${opts.warmupSeconds + opts.wrkSeconds} s is shorter than the ${auth.lifetimeS} s token lifetime; a token with less than that left is renewed first)`
+        : `through bench/lib/bearer.lua, which re-reads a token file every second; the benchmark renews the token when less than 60 s of its ${auth.lifetimeS} s are left`}.`);
+    }
+    if (mode === 'header') {
+      r = await both({ ...headers, ...(await auth.headers(scopes, needMs)) });
+    } else {
+      const file = path.join(tmpRoot, `token-${t.key}`);
+      let current = '';
+      const write = async () => {
+        const tok = (await auth.token(scopes, 60_000)).token;
+        if (tok === current) return;
+        writeFileSync(`${file}.tmp`, `${tok}\n`);
+        renameSync(`${file}.tmp`, file);
+        current = tok;
+      };
+      await write();
+      const timer = setInterval(() => write().catch((e) => failures.push(`${t.name} ${what}: renewing the token: ${errText(e)}`)), 5000);
+      try {
+        r = await both(headers, file);
+      } finally {
+        clearInterval(timer);
+      }
+    }
+  } else {
+    r = await both(headers);
+  }
   if (r.non2xx || r.socketErrors) {
     const msg = `${t.name} ${what}: wrk saw ${r.non2xx} non-2xx/3xx responses and ${r.socketErrors} socket errors out of ${r.requests} requests`;
     failures.push(msg);
@@ -237,6 +329,7 @@ function wrkCells(r: WrkResult, rpsKey: string, p99Key: string): Record<string, 
 async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options): Promise<Record<string, Cell>> {
   const srv = t.server!;
   const url = srv.url;
+  const ep = endpoint(t);
   switch (s) {
     case 'push': {
       const big = fx.big!;
@@ -246,7 +339,7 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       const t0 = performance.now();
       let rss: { peakMiB: number; procs: number };
       try {
-        await pushMonolithic(url, 'bench/big', big);
+        await pushMonolithic(ep, 'bench/big', big);
       } finally {
         rss = sampler.stop();
       }
@@ -258,7 +351,7 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       const p = fx.chunked!;
       await settle();
       const t0 = performance.now();
-      await pushChunked(url, 'bench/chunked', p, CHUNK);
+      await pushChunked(ep, 'bench/chunked', p, CHUNK);
       return { chunked: { value: p.size / 1e6 / ((performance.now() - t0) / 1000) } };
     }
     case 'pull': {
@@ -270,10 +363,12 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       // the timed pull is curl into /dev/null, timed by curl itself, so that no client caps both
       // registries at its own speed and process start-up is not counted.
       const blobUrl = `${url}/v2/bench/big/blobs/${big.digest}`;
-      const sum = execFileSync('sh', ['-c', 'curl -sf "$1" | sha256sum', 'verify', blobUrl]).toString().split(' ')[0];
+      // curl gets the token like the other clients (obtained here, valid for a long pull).
+      const auth = Object.entries(await t.auth.headers([repoScope('bench/big', 'pull')], 120_000)).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+      const sum = execFileSync('sh', ['-c', 'curl -sf "$@" | sha256sum', 'verify', ...auth, blobUrl]).toString().split(' ')[0];
       if (`sha256:${sum}` !== big.digest) throw new RequestError('GET', `/v2/bench/big/blobs/${big.digest}`, undefined, '', `pulled bytes hash to sha256:${sum}`);
       await settle();
-      const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', blobUrl]).toString().trim();
+      const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', ...auth, blobUrl]).toString().trim();
       const [status, size, seconds] = out.split(' ');
       if (`${status} ${size}` !== `200 ${big.size}`) throw new RequestError('GET', `/v2/bench/big/blobs/${big.digest}`, Number(status), '', `curl pull returned ${out}`);
       return { pull: { value: big.size / 1e6 / Number(seconds) } };
@@ -282,28 +377,30 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       await ensureSmallImage(t, fx);
       const u = new URL(`/v2/${SMALL_REPO}/manifests/${SMALL_TAG}`, url);
       const headers = { Accept: MANIFEST_TYPE };
-      await checkGet(u, headers, fx.small.manifest);
+      const scopes = [repoScope(SMALL_REPO, 'pull')];
+      await checkGet(u, { ...headers, ...(await t.auth.headers(scopes)) }, fx.small.manifest);
       await settle();
-      return wrkCells(await wrkPair(t, u, headers, opts, 'manifest GET'), 'manifestRps', 'manifestP99');
+      return wrkCells(await wrkPair(t, u, headers, scopes, opts, 'manifest GET'), 'manifestRps', 'manifestP99');
     }
     case 'blob': {
       await ensureSmallImage(t, fx);
       const u = new URL(`/v2/${SMALL_REPO}/blobs/${sha256(fx.small.layer)}`, url);
-      await checkGet(u, {}, fx.small.layer);
+      const scopes = [repoScope(SMALL_REPO, 'pull')];
+      await checkGet(u, await t.auth.headers(scopes), fx.small.layer);
       await settle();
-      return wrkCells(await wrkPair(t, u, {}, opts, '4 KiB blob GET'), 'blobRps', 'blobP99');
+      return wrkCells(await wrkPair(t, u, {}, scopes, opts, '4 KiB blob GET'), 'blobRps', 'blobP99');
     }
     case 'parallel': {
       const items = fx.parallel!;
       await settle();
       const t0 = performance.now();
-      const results = await Promise.allSettled(items.map((p) => pushMonolithic(url, 'bench/parallel', p)));
+      const results = await Promise.allSettled(items.map((p) => pushMonolithic(ep, 'bench/parallel', p)));
       const secs = (performance.now() - t0) / 1000;
       // every push must have been accepted (201) and the blob must then exist
       const checks = await Promise.all(results.map(async (r, i): Promise<string | undefined> => {
         if (r.status === 'rejected') return `push #${i}: ${errText(r.reason)}`;
         try {
-          const st = await headBlob(url, 'bench/parallel', items[i].digest);
+          const st = await headBlob(ep, 'bench/parallel', items[i].digest);
           return st === 200 ? undefined : `push #${i}: PUT returned 201 but HEAD /v2/bench/parallel/blobs/${items[i].digest} -> HTTP ${st}`;
         } catch (e) {
           return `push #${i}: PUT returned 201 but ${errText(e)}`;
@@ -314,6 +411,8 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       if (errs.length > 5) failures.push(`${t.name} parallel pushes: … and ${errs.length - 5} more`);
       return { parallelSecs: { value: secs, warn: errs.length ? `${errs.length} failed` : undefined }, parallelFailures: { value: errs.length } };
     }
+    case 'scale':
+      throw new Error('the scale scenario runs on its own (runScaleAll)');
   }
 }
 
@@ -363,21 +462,142 @@ function ratio(d: MetricDef, b: Cell | undefined, x: Cell | undefined): string {
   return `${r.toFixed(2)}×`;
 }
 
+/** Which targets a table shows, and which Berth targets get a ratio column against Distribution. */
+function columns(targets: Target[]): { dist?: Target; berths: Target[] } {
+  const dist = targets.find((t) => t.key === 'distribution');
+  return { dist, berths: dist ? targets.filter((t) => t.berth) : [] };
+}
+
+function tableHead(first: string, targets: Target[]): string[] {
+  const { berths } = columns(targets);
+  const cols = [first, ...targets.map((t) => t.name), ...berths.map((b) => `Ratio (${b.short})`)];
+  return [`| ${cols.join(' | ')} |`, `|---|${cols.slice(1).map(() => '---:').join('|')}|`];
+}
+
+function metricRow(d: MetricDef, targets: Target[], cellOf: (t: Target) => Cell | undefined): string {
+  const { dist, berths } = columns(targets);
+  const arrow = d.better === 'higher' ? ' ↑' : d.better === 'lower' ? ' ↓' : '';
+  const x = dist ? cellOf(dist) : undefined;
+  const vals = targets.map((t) => cellText(cellOf(t), d, t));
+  const ratios = berths.map((b) => ratio(d, cellOf(b), x));
+  return `| ${d.label} (${d.unit}${arrow}) | ${[...vals, ...ratios].join(' | ')} |`;
+}
+
+const RSS_RUN: MetricDef = { key: 'rssRun', scenario: 'push', label: 'Peak RSS over the whole run', unit: 'MiB', better: 'lower', digits: 0 };
+
 function table(defs: MetricDef[], targets: Target[], opts: Options): string {
-  const berth = targets.find((t) => t.name === 'Berth');
-  const dist = targets.find((t) => t.name === 'Distribution');
-  const rows = [
-    '| Metric | Berth | Distribution | Ratio (>1 = Berth better) |',
-    '|---|---:|---:|---:|',
-  ];
-  for (const d of defs) {
-    if (!opts.only.has(d.scenario)) continue;
-    const arrow = d.better === 'higher' ? ' ↑' : d.better === 'lower' ? ' ↓' : '';
-    const b = berth?.cells.get(d.key);
-    const x = dist?.cells.get(d.key);
-    rows.push(`| ${d.label} (${d.unit}${arrow}) | ${berth ? cellText(b, d, berth) : 'not run'} | ${dist ? cellText(x, d, dist) : 'not run'} | ${ratio(d, b, x)} |`);
-  }
+  const rows = tableHead('Metric', targets);
+  for (const d of defs) if (opts.only.has(d.scenario)) rows.push(metricRow(d, targets, (t) => t.cells.get(d.key)));
+  rows.push(metricRow(RSS_RUN, targets, (t) => t.cells.get(RSS_RUN.key)));
   return rows.join('\n');
+}
+
+// ---- scale tables -----------------------------------------------------------------------------
+
+const ms = (v: number) => v.toFixed(v < 10 ? 2 : 1);
+
+function latencyText(c: OpCell | undefined, requests: number): string {
+  if (!c) return '–';
+  if ('error' in c) return 'FAIL';
+  // fewer requests than asked: the operation's time budget ran out
+  return `${ms(c.p50)} / ${ms(c.p99)}${c.n < requests ? ` (n=${c.n})` : ''}`;
+}
+
+function scaleTables(targets: Target[], opts: Options): string[] {
+  const ran = targets.filter((t) => t.scale);
+  const ok = ran.map((t) => t.scale).find((r): r is ScaleResult => r !== undefined && !('error' in r));
+  if (!ok) return ['Scale: no registry completed the scale scenario (see Failures).'];
+  const { small, full } = ok.sizes;
+  const out: string[] = [
+    `### Scale: latency at ${small.repos} repositories / ${small.tags} tags (small) and ${full.repos.toLocaleString('en-US')} / ${full.tags.toLocaleString('en-US')} (full)`,
+    '',
+    `p50 / p99 in ms over ${opts.scale.requests} sequential requests per operation (after an untimed pass over every operation, and ${WARM_REQUESTS} untimed requests right before; an operation stops after ${OP_BUDGET_MS / 1000} s of timed requests, shown as n=), on one keep-alive connection; ` +
+      'tags live in `bench/scale/tags`; "full/small" is the ratio of the p50s (goal ≤ 2×). Random tags are the same sequence for every registry.',
+    '',
+  ];
+  const cols = ['Operation'];
+  for (const t of ran) cols.push(`${t.name} small`, `${t.name} full`, `${t.name} full/small`);
+  out.push(`| ${cols.join(' | ')} |`, `|---|${cols.slice(1).map(() => '---:').join('|')}|`);
+  for (const d of SCALE_OPS) {
+    const cells: string[] = [];
+    for (const t of ran) {
+      const r = t.scale!;
+      if ('error' in r || (d.berthOnly && !t.berth)) {
+        cells.push('error' in r ? 'FAIL' : '–', '–', '–');
+        continue;
+      }
+      const a = r.small.get(d.key);
+      const b = r.full.get(d.key);
+      const k = a && b && !('error' in a) && !('error' in b) && a.p50 > 0 ? `${(b.p50 / a.p50).toFixed(2)}×` : '–';
+      cells.push(latencyText(a, opts.scale.requests), latencyText(b, opts.scale.requests), k);
+    }
+    out.push(`| ${d.label} | ${cells.join(' | ')} |`);
+  }
+  const cellOf = (key: keyof Pick<ScaleResult, 'tagPutRate' | 'repoRate' | 'populateSecs' | 'failed'>) => (t: Target): Cell | undefined => {
+    const r = t.scale;
+    if (!r) return undefined;
+    if ('error' in r) return { error: r.error };
+    const v = r[key];
+    return v === undefined ? undefined : { value: v, warn: key !== 'failed' && r.failed ? `${r.failed} failed` : undefined };
+  };
+  const pop: [MetricDef, (t: Target) => Cell | undefined][] = [
+    [{ key: 'tagPutRate', scenario: 'scale', label: `Small-manifest PUTs into one repository, ${opts.scale.clients} clients (${ok.tagPuts.toLocaleString('en-US')} tags after the first ${small.tags})`, unit: 'PUT/s', better: 'higher', digits: 0 }, cellOf('tagPutRate')],
+    [{ key: 'repoRate', scenario: 'scale', label: `Repositories created, ${opts.scale.clients} clients (2 blob mounts + 1 manifest PUT each; with tokens, a token each)`, unit: 'repos/s', better: 'higher', digits: 0 }, cellOf('repoRate')],
+    [{ key: 'populateSecs', scenario: 'scale', label: 'Population, total', unit: 's', better: 'lower', digits: 1 }, cellOf('populateSecs')],
+    [{ key: 'failed', scenario: 'scale', label: 'Failed requests during population', unit: 'count', better: 'none', digits: 0 }, cellOf('failed')],
+  ];
+  out.push('', '### Scale: population', '', ...tableHead('Metric', ran));
+  for (const [d, f] of pop) out.push(metricRow(d, ran, f));
+  // Without the main table, the whole-run RSS goes here.
+  if (![...opts.only].some((s) => s !== 'scale')) out.push(metricRow(RSS_RUN, ran, (t) => t.cells.get(RSS_RUN.key)));
+  return out;
+}
+
+// ---- servers ----------------------------------------------------------------------------------
+
+function foldRss(t: Target, r: { peakMiB: number; procs: number }): void {
+  if (r.peakMiB > t.rssPeak.peakMiB) t.rssPeak.peakMiB = r.peakMiB;
+  if (r.procs > t.rssPeak.procs) t.rssPeak.procs = r.procs;
+}
+
+const basicAuth = (t: Target) => `Basic ${Buffer.from(`admin:${t.password}`).toString('base64')}`;
+
+/**
+ * Berth as shipped refuses pushes into a namespace nobody owns: an organization `bench` (created by
+ * admin through the API, as an operator would) owns every repository of the benchmark. Then the first
+ * thing a client meets is checked: 401 with a Bearer challenge naming realm, service and scope.
+ */
+async function prepareShipped(t: Target): Promise<void> {
+  const url = t.server!.url;
+  const org = new URL('/api/v1/organizations', url);
+  const r = await request('POST', org, { headers: { authorization: basicAuth(t), 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ name: 'bench' })) });
+  if (r.status !== 201 && r.status !== 409) throw new RequestError('POST', org.pathname, r.status, r.body.toString().slice(0, 500), 'creating organization bench');
+  const u = new URL(`/v2/${SMALL_REPO}/tags/list`, url);
+  const c = await request('GET', u);
+  const h = c.headers['www-authenticate'];
+  if (c.status !== 401 || typeof h !== 'string' || !/^Bearer /i.test(h) || !h.includes(`scope="repository:${SMALL_REPO}:pull"`) || !h.includes('realm="') || !h.includes('service="')) {
+    throw new RequestError('GET', u.pathname, c.status, c.body.toString().slice(0, 500), `expected 401 with a Bearer challenge (realm, service, scope); WWW-Authenticate: ${String(h)}`);
+  }
+}
+
+/** A management API session for admin (what the web UI uses): the cookie. */
+async function apiSession(t: Target): Promise<Record<string, string>> {
+  const u = new URL('/api/v1/session', t.server!.url);
+  const r = await request('POST', u, { headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ username: 'admin', password: t.password })) });
+  const set = r.headers['set-cookie']?.find((c) => c.startsWith('berth_session='));
+  if (r.status !== 200 || !set) throw new RequestError('POST', u.pathname, r.status, r.body.toString().slice(0, 500), 'logging in for a session');
+  return { cookie: set.split(';')[0] };
+}
+
+async function startTarget(t: Target): Promise<void> {
+  if (t.sampler) foldRss(t, t.sampler.stop());
+  t.server = await t.start();
+  // 100 ms over the whole run (the push scenario samples every 20 ms itself and folds its peak in)
+  t.sampler = new RssSampler(t.server.pid, 100).start();
+  if (t.key === 'berth-tokens') {
+    t.auth = new TokenAuth(t.server.url, 'admin', t.password!);
+    await prepareShipped(t);
+  }
 }
 
 // ---- main -------------------------------------------------------------------------------------
@@ -387,10 +607,25 @@ async function main(): Promise<number> {
   const size = opts.sizeMiB % 1024 === 0 ? `${opts.sizeMiB / 1024} GiB` : `${opts.sizeMiB} MiB`;
   const defs = metricDefs(size);
   const root = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-'));
+  tmpRoot = root;
 
   const targets: Target[] = [];
-  if (opts.servers.includes('berth')) targets.push({ name: 'Berth', start: () => startBerthServer(root, opts.berthWorkers), cells: new Map() });
-  if (opts.servers.includes('distribution')) targets.push({ name: 'Distribution', start: () => startDistribution(root), cells: new Map() });
+  const berth = (shipped: boolean): Target => {
+    const password = randomBytes(18).toString('base64url');
+    const t: Target = {
+      key: shipped ? 'berth-tokens' : 'berth-noauth', name: shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: shipped ? 'tokens' : 'no auth',
+      berth: true, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
+      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, adminPassword: password, dir: shipped ? 'berth-tokens' : 'berth-noauth', name: t.name }),
+    };
+    return t;
+  };
+  if (opts.servers.includes('berth')) {
+    if (opts.berthAuth !== 'off') targets.push(berth(true));
+    if (opts.berthAuth !== 'on') targets.push(berth(false));
+  }
+  if (opts.servers.includes('distribution')) {
+    targets.push({ key: 'distribution', name: 'Distribution', berth: false, auth: NO_AUTH, start: () => startDistribution(root), cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 } });
+  }
 
   let cleaned = false;
   const cleanupSync = () => {
@@ -409,9 +644,12 @@ async function main(): Promise<number> {
   }
 
   const machine = machineInfo(root);
+  const mainScenarios = [...opts.only].filter((s) => s !== 'scale');
   log('# Berth vs CNCF Distribution\n');
   log(machine.join('\n'));
-  log(`\nScenarios: ${[...opts.only].join(', ')}; big blob ${size}; Berth http.workers ${opts.berthWorkers ?? 'default'}; wrk -t2 -c64 -d${opts.wrkSeconds}s after a ${opts.warmupSeconds}s warm-up\n`);
+  log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${targets.map((t) => t.name).join(', ')}; big blob ${size}; Berth http.workers ${opts.berthWorkers ?? 'default'}; ` +
+    `wrk -t2 -c64 -d${opts.wrkSeconds}s after a ${opts.warmupSeconds}s warm-up` +
+    (opts.only.has('scale') ? `; scale: ${opts.scale.repos} repositories, ${opts.scale.tags} tags, ${opts.scale.clients} clients, ${opts.scale.requests} requests per operation` : '') + '\n');
 
   try {
     // fixtures (digests precomputed by hashing the same deterministic streams)
@@ -428,12 +666,12 @@ async function main(): Promise<number> {
     log(`fixtures ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     for (const t of targets) {
-      if (t.name === 'Berth' && !berthBuilt()) {
+      if (t.berth && !berthBuilt()) {
         t.unavailable = 'dist/cli/index.js not found (run npm run build)';
       } else {
         try {
-          t.server = await t.start();
-          log(`${t.name} ready at ${t.server.url} (pid ${t.server.pid})`);
+          await startTarget(t);
+          log(`${t.name} ready at ${t.server!.url} (pid ${t.server!.pid})`);
         } catch (e) {
           t.unavailable = `failed to start: ${errText(e)}`;
         }
@@ -444,22 +682,35 @@ async function main(): Promise<number> {
       }
     }
 
+    const ensureRunning = async (t: Target, what: string): Promise<boolean> => {
+      if (t.server!.alive()) return true;
+      log(`${t.name} is not running (${t.server!.exitInfo()}); restarting it on the same data`);
+      try {
+        await startTarget(t);
+        return true;
+      } catch (e) {
+        failures.push(`${t.name} ${what}: could not restart: ${errText(e)}`);
+        return false;
+      }
+    };
+    const failureDetail = (t: Target, e: unknown): string => {
+      let msg = errText(e);
+      if (!t.server!.alive()) msg += `\n    server ${t.server!.exitInfo()}; last log lines:\n${serverLog(t.server!, 15).replace(/^/gm, '      ')}`;
+      else {
+        const tail = serverLog(t.server!, 5);
+        if (tail) msg += `\n    last server log lines:\n${tail.replace(/^/gm, '      ')}`;
+      }
+      return msg;
+    };
+
     for (const s of SCENARIOS) {
-      if (!opts.only.has(s)) continue;
+      if (!opts.only.has(s) || s === 'scale') continue;
       for (let round = 0; round < opts.repeat; round++)
       for (const t of targets) {
         if (t.unavailable) continue;
-        if (!t.server!.alive()) {
-          log(`${t.name} is not running (${t.server!.exitInfo()}); restarting it on the same data`);
-          try {
-            t.server = await t.start();
-          } catch (e) {
-            failures.push(`${t.name} ${s}: could not restart: ${errText(e)}`);
-            continue;
-          }
-        }
+        if (!(await ensureRunning(t, s))) continue;
         const started = performance.now();
-        process.stdout.write(`${s.padEnd(9)} ${t.name.padEnd(12)} … `);
+        process.stdout.write(`${s.padEnd(9)} ${t.name.padEnd(16)} … `);
         try {
           const cells = await runScenario(s, t, fx, opts);
           t.samples ??= new Map();
@@ -471,12 +722,7 @@ async function main(): Promise<number> {
           });
           log(`${shown.join(', ')}  [${((performance.now() - started) / 1000).toFixed(1)} s]`);
         } catch (e) {
-          let msg = errText(e);
-          if (!t.server!.alive()) msg += `\n    server ${t.server!.exitInfo()}; last log lines:\n${serverLog(t.server!, 15).replace(/^/gm, '      ')}`;
-          else {
-            const tail = serverLog(t.server!, 5);
-            if (tail) msg += `\n    last server log lines:\n${tail.replace(/^/gm, '      ')}`;
-          }
+          const msg = failureDetail(t, e);
           t.samples ??= new Map();
           for (const d of defs) if (d.scenario === s) t.samples.set(d.key, [...(t.samples.get(d.key) ?? []), { error: msg }]);
           failures.push(`${t.name} ${s}: ${msg}`);
@@ -485,24 +731,71 @@ async function main(): Promise<number> {
       }
     }
 
-    for (const t of targets) for (const [k, list] of t.samples ?? []) t.cells.set(k, reduceSamples(k, list));
+    if (opts.only.has('scale')) {
+      const sfx = makeScaleFixture(opts.scale);
+      for (const t of targets) {
+        if (t.unavailable) continue;
+        if (!(await ensureRunning(t, 'scale'))) continue;
+        log(`scale     ${t.name}`);
+        const started = performance.now();
+        try {
+          // The management API authenticates whatever auth.enabled says (that switch is about /v2): a session for admin.
+          const apiHeaders = t.berth ? () => apiSession(t) : undefined;
+          const r = await runScale({ name: t.name, ep: endpoint(t), apiHeaders }, sfx, opts.scale, log);
+          t.scale = r;
+          for (const [size, m] of [['small', r.small], ['full', r.full]] as const) {
+            for (const [k, c] of m) if ('error' in c) failures.push(`${t.name} scale ${SCALE_OPS.find((d) => d.key === k)!.label} at ${size} size: ${c.error}`);
+            if (r.small === r.full) break;
+          }
+          for (const e of r.errors) failures.push(`${t.name} scale population: ${e}`);
+          if (r.failed > r.errors.length) failures.push(`${t.name} scale population: … ${r.failed} failed requests in all`);
+          notes.push(...r.notes);
+          if (t.auth instanceof TokenAuth) notes.push(`${t.name}: ${t.auth.issued} tokens obtained from /token over the run (one per repository pushed to, renewed before expiry).`);
+          log(`  ${t.name}: scale done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        } catch (e) {
+          const msg = failureDetail(t, e);
+          t.scale = { error: msg };
+          failures.push(`${t.name} scale: ${msg}`);
+          log(`FAILED: ${msg}`);
+        }
+      }
+    }
+
+    for (const t of targets) {
+      for (const [k, list] of t.samples ?? []) t.cells.set(k, reduceSamples(k, list));
+      if (t.sampler) foldRss(t, t.sampler.stop());
+      t.sampler = undefined;
+      const push = t.cells.get('rss');
+      if (push && 'value' in push) foldRss(t, { peakMiB: push.value, procs: 0 });
+      if (t.rssPeak.peakMiB > 0) t.cells.set(RSS_RUN.key, { value: t.rssPeak.peakMiB });
+    }
 
     const out: string[] = [
       '# Berth vs CNCF Distribution benchmark',
       '',
       ...machine,
       '',
-      `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` +
-        `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for both (Distribution access log off); ` +
+      'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
+        'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
+        'scope `repository:NAME:pull` or `pull,push`) and sends `Authorization: Bearer` on every request, renewing a token 30 s before it expires. ' +
+        '**Berth (no auth)** runs with `auth.enabled: false`. **Distribution** runs without authentication. Goals are judged on the tokens column.',
+      '',
+      (fx.big || fx.chunked ? `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` : '') +
+        `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off); ` +
         `wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
         `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`,
-      '',
-      table(defs, targets, opts),
-      '',
-      'Ratio is Berth/Distribution for MB/s and req/s, and Distribution/Berth for seconds, latency and memory, so >1 always means Berth is better. ' +
-        'MB = 10^6 bytes. Pushes/pulls are timed from the first request to the final response on keep-alive connections; the pull is served from the page cache of the preceding push. ' +
-        'RSS is sampled every 20 ms from /proc (VmRSS, summed over the registry process and its children). ⚠ = the run had errors (see below).',
     ];
+    if (mainScenarios.length) {
+      out.push(
+        '',
+        table(defs, targets, opts),
+        '',
+        'Ratio is Berth/Distribution for MB/s and req/s, and Distribution/Berth for seconds, latency and memory, so >1 always means Berth is better. ' +
+          'MB = 10^6 bytes. Pushes/pulls are timed from the first request to the final response on keep-alive connections; the pull is served from the page cache of the preceding push. ' +
+          'RSS is VmRSS from /proc summed over the registry process and its children: during the push sampled every 20 ms; over the whole run every 100 ms (and the push peak), from start to the end of the last scenario. ⚠ = the run had errors (see below).',
+      );
+    }
+    if (opts.only.has('scale')) out.push('', ...scaleTables(targets, opts));
     notes.push(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (anything else running on the machine skews the numbers).`);
     if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
     if (failures.length) out.push('', '## Failures', '', ...failures.map((f) => `- ${f.replace(/\n/g, '\n  ')}`));
@@ -515,6 +808,7 @@ async function main(): Promise<number> {
     return failures.length ? 1 : 0;
   } finally {
     for (const t of targets) {
+      t.sampler?.stop();
       try {
         await t.server?.stop();
       } catch {

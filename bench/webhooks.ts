@@ -91,6 +91,11 @@ async function main(): Promise<void> {
   const off = await startBerth({ auth: true, dataDir: path.join(root, 'off'), config: common, env: { BERTH_LOG_LEVEL: 'error' } });
   const on = await startBerth({ auth: true, dataDir: path.join(root, 'on'), config: common, env: { BERTH_LOG_LEVEL: 'error' } });
   try {
+    // Pushes into a namespace nobody owns are refused: an organization owns bench/.
+    for (const b of [off, on]) {
+      const r = await request('POST', `${b.url}/api/v1/organizations`, { headers: { authorization: AUTH, 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ name: 'bench' })) });
+      if (r.status !== 201) throw new Error(`creating organization bench: ${r.status} ${r.body.toString().slice(0, 300)}`);
+    }
     for (const [i, url] of [fast.url, slow.url].entries()) {
       const r = await request('POST', `${on.url}/api/v1/webhooks`, {
         headers: { authorization: AUTH, 'content-type': 'application/json' },

@@ -2,6 +2,7 @@
 // Every failure is a RequestError naming the request, the status and the response body,
 // so the benchmark can report precisely what a registry refused.
 import http from 'node:http';
+import { repoScope, type Auth } from './auth.js';
 import { slices, type Payload } from './data.js';
 
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 10_000 });
@@ -161,11 +162,19 @@ function location(base: string, method: string, u: URL, res: Res): URL {
   return new URL(loc, base);
 }
 
+/** A registry and how to authenticate to it (tokens for Berth as shipped, nothing for the others). */
+export interface Endpoint {
+  url: string;
+  auth: Auth;
+}
+
+const pushScope = (name: string) => [repoScope(name, 'pull,push')];
+
 /** POST /v2/<name>/blobs/uploads/ and return the session URL. */
-export async function startUpload(base: string, name: string): Promise<URL> {
-  const u = new URL(`/v2/${name}/blobs/uploads/`, base);
-  const res = expect('POST', u, await request('POST', u), 202);
-  return location(base, 'POST', u, res);
+export async function startUpload(ep: Endpoint, name: string): Promise<URL> {
+  const u = new URL(`/v2/${name}/blobs/uploads/`, ep.url);
+  const res = expect('POST', u, await request('POST', u, { headers: await ep.auth.headers(pushScope(name)) }), 202);
+  return location(ep.url, 'POST', u, res);
 }
 
 function checkDigestHeader(method: string, u: URL, res: Res, digest: string): void {
@@ -176,17 +185,18 @@ function checkDigestHeader(method: string, u: URL, res: Res, digest: string): vo
 }
 
 /** Monolithic push: POST, then one PUT ?digest= streaming the whole payload. */
-export async function pushMonolithic(base: string, name: string, p: Payload | { data: Buffer; digest: string }): Promise<void> {
-  const loc = await startUpload(base, name);
+export async function pushMonolithic(ep: Endpoint, name: string, p: Payload | { data: Buffer; digest: string }): Promise<void> {
+  const loc = await startUpload(ep, name);
   loc.searchParams.set('digest', p.digest);
   const body: Buffer | StreamBody = 'data' in p ? p.data : { length: p.size, chunks: () => slices(p.pattern, 0, p.size) };
-  const res = expect('PUT', loc, await request('PUT', loc, { body, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: BIG_TIMEOUT_MS }), 201);
+  const headers = { ...(await ep.auth.headers(pushScope(name))), 'content-type': 'application/octet-stream' };
+  const res = expect('PUT', loc, await request('PUT', loc, { body, headers, timeoutMs: BIG_TIMEOUT_MS }), 201);
   checkDigestHeader('PUT', loc, res, p.digest);
 }
 
 /** Chunked push: POST, PATCH chunks with Content-Range/Content-Length, then PUT ?digest= with no body. */
-export async function pushChunked(base: string, name: string, p: Payload, chunkSize: number): Promise<void> {
-  let loc = await startUpload(base, name);
+export async function pushChunked(ep: Endpoint, name: string, p: Payload, chunkSize: number): Promise<void> {
+  let loc = await startUpload(ep, name);
   for (let start = 0; start < p.size; start += chunkSize) {
     const len = Math.min(chunkSize, p.size - start);
     const end = start + len - 1;
@@ -195,7 +205,7 @@ export async function pushChunked(base: string, name: string, p: Payload, chunkS
       loc,
       await request('PATCH', loc, {
         body: { length: len, chunks: () => slices(p.pattern, start, len) },
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}` },
+        headers: { ...(await ep.auth.headers(pushScope(name))), 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}` },
         timeoutMs: BIG_TIMEOUT_MS,
       }),
       202,
@@ -204,16 +214,43 @@ export async function pushChunked(base: string, name: string, p: Payload, chunkS
     if (range !== undefined && range !== `0-${end}` && range !== `bytes=0-${end}`) {
       throw new RequestError('PATCH', pathOf(loc), res.status, brief(res.body), `Range ${range} after sending bytes ${start}-${end}`);
     }
-    loc = location(base, 'PATCH', loc, res);
+    loc = location(ep.url, 'PATCH', loc, res);
   }
   loc.searchParams.set('digest', p.digest);
-  const res = expect('PUT', loc, await request('PUT', loc, { timeoutMs: BIG_TIMEOUT_MS }), 201);
+  const res = expect('PUT', loc, await request('PUT', loc, { headers: await ep.auth.headers(pushScope(name)), timeoutMs: BIG_TIMEOUT_MS }), 201);
   checkDigestHeader('PUT', loc, res, p.digest);
 }
 
-export async function headBlob(base: string, name: string, digest: string): Promise<number> {
-  const u = new URL(`/v2/${name}/blobs/${digest}`, base);
-  return (await request('HEAD', u)).status;
+/**
+ * Cross-repository mount (POST ?mount=&from=): 201 when the registry linked the blob; a registry that
+ * cannot mount answers 202 with an upload session, which is then completed with the bytes.
+ */
+export async function mountBlob(ep: Endpoint, name: string, from: string, blob: { data: Buffer; digest: string }): Promise<'mounted' | 'uploaded'> {
+  const u = new URL(`/v2/${name}/blobs/uploads/`, ep.url);
+  u.searchParams.set('mount', blob.digest);
+  u.searchParams.set('from', from);
+  const headers = await ep.auth.headers(mountScopes(name, from));
+  const res = expect('POST', u, await request('POST', u, { headers }), 201, 202);
+  if (res.status === 201) return 'mounted';
+  const loc = location(ep.url, 'POST', u, res);
+  loc.searchParams.set('digest', blob.digest);
+  expect('PUT', loc, await request('PUT', loc, { body: blob.data, headers: { ...headers, 'content-type': 'application/octet-stream' } }), 201);
+  return 'uploaded';
+}
+
+/** The scopes of a push that mounts blobs from `from`: one token covers the mounts and the manifest PUT. */
+export const mountScopes = (name: string, from: string) => [repoScope(name, 'pull,push'), repoScope(from, 'pull')];
+
+/** PUT /v2/<name>/manifests/<ref>; expects 201. `scopes`: those of the token to use (default pull,push on name). */
+export async function putManifest(ep: Endpoint, name: string, ref: string, body: Buffer, mediaType: string, scopes = pushScope(name)): Promise<void> {
+  const u = new URL(`/v2/${name}/manifests/${ref}`, ep.url);
+  const headers = { ...(await ep.auth.headers(scopes)), 'content-type': mediaType };
+  expect('PUT', u, await request('PUT', u, { body, headers }), 201);
+}
+
+export async function headBlob(ep: Endpoint, name: string, digest: string): Promise<number> {
+  const u = new URL(`/v2/${name}/blobs/${digest}`, ep.url);
+  return (await request('HEAD', u, { headers: await ep.auth.headers([repoScope(name, 'pull')]) })).status;
 }
 
 /** GET and return status and body (for checks before wrk). */

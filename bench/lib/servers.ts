@@ -51,17 +51,32 @@ export function berthBuilt(): boolean {
   return existsSync(CLI);
 }
 
-/** Starts Berth (dist/) with a YAML config in `root`; data under root/berth-data. */
-export async function startBerthServer(root: string, workers: number | undefined): Promise<Server> {
-  const dataDir = path.join(root, 'berth-data');
+export interface BerthStart {
+  /** http.workers (default: Berth's) */
+  workers?: number;
+  /**
+   * true: authentication as shipped (no `auth` key in the config: tokens, anonymous pull of public
+   * content) and `admin` created with `adminPassword` at first start; false: `auth.enabled: false`.
+   */
+  auth: boolean;
+  adminPassword: string;
+  /** data under root/<dir> */
+  dir: string;
+  name: string;
+}
+
+/** Starts Berth (dist/) with a YAML config in `root`. */
+export async function startBerthServer(root: string, o: BerthStart): Promise<Server> {
+  const dataDir = path.join(root, o.dir);
   await mkdir(dataDir, { recursive: true });
   const config: Record<string, unknown> = { log: { level: 'error' } };
-  if (workers !== undefined) config.http = { workers };
-  // startBerth writes the config next to the data dir (inside root) and passes --config.
-  const b: BerthProcess = await startBerth({ dataDir, config, env: { BERTH_LOG_LEVEL: 'error' } });
+  if (o.workers !== undefined) config.http = { workers: o.workers };
+  // startBerth writes the config next to the data dir (inside root) and passes --config; without
+  // `auth: true` it adds auth.enabled: false, with it the config has no auth section at all.
+  const b: BerthProcess = await startBerth({ dataDir, config, auth: o.auth, env: { BERTH_LOG_LEVEL: 'error', BERTH_ADMIN_PASSWORD: o.adminPassword } });
   const t = track(b.proc);
   return {
-    name: 'Berth',
+    name: o.name,
     url: b.url,
     pid: b.proc.pid!,
     alive: () => t.info() === undefined,

@@ -1,5 +1,6 @@
 // Runs wrk and parses Requests/sec, the 99% latency and error counters.
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 export const WRK_BIN = '/usr/bin/wrk';
 
@@ -37,12 +38,23 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-export function runWrk(url: string, seconds: number, headers: Record<string, string> = {}, connections = 64, threads = 2): Promise<WrkResult> {
-  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency'];
+export interface WrkOptions {
+  connections?: number;
+  threads?: number;
+  /** send `Authorization: Bearer <first line of this file>`, re-read every second (bench/lib/bearer.lua) */
+  tokenFile?: string;
+}
+
+export const BEARER_LUA = fileURLToPath(new URL('./bearer.lua', import.meta.url));
+
+export function runWrk(url: string, seconds: number, headers: Record<string, string> = {}, opts: WrkOptions = {}): Promise<WrkResult> {
+  const args = [`-t${opts.threads ?? 2}`, `-c${opts.connections ?? 64}`, `-d${seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  if (opts.tokenFile) args.push('-s', BEARER_LUA);
   args.push(url);
   return new Promise((resolve, reject) => {
-    const p = spawn(WRK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = opts.tokenFile ? { ...process.env, BENCH_TOKEN_FILE: opts.tokenFile } : process.env;
+    const p = spawn(WRK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
