@@ -312,5 +312,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_event_consumer_cursors': {
+      async up(db: Kysely<any>) {
+        // Event consumers' cursors are named consumer:NAME (pruning the outbox waits for all of them); the
+        // webhook fan-out's keeps its position.
+        await db.updateTable('cursors').set({ name: 'consumer:webhook-fanout' }).where('name', '=', 'webhook-fanout').execute();
+      },
+    },
   };
 }
