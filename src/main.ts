@@ -30,6 +30,7 @@ import { Journal } from './audit/journal.js';
 import { PullSummaries } from './audit/pull-summaries.js';
 import { AuditService } from './audit/audit-service.js';
 import { every, type Job } from './jobs/every.js';
+import { Outbox } from './events/outbox.js';
 import { Webhooks } from './events/webhooks.js';
 import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { SyslogForwarder } from './jobs/syslog-forwarder.js';
@@ -132,32 +133,37 @@ export function createLogger(config: ResolvedConfig): Logger {
 export async function createBerth(config: ResolvedConfig, log?: Logger): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
-  const journal = new Journal(meta, { publicAddr: config.publicUrl });
+  const journal = new Journal(meta);
+  const outbox = new Outbox({ publicAddr: config.publicUrl });
   const gc = new GarbageCollector(meta, store);
-  const blobs = new BlobService(meta, store, journal);
+  const blobs = new BlobService(meta, store, journal, outbox);
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
-  const accounts = new Accounts(meta.db, meta.transaction, journal);
+  const accounts = new Accounts(meta.db, meta.transaction, journal, outbox);
   const ldap = await ldapDirectory(config);
   // A name the directory knows is a directory user's namespace, even before their first login.
-  const organizations = new Organizations(meta.db, meta.transaction, journal, ldap ? async (name) => ((await ldap.lookup(name)) ? 'a directory user has this name' : null) : undefined);
+  const organizations = new Organizations(meta.db, meta.transaction, journal, outbox, ldap ? async (name) => ((await ldap.lookup(name)) ? 'a directory user has this name' : null) : undefined);
   const tokens = new TokenService(new DbKeyStore(meta.db, box), {
     issuer: config.auth.issuer, service: config.auth.service, lifetime: config.auth.tokenLifetime, refreshLifetime: config.auth.refreshLifetime,
     rotateAfter: config.auth.keyRotationDays * 86_400,
   });
   const sessions = new Sessions(meta.db, config.auth.session);
-  const directory = ldap ? new (await import('./auth/directory-accounts.js')).DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, log, journal) : undefined;
-  const manifests = new ManifestService(meta, journal);
+  const directory = ldap ? new (await import('./auth/directory-accounts.js')).DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, journal, outbox, log) : undefined;
+  const manifests = new ManifestService(meta, journal, outbox);
+  const webhooks = new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal, outbox);
+  // Pull events are written only while some endpoint wants them; serve() keeps the subscriptions fresh.
+  outbox.wantsEvent = () => webhooks.wants('pull');
   const services: Services = {
     config,
     blobs,
     uploads: new UploadService(meta, store, blobs),
     manifests,
-    deletion: new RepositoryDeletion(meta, store, manifests, journal, { deleteEnabled: config.registry.deleteEnabled }),
+    deletion: new RepositoryDeletion(meta, store, manifests, journal, outbox, { deleteEnabled: config.registry.deleteEnabled }),
     journal,
+    outbox,
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(gc, { graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry }),
-    webhooks: new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal),
+    webhooks,
     db: meta.db,
     audit: new AuditService(meta, {
       signingKeyFile: config.audit.signingKeyFile ?? path.join(config.data, 'secrets', 'audit-signing.key'),
@@ -165,8 +171,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
       archiveDir: config.audit.archiveDir ?? path.join(config.data, 'audit-archive'),
     }),
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
-    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal), new AccessTokens(meta.db, meta.transaction, journal),
-      sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), config.auth.organizationCreation === 'users', directory, journal,
+    auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal, outbox), new AccessTokens(meta.db, meta.transaction, journal),
+      sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
       config.auth.pushCreatesOrganization),
     organizations,
     async ready() {
@@ -301,7 +307,6 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   // Pull events are written only while some endpoint wants them; every process follows the subscriptions.
   const webhooks = berth.services.webhooks;
   await webhooks.refreshSubscriptions();
-  berth.services.journal.wantsEvent = () => webhooks.wants('pull');
   jobs.push(every('webhook subscriptions', 2000, () => webhooks.refreshSubscriptions(), log));
 
   // Webhook deliveries: one process delivers (the outbox and the leases make a second one harmless).
@@ -312,7 +317,6 @@ export async function serve(config: ResolvedConfig): Promise<void> {
       timeoutMs: w.timeout * 1000, maxAttempts: w.maxAttempts, backoffBaseMs: w.backoffBase * 1000, backoffMaxMs: w.backoffMax * 1000,
       concurrency: w.concurrency, policy: webhookPolicy(config),
     }, log);
-    berth.services.journal.onEvent = () => dispatcher!.nudge();
     dispatcher.start();
   }
 

@@ -24,7 +24,7 @@ export interface AccessToken {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export class AccessTokens {
-  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
+  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal) {}
 
   /** Creates a token; the secret is returned once and stored only as a hash. */
   async create(userId: number, name: string, opts: { scopes?: TokenScope[]; expiresAt?: number } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<{ token: AccessToken; secret: string }> {
@@ -41,7 +41,7 @@ export class AccessTokens {
         created_at: now, expires_at: opts.expiresAt ?? null, last_used_at: null, revoked_at: null,
       }).execute();
       const owner = await tx.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
-      await this.journal?.write(tx, ctx, [{ action: 'token.create', resource: `user:${owner?.name ?? userId}`, detail: { id, name, scopes: opts.scopes ?? null, expiresAt: opts.expiresAt ?? null } }]);
+      await this.journal.write(tx, ctx, [{ action: 'token.create', resource: `user:${owner?.name ?? userId}`, detail: { id, name, scopes: opts.scopes ?? null, expiresAt: opts.expiresAt ?? null } }]);
     });
     return { token: (await this.get(id))!, secret };
   }
@@ -60,7 +60,7 @@ export class AccessTokens {
       const res = await tx.updateTable('access_tokens').set({ revoked_at: Date.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return false;
       const owner = await tx.selectFrom('access_tokens as t').innerJoin('users as u', 'u.id', 't.user_id').select('u.name').where('t.id', '=', id).executeTakeFirst();
-      await this.journal?.write(tx, ctx, [{ action: 'token.revoke', resource: `user:${owner?.name ?? ''}`, detail: { id } }]);
+      await this.journal.write(tx, ctx, [{ action: 'token.revoke', resource: `user:${owner?.name ?? ''}`, detail: { id } }]);
       return true;
     });
   }

@@ -1,11 +1,14 @@
 // Local accounts: creation, the first administrator, and password authentication.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db, Tx } from '../db/database.js';
+import type { Db, Transact, Tx } from '../db/database.js';
+import { AccountError } from '../errors/account-error.js';
 
-/** Runs a write transaction (main.ts passes the store's, which takes the write lock up front). */
-export type Transact = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
+export type { Transact } from '../db/database.js';
+export { AccountError } from '../errors/account-error.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
+import { OrganizationMemberAdded } from '../events/catalogue.js';
+import type { Outbox } from '../events/outbox.js';
 import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
 
 /**
@@ -32,17 +35,11 @@ export interface User {
 
 const USER_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
-/** A refused account or membership change; `kind` tells callers how to answer (HTTP status in the API). */
-export class AccountError extends Error {
-  /** field: the request field at fault, for forms that show the message next to it */
-  constructor(message: string, readonly kind: 'invalid' | 'not_found' | 'conflict' = 'invalid', readonly field?: string) { super(message); }
-}
-
 export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
   private readonly verified = new Map<string, { id: number; hash: string; generation: number; until: number }>();
 
-  constructor(private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
+  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox) {}
 
   async byName(name: string): Promise<User | undefined> {
     const r = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
@@ -64,7 +61,7 @@ export class Accounts {
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.insertInto('users').values({ name, password_hash: hash, is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local', tokens_valid_after: 0, created_at: Date.now() }).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'user.create', resource: `user:${name}`, detail: { admin: Boolean(opts.admin) } }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.create', resource: `user:${name}`, detail: { admin: Boolean(opts.admin) } }]);
     });
     return (await this.byName(name))!;
   }
@@ -80,7 +77,7 @@ export class Accounts {
     if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`, 'conflict');
     await this.transact(async (tx: Tx) => {
       await tx.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
+      await this.journal.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
     });
     return (await this.byName(full))!;
   }
@@ -119,7 +116,7 @@ export class Accounts {
         if (mode === 'delete') repositories = await this.deleteRepositories!(tx, name, ctx);
         if (mode !== 'transfer') await forgetNamespaceSettings(tx, name);
       }
-      await this.journal?.write(tx, ctx, entries);
+      await this.journal.write(tx, ctx, entries);
       await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
       await tx.deleteFrom('users').where('id', '=', u.id).execute();
@@ -129,7 +126,8 @@ export class Accounts {
         const { id } = await tx.insertInto('organizations').values({ name, public: 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
         await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: heir!.id, role: 'admin' }).execute();
         repositories = (await namespaceRepositories(tx, name, 1_000_000)).length;
-        await this.journal?.write(tx, ctx, [{ action: 'org.create', resource: `organization:${name}`, detail: { transferredFrom: `user:${name}`, owner: heir!.name, repositories } }]);
+        await this.journal.write(tx, ctx, [{ action: 'org.create', resource: `organization:${name}`, detail: { transferredFrom: `user:${name}`, owner: heir!.name, repositories } }]);
+        await this.outbox.append(tx, ctx, OrganizationMemberAdded({ organization: name, subject: { kind: 'user', name: heir!.name }, role: 'admin' }));
       }
       return { repositories, ...(heir ? { transferredTo: heir.name } : {}) };
     });
@@ -145,7 +143,7 @@ export class Accounts {
       const res = await tx.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
         .where('name', '=', name).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`, 'not_found');
-      await this.journal?.write(tx, ctx, [{ action: disabled ? 'user.disable' : 'user.enable', resource: `user:${name}` }]);
+      await this.journal.write(tx, ctx, [{ action: disabled ? 'user.disable' : 'user.enable', resource: `user:${name}` }]);
     });
     this.verified.clear();
   }
@@ -159,7 +157,7 @@ export class Accounts {
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.updateTable('users').set({ password_hash: hash, tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'user.password', resource: `user:${name}` }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.password', resource: `user:${name}` }]);
     });
     this.verified.clear();
   }
@@ -175,7 +173,7 @@ export class Accounts {
         if (!other) throw new AccountError(`${name} is the last active system administrator`, 'conflict');
       }
       await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
     });
   }
 

@@ -29,10 +29,10 @@ export class AuthService {
   constructor(
     private readonly db: Db, private readonly anonymousPull: boolean, readonly accounts: Accounts, readonly tokens: TokenService,
     readonly throttle: LoginThrottle, readonly accessTokens: AccessTokens, readonly sessions: Sessions, readonly secondFactor: SecondFactor,
+    private readonly journal: Journal,
     private readonly usersCreateOrganizations = true,
     /** LDAP / Active Directory accounts, when configured */
     readonly directory?: DirectoryAccounts,
-    private readonly journal?: Journal,
     private readonly pushCreatesOrganization = false,
   ) {}
 
@@ -42,7 +42,7 @@ export class AuthService {
       await this.throttle.check(name, ctx.address);
     } catch (e) {
       if (e instanceof LoginLocked) {
-        await this.journal?.record({ ...ctx, actor: name.slice(0, 256), actorSource: 'unknown' }, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'denied', detail: { reason: 'locked out', retryAfter: e.retryAfterSeconds } }]);
+        await this.journal.record({ ...ctx, actor: name.slice(0, 256), actorSource: 'unknown' }, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'denied', detail: { reason: 'locked out', retryAfter: e.retryAfterSeconds } }]);
       }
       throw e;
     }
@@ -63,7 +63,7 @@ export class AuthService {
   /** Logins by password or token, recorded once a minute per account, address and way: Basic on every request is not a record per request. */
   private readonly noted = new Map<string, number>();
   private async noteLogin(p: Principal, ctx: RequestContext, always = false): Promise<void> {
-    if (!this.journal || p.kind !== 'user') return;
+    if (p.kind !== 'user') return;
     const key = `${p.name}\u0000${ctx.address}\u0000${p.source}\u0000${p.via}`;
     const now = Date.now();
     if (!always && (this.noted.get(key) ?? 0) > now) return;

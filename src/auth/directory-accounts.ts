@@ -8,6 +8,9 @@ import type { Accounts, Transact, User } from './accounts.js';
 import { DirectoryUnavailableError, dnKey, type DirectoryUser } from './ldap/ldap-directory.js';
 import type { Sessions } from './sessions.js';
 import type { Journal, JournalEntry, RequestContext } from '../audit/journal.js';
+import { TeamMemberAdded, TeamMemberRemoved } from '../events/catalogue.js';
+import type { NewEvent } from '../events/event.js';
+import type { Outbox } from '../events/outbox.js';
 
 /** Changes the directory makes are on record as Berth's directory sync. */
 const DIRECTORY: RequestContext = { actor: 'berth', actorSource: 'directory', address: '', userAgent: '', requestId: '' };
@@ -29,7 +32,8 @@ export class DirectoryAccounts {
 
   constructor(
     private readonly db: Db, private readonly transact: Transact, private readonly accounts: Accounts, private readonly sessions: Sessions,
-    private readonly directory: Directory, opts: { adminGroups: string[] }, private readonly log?: Logger, private readonly journal?: Journal,
+    private readonly directory: Directory, opts: { adminGroups: string[] }, private readonly journal: Journal, private readonly outbox: Outbox,
+    private readonly log?: Logger,
   ) {
     this.adminGroups = new Set(opts.adminGroups.map(dnKey));
   }
@@ -87,7 +91,7 @@ export class DirectoryAccounts {
           // was configured blocks this login until an administrator renames or removes it.
           this.log?.warn({ user: name }, 'directory login refused: an organization has this name');
           entries.push({ action: 'auth.login', resource: `user:${name}`, outcome: 'denied', detail: { source: 'ldap', reason: `an organization is named ${name}; an administrator must remove it before this directory user can log in` } });
-          await this.journal?.write(tx, DIRECTORY, entries);
+          await this.journal.write(tx, DIRECTORY, entries);
           return;
         }
         const res = await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
@@ -95,15 +99,17 @@ export class DirectoryAccounts {
         if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) entries.push({ action: 'user.create', resource: `user:${name}`, detail: { source: 'ldap', dn: du.dn, admin } });
       }
       const row = await tx.selectFrom('users').select(['id', 'source']).where('name', '=', name).executeTakeFirst();
-      if (row?.source === 'ldap') entries.push(...(await this.syncTeams(tx, Number(row.id), name, groups)));
-      await this.journal?.write(tx, DIRECTORY, entries);
+      const events: NewEvent[] = [];
+      if (row?.source === 'ldap') entries.push(...(await this.syncTeams(tx, Number(row.id), name, groups, events)));
+      await this.journal.write(tx, DIRECTORY, entries);
+      await this.outbox.appendAll(tx, DIRECTORY, events);
     });
     const u = await this.accounts.byName(name);
     return u && u.source === 'ldap' ? u : null;
   }
 
   /** Team memberships that follow directory groups: added and removed by the directory; manual ones stay. */
-  private async syncTeams(tx: Tx, userId: number, userName: string, groups: Set<string>): Promise<JournalEntry[]> {
+  private async syncTeams(tx: Tx, userId: number, userName: string, groups: Set<string>, events: NewEvent[]): Promise<JournalEntry[]> {
     const entries: JournalEntry[] = [];
     const teams = await tx.selectFrom('teams').innerJoin('organizations as o', 'o.id', 'teams.org_id')
       .select(['teams.id', 'teams.name', 'teams.directory_group', 'o.name as org']).where('teams.directory_group', 'is not', null).execute();
@@ -115,10 +121,12 @@ export class DirectoryAccounts {
       if (wanted && have === undefined) {
         await tx.insertInto('team_members').values({ team_id: id, user_id: userId, source: 'directory' }).execute();
         entries.push({ action: 'team.member.add', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
+        events.push(TeamMemberAdded({ organization: t.org, team: t.name, user: userName, source: 'directory' }));
       }
       if (!wanted && have === 'directory') {
         await tx.deleteFrom('team_members').where('team_id', '=', id).where('user_id', '=', userId).execute();
         entries.push({ action: 'team.member.remove', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
+        events.push(TeamMemberRemoved({ organization: t.org, team: t.name, user: userName, source: 'directory' }));
       }
     }
     return entries;

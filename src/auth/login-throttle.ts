@@ -7,6 +7,8 @@ import type { ExpressionBuilder } from 'kysely';
 import type { Db, MetadataStore } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
+import { LoginFailed } from '../events/catalogue.js';
+import type { Outbox } from '../events/outbox.js';
 
 export interface ThrottleLimits { accountFailures: number; accountWideFailures?: number; addressFailures: number; window: number; lockout: number }
 
@@ -28,7 +30,7 @@ const accountKeys = (name: string) => (eb: ExpressionBuilder<Database, 'login_th
 export class LoginThrottle {
   private readonly db: Db;
 
-  constructor(private readonly meta: MetadataStore, private readonly limits: ThrottleLimits, private readonly journal?: Journal) {
+  constructor(private readonly meta: MetadataStore, private readonly limits: ThrottleLimits, private readonly journal: Journal, private readonly outbox: Outbox) {
     this.db = meta.db;
   }
 
@@ -68,10 +70,9 @@ export class LoginThrottle {
       }
       await tx.insertInto('auth_failures').values({ at: now, user_name: name.slice(0, 256), address, source, reason }).execute();
       // The failure, its record and its event commit together.
-      await this.journal?.write(tx, { ...(ctx ?? { userAgent: '', requestId: '' }), actor: name.slice(0, 256), actorSource: source, address }, [{
-        action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'failure', detail: { source, reason },
-        event: { type: 'login.failed', data: { user: name.slice(0, 256), source, reason } },
-      }]);
+      const who = { ...(ctx ?? { userAgent: '', requestId: '' }), actor: name.slice(0, 256), actorSource: source, address };
+      await this.journal.write(tx, who, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'failure', detail: { source, reason } }]);
+      await this.outbox.append(tx, who, LoginFailed({ user: name.slice(0, 256), source, reason }));
       return share;
     });
     // Up to 1 s, rising with the share of the limit already used.
@@ -91,7 +92,7 @@ export class LoginThrottle {
     return this.meta.transaction(async (tx) => {
       const locked = await tx.selectFrom('login_throttle').select('key').where(accountKeys(name)).where('locked_until', '>', Date.now()).execute();
       await tx.deleteFrom('login_throttle').where(accountKeys(name)).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'user.unlock', resource: `user:${name.slice(0, 256)}`, detail: { locks: locked.length } }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.unlock', resource: `user:${name.slice(0, 256)}`, detail: { locks: locked.length } }]);
       return locked.length;
     });
   }

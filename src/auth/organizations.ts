@@ -1,7 +1,12 @@
 // Organizations, their teams, and roles (on an organization or a single repository) for users and teams.
-import type { Db, Tx } from '../db/database.js';
-import type { Transact } from './accounts.js';
+import type { Db, Transact, Tx } from '../db/database.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
+import {
+  OrganizationMemberAdded, OrganizationMemberRemoved, OrganizationMemberRoleChanged, RepositoryRoleGranted, RepositoryRoleRevoked,
+  TeamCreated, TeamDeleted, TeamMemberAdded, TeamMemberRemoved,
+} from '../events/catalogue.js';
+import type { NewEvent } from '../events/event.js';
+import type { Outbox } from '../events/outbox.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { AccountError } from './accounts.js';
 import { isRole, type Role } from './policy.js';
@@ -27,15 +32,16 @@ export function parseRole(text: string): Role | null {
 
 export class Organizations {
   constructor(
-    private readonly db: Db, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal,
+    private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox,
     private readonly reserved?: ReservedName,
   ) {}
 
-  /** The change and its audit record in one transaction. */
-  private change(ctx: RequestContext, entry: JournalEntry, fn: (tx: Tx) => Promise<void>): Promise<void> {
+  /** The change, its audit record and the events it returns (what really changed) in one transaction. */
+  private change(ctx: RequestContext, entry: JournalEntry, fn: (tx: Tx) => Promise<NewEvent[] | void>): Promise<void> {
     return this.transact(async (tx: Tx) => {
-      await fn(tx);
-      await this.journal?.write(tx, ctx, [entry]);
+      const events = await fn(tx);
+      await this.journal.write(tx, ctx, [entry]);
+      if (events?.length) await this.outbox.appendAll(tx, ctx, events);
     });
   }
 
@@ -68,7 +74,9 @@ export class Organizations {
       // Settings and roles left on names of a namespace nobody owned do not pass to its new owner unasked.
       if (!opts.adopt) await forgetNamespaceSettings(tx, name);
       const { id } = await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
-      if (ownerId !== undefined) await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: ownerId, role: 'admin' }).execute();
+      if (ownerId === undefined) return [];
+      await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: ownerId, role: 'admin' }).execute();
+      return [OrganizationMemberAdded({ organization: name, subject: { kind: 'user', name: opts.owner! }, role: 'admin' })];
     });
   }
 
@@ -85,6 +93,7 @@ export class Organizations {
     if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict', 'name');
     await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
       await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
+      return [TeamCreated({ organization: orgName, team })];
     });
   }
 
@@ -104,7 +113,8 @@ export class Organizations {
     const o = await this.org(orgName);
     const values = { team_id: await this.teamId(o.id, team), user_id: await this.userId(user) };
     await this.change(ctx, { action: 'team.member.add', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
-      await tx.insertInto('team_members').values(values).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).execute();
+      const res = await tx.insertInto('team_members').values(values).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).executeTakeFirst();
+      return Number(res.numInsertedOrUpdatedRows ?? 0) > 0 ? [TeamMemberAdded({ organization: orgName, team, user, source: 'manual' })] : [];
     });
   }
 
@@ -113,7 +123,8 @@ export class Organizations {
     const teamId = await this.teamId(o.id, team);
     const userId = await this.userId(user);
     await this.change(ctx, { action: 'team.member.remove', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
-      await tx.deleteFrom('team_members').where('team_id', '=', teamId).where('user_id', '=', userId).execute();
+      const gone = await tx.deleteFrom('team_members').where('team_id', '=', teamId).where('user_id', '=', userId).returning('source').executeTakeFirst();
+      return gone ? [TeamMemberRemoved({ organization: orgName, team, user, source: gone.source })] : [];
     });
   }
 
@@ -128,8 +139,14 @@ export class Organizations {
     const o = await this.org(orgName);
     const key = { org_id: o.id, subject_kind: subject.kind, subject_id: await this.subjectId(o.id, subject) };
     await this.change(ctx, { action: 'org.role', resource: `organization:${orgName}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
-      await tx.deleteFrom('org_members').where('org_id', '=', key.org_id).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
+      const before = await tx.deleteFrom('org_members').where('org_id', '=', key.org_id).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id)
+        .returning('role').executeTakeFirst();
       if (role) await tx.insertInto('org_members').values({ ...key, role }).execute();
+      const previous = before?.role ?? null;
+      if (previous === role) return [];
+      const d = { organization: orgName, subject };
+      if (role === null) return [OrganizationMemberRemoved({ ...d, previous: previous! })];
+      return [previous === null ? OrganizationMemberAdded({ ...d, role }) : OrganizationMemberRoleChanged({ ...d, role, previous })];
     });
   }
 
@@ -139,8 +156,13 @@ export class Organizations {
     const org = await this.db.selectFrom('organizations').select('id').where('name', '=', namespaceOf(repository)).executeTakeFirst();
     const key = { repository_name: repository, subject_kind: subject.kind, subject_id: await this.subjectId(org ? Number(org.id) : null, subject) };
     await this.change(ctx, { action: 'repository.role', resource: `repository:${repository}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
-      await tx.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id).execute();
+      const before = await tx.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id)
+        .returning('role').executeTakeFirst();
       if (role) await tx.insertInto('repository_members').values({ ...key, role }).execute();
+      const previous = before?.role ?? null;
+      if (previous === role) return [];
+      if (role === null) return [RepositoryRoleRevoked({ repository, subject, previous: previous! })];
+      return [RepositoryRoleGranted({ repository, subject, role, previous })];
     });
   }
 
@@ -177,7 +199,7 @@ export class Organizations {
       if (teams.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teams).execute();
       await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${name}+`).where('name', '<', `${name},`).execute();
       await tx.deleteFrom('organizations').where('id', '=', o.id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'org.delete', resource: `organization:${name}` }]);
+      await this.journal.write(tx, ctx, [{ action: 'org.delete', resource: `organization:${name}` }]);
     });
   }
 
@@ -204,7 +226,8 @@ export class Organizations {
       await tx.deleteFrom('org_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
       await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
       await tx.deleteFrom('teams').where('id', '=', id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'team.delete', resource: `team:${orgName}/${team}` }]);
+      await this.journal.write(tx, ctx, [{ action: 'team.delete', resource: `team:${orgName}/${team}` }]);
+      await this.outbox.append(tx, ctx, TeamDeleted({ organization: orgName, team }));
     });
   }
 

@@ -12,7 +12,7 @@ const CODE = /^\d{6}$/;
 export class SecondFactorError extends Error {}
 
 export class SecondFactor {
-  constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string, private readonly transact: Transact = (fn) => db.transaction().execute(fn), private readonly journal?: Journal) {}
+  constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string, private readonly transact: Transact, private readonly journal: Journal) {}
 
   private totp(secret: string, label: string): OTPAuth.TOTP {
     return new OTPAuth.TOTP({ issuer: this.issuer, label, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: OTPAuth.Secret.fromBase32(secret) });
@@ -39,7 +39,7 @@ export class SecondFactor {
     await this.transact(async (tx) => {
       await tx.updateTable('users').set({ totp_secret_sealed: row.totp_pending_sealed, totp_pending_sealed: null, totp_last_step: step })
         .where('id', '=', userId).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'user.totp.enable', resource: `user:${userName}` }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.totp.enable', resource: `user:${userName}` }]);
     });
     return true;
   }
@@ -53,7 +53,7 @@ export class SecondFactor {
     await this.transact(async (tx) => {
       await tx.updateTable('users').set({ totp_secret_sealed: null, totp_pending_sealed: null, totp_last_step: null }).where('id', '=', userId).execute();
       const u = await tx.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
-      await this.journal?.write(tx, ctx, [{ action: 'user.totp.disable', resource: `user:${u?.name ?? userId}` }]);
+      await this.journal.write(tx, ctx, [{ action: 'user.totp.disable', resource: `user:${u?.name ?? userId}` }]);
     });
   }
 

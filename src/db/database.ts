@@ -7,6 +7,9 @@ import type { Database } from './schema.js';
 export type Db = Kysely<Database>;
 export type Tx = Kysely<Database> | Transaction<Database>;
 
+/** Runs a write transaction (main.ts passes the store's, which takes the write lock up front). */
+export type Transact = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
+
 export interface MetadataStore {
   db: Db;
   dialect: Dialect;

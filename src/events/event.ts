@@ -1,5 +1,7 @@
-// Berth's events: what happened, written to the outbox in the same transaction as the change, then
-// delivered to webhooks (in Distribution's envelope or as CloudEvents) and summarized in the audit log.
+// Berth's events: what happened, written to the outbox (outbox.ts) in the same transaction as the change,
+// then read by consumers (consumer.ts), the first of which turns them into webhook deliveries (in
+// Distribution's envelope or as CloudEvents). catalogue.ts has one constructor per type.
+import { namespaceOf } from '../oci/reference.js';
 
 /** Event types (past tense). Room is left for scan and quota results. */
 export const EVENT_TYPES = [
@@ -10,11 +12,15 @@ export const EVENT_TYPES = [
   'login.failed',
   'scan.completed', 'quota.exceeded',
   'webhook.ping',
+  // Who may do what: memberships and roles (family "access").
+  'organization.member.added', 'organization.member.removed', 'organization.member.role_changed',
+  'team.created', 'team.deleted', 'team.member.added', 'team.member.removed',
+  'repository.role.granted', 'repository.role.revoked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Endpoint filters name these families rather than single types. */
-export const EVENT_FAMILIES = ['push', 'pull', 'delete', 'tag', 'mount', 'login_failure', 'scan', 'quota'] as const;
+export const EVENT_FAMILIES = ['push', 'pull', 'delete', 'tag', 'mount', 'login_failure', 'scan', 'quota', 'access'] as const;
 export type EventFamily = (typeof EVENT_FAMILIES)[number];
 
 export function familyOf(type: EventType): EventFamily | 'ping' {
@@ -28,7 +34,16 @@ export function familyOf(type: EventType): EventFamily | 'ping' {
     case 'scan.completed': return 'scan';
     case 'quota.exceeded': return 'quota';
     case 'webhook.ping': return 'ping';
+    case 'organization.member.added': case 'organization.member.removed': case 'organization.member.role_changed':
+    case 'team.created': case 'team.deleted': case 'team.member.added': case 'team.member.removed':
+    case 'repository.role.granted': case 'repository.role.revoked':
+      return 'access';
   }
+}
+
+/** Every type of the given families. */
+export function typesOf(families: readonly (EventFamily | 'ping')[]): EventType[] {
+  return EVENT_TYPES.filter((t) => families.includes(familyOf(t)));
 }
 
 export interface EventActor {
@@ -73,6 +88,25 @@ export interface BerthEvent {
   target?: EventTarget;
   /** the Berth instance: its public address and a stable instance id */
   source: { addr: string; instanceID: string };
-  /** type-specific details (login failures: user name and reason; scans: summary) */
+  /** type-specific details (login failures: user name and reason; access changes: organization, subject, role) */
   data?: Record<string, unknown>;
+}
+
+/** An event as a change describes it; the outbox adds id, time, actor, request and source. */
+export interface NewEvent {
+  type: EventType;
+  /** the repository it concerns, for filters (defaults to target.repository) */
+  repository?: string;
+  target?: EventTarget;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * The namespace (organization or user) an event concerns, for organization-scoped filters: its
+ * repository's, or the organization named in its data (access changes); null for registry-wide events.
+ */
+export function namespaceOfEvent(repository: string | null, event: BerthEvent): string | null {
+  if (repository !== null) return namespaceOf(repository);
+  const org = event.data?.organization;
+  return typeof org === 'string' ? org : null;
 }

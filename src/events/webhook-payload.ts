@@ -17,10 +17,10 @@
 // Distribution is configured with `notifications.events.includereferences`, references (descriptors of
 // an index's children). Berth knows only the children's digests, so each reference is `{ "digest" }`.
 //
-// Berth types without a Distribution action (login.failed, scan.completed, quota.exceeded, webhook.ping)
-// are rendered with the Berth type itself as action (e.g. "login.failed"): receivers that switch on
-// push/pull/delete/mount skip them, and they carry Berth's type-specific `data` as an extra member
-// (Distribution's decoders ignore unknown members).
+// Berth types without a Distribution action (login.failed, scan.completed, quota.exceeded, webhook.ping,
+// and the access family: organization.member.added …) are rendered with the Berth type itself as action
+// (e.g. "login.failed"): receivers that switch on push/pull/delete/mount skip them, and they carry
+// Berth's type-specific `data` as an extra member (Distribution's decoders ignore unknown members).
 //
 // 'cloudevents' — CloudEvents 1.0 JSON format, structured content mode (application/cloudevents+json),
 // one event per delivery. Given several events it throws rather than using the JSON batch format
@@ -47,6 +47,10 @@ export function distributionAction(type: EventType): string {
     case 'manifest.deleted': case 'tag.deleted': case 'blob.deleted': case 'repository.deleted': return 'delete';
     case 'blob.mounted': return 'mount';
     case 'login.failed': case 'scan.completed': case 'quota.exceeded': case 'webhook.ping': return type;
+    case 'organization.member.added': case 'organization.member.removed': case 'organization.member.role_changed':
+    case 'team.created': case 'team.deleted': case 'team.member.added': case 'team.member.removed':
+    case 'repository.role.granted': case 'repository.role.revoked':
+      return type;
   }
 }
 

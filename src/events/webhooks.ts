@@ -1,12 +1,18 @@
 // Webhook endpoints (per organization, or global) and their delivery history. Secrets and custom headers
 // are stored sealed with the master key; a secret is shown once, when it is made.
 import { randomBytes } from 'node:crypto';
-import { AccountError, type Transact } from '../auth/accounts.js';
-import type { Db, Tx } from '../db/database.js';
+// Endpoint changes are on record in the audit journal, which main.ts passes in: events/ does not import
+// audit/ (AuditTrail is the one method used), so neither depends on the other.
+import type { Db, Transact, Tx } from '../db/database.js';
+import { lastEventId } from '../db/events.js';
+import { insertDelivery } from '../db/webhook-deliveries.js';
+import { AccountError } from '../errors/account-error.js';
 import type { SecretBox } from '../lib/secret-box.js';
 import { checkUrl, type AddressBlockedError, type AddressPolicy } from '../lib/address-guard.js';
-import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
+import { SYSTEM_CONTEXT, type RequestContext } from '../lib/request-context.js';
+import { WebhookPinged } from './catalogue.js';
 import { EVENT_FAMILIES, type EventFamily } from './event.js';
+import type { Outbox } from './outbox.js';
 import { isReservedHeader } from './webhook-client.js';
 import { PAYLOAD_FORMATS, type PayloadFormat } from './webhook-payload.js';
 
@@ -38,18 +44,26 @@ export interface EndpointSecrets { secret: string; headers: Record<string, strin
 
 const secretContext = (id: number) => `webhook:${id}`;
 
+/** What endpoint changes need of the audit journal: records written in the change's transaction. */
+export interface AuditTrail {
+  write(tx: Tx, ctx: RequestContext, entries: { action: string; resource: string; detail?: Record<string, unknown> }[]): Promise<void>;
+}
+
 export class Webhooks {
-  /** Event families some enabled endpoint subscribes to (refreshed by refreshSubscriptions). */
-  private families = new Set<string>();
+  /** Event families some enabled endpoint subscribes to (refreshed by refreshSubscriptions); null before the first refresh. */
+  private families: Set<string> | null = null;
 
   constructor(
     private readonly db: Db, private readonly transact: Transact, private readonly box: SecretBox, private readonly policy: AddressPolicy,
-    private readonly journal?: Journal,
+    private readonly journal: AuditTrail, readonly outbox: Outbox,
   ) {}
 
-  /** Whether an enabled endpoint wants this family (pull events are only written then). */
+  /**
+   * Whether an enabled endpoint wants this family (pull events are only written then). Until the
+   * subscriptions were first read every family counts as wanted: an event is never dropped unseen.
+   */
   wants(family: EventFamily): boolean {
-    return this.families.has(family);
+    return this.families?.has(family) ?? true;
   }
 
   async refreshSubscriptions(): Promise<void> {
@@ -87,18 +101,18 @@ export class Webhooks {
     const orgId = await this.orgId(org);
     const secret = input.secret ?? `whsec_${randomBytes(24).toString('base64url')}`;
     const id = await this.transact(async (tx: Tx) => {
-      const head = await tx.selectFrom('events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+      const head = await lastEventId(tx);
       const row = await tx.insertInto('webhook_endpoints').values({
         org_id: orgId, name: input.name, url: input.url, secret_sealed: 'pending', format: input.format, events: JSON.stringify(input.events),
         repository_pattern: input.repositoryPattern ?? null, headers_sealed: null, tls_verify: input.tlsVerify === false ? 0 : 1,
-        enabled: input.enabled === false ? 0 : 1, from_event: Number(head?.id ?? 0) + 1, created_at: Date.now(), created_by: ctx.actor,
+        enabled: input.enabled === false ? 0 : 1, from_event: head + 1, created_at: Date.now(), created_by: ctx.actor,
       }).returning('id').executeTakeFirstOrThrow();
       const id = Number(row.id);
       await tx.updateTable('webhook_endpoints').set({
         secret_sealed: this.box.seal(secret, secretContext(id)),
         headers_sealed: input.headers && Object.keys(input.headers).length ? this.box.seal(JSON.stringify(input.headers), secretContext(id)) : null,
       }).where('id', '=', id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'webhook.create', resource: org ? `organization:${org}` : 'webhooks', detail: { id, name: input.name, url: redact(input.url), events: input.events, format: input.format } }]);
+      await this.journal.write(tx, ctx, [{ action: 'webhook.create', resource: org ? `organization:${org}` : 'webhooks', detail: { id, name: input.name, url: redact(input.url), events: input.events, format: input.format } }]);
       return id;
     });
     await this.refreshSubscriptions();
@@ -121,7 +135,7 @@ export class Webhooks {
         ...(input.secret !== undefined ? { secret_sealed: this.box.seal(input.secret, secretContext(id)) } : {}),
       }).where('id', '=', id).execute();
       const changed = Object.keys(input).filter((k) => k !== 'secret' && k !== 'headers');
-      await this.journal?.write(tx, ctx, [{ action: 'webhook.update', resource: org ? `organization:${org}` : 'webhooks', detail: { id, changed, secret: input.secret !== undefined, headers: input.headers !== undefined } }]);
+      await this.journal.write(tx, ctx, [{ action: 'webhook.update', resource: org ? `organization:${org}` : 'webhooks', detail: { id, changed, secret: input.secret !== undefined, headers: input.headers !== undefined } }]);
     });
     await this.refreshSubscriptions();
     return (await this.get(org, id))!;
@@ -131,7 +145,7 @@ export class Webhooks {
     await this.get(org, id, true);
     await this.transact(async (tx: Tx) => {
       await tx.deleteFrom('webhook_endpoints').where('id', '=', id).execute();
-      await this.journal?.write(tx, ctx, [{ action: 'webhook.delete', resource: org ? `organization:${org}` : 'webhooks', detail: { id } }]);
+      await this.journal.write(tx, ctx, [{ action: 'webhook.delete', resource: org ? `organization:${org}` : 'webhooks', detail: { id } }]);
     });
     await this.refreshSubscriptions();
   }
@@ -175,15 +189,11 @@ export class Webhooks {
   async ping(org: string | null, id: number, ctx: RequestContext): Promise<{ deliveryId: number; eventId: string }> {
     await this.get(org, id, true);
     return this.transact(async (tx: Tx) => {
-      if (!this.journal) throw new Error('webhooks need the journal');
-      const eventSeq = await this.journal.emitOnly(tx, ctx, { type: 'webhook.ping', data: { endpoint: id } });
-      const ev = await tx.selectFrom('events').select('event_id').where('id', '=', eventSeq).executeTakeFirstOrThrow();
-      const row = await tx.insertInto('webhook_deliveries').values({
-        endpoint_id: id, event_seq: eventSeq, event_id: ev.event_id, state: 'pending', attempts: 0, next_attempt_at: Date.now(), lease_until: 0,
-        last_status: null, last_error: null, created_at: Date.now(), finished_at: null,
-      }).returning('id').executeTakeFirstOrThrow();
+      // The fan-out skips pings: this one delivery is all there is of it.
+      const ev = (await this.outbox.append(tx, ctx, WebhookPinged(id)))!;
+      const deliveryId = await insertDelivery(tx, { endpointId: id, eventSeq: ev.seq, eventId: ev.id });
       await this.journal.write(tx, ctx, [{ action: 'webhook.ping', resource: org ? `organization:${org}` : 'webhooks', detail: { id } }]);
-      return { deliveryId: Number(row.id), eventId: ev.event_id };
+      return { deliveryId, eventId: ev.id };
     });
   }
 
@@ -216,7 +226,7 @@ export class Webhooks {
       const res = await tx.updateTable('webhook_deliveries').set({ state: 'pending', attempts: 0, next_attempt_at: Date.now(), lease_until: 0, finished_at: null })
         .where('id', '=', deliveryId).where('endpoint_id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no delivery ${deliveryId}`, 'not_found');
-      await this.journal?.write(tx, ctx, [{ action: 'webhook.redeliver', resource: org ? `organization:${org}` : 'webhooks', detail: { id, delivery: deliveryId } }]);
+      await this.journal.write(tx, ctx, [{ action: 'webhook.redeliver', resource: org ? `organization:${org}` : 'webhooks', detail: { id, delivery: deliveryId } }]);
     });
   }
 }

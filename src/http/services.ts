@@ -5,6 +5,7 @@ import type { Journal } from '../audit/journal.js';
 import type { PullSummaries } from '../audit/pull-summaries.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Db } from '../db/database.js';
+import type { Outbox } from '../events/outbox.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { RepositoryBrowser } from '../registry/repository-browser.js';
 import type { GcRuns } from '../jobs/gc-runs.js';
@@ -25,6 +26,8 @@ export interface Services {
   auth: AuthService;
   organizations: Organizations;
   journal: Journal;
+  /** where changes append their events (in their own transaction) */
+  outbox: Outbox;
   pullSummaries: PullSummaries;
   audit: AuditService;
   webhooks: Webhooks;

@@ -1,13 +1,17 @@
 // Webhook delivery, never on the request path. Two steps, both driven by the database so that a crash at
-// any moment loses nothing: fan-out turns outbox events into one delivery per matching endpoint (and moves
-// its cursor in the same transaction); delivery sends each endpoint's oldest pending delivery, in event
-// order, retrying with exponential backoff and jitter until it succeeds or is dead-lettered. A delivery
-// whose outcome was not recorded (a crash mid-send) is sent again: at least once, with a stable event id.
+// any moment loses nothing: fan-out (events/webhook-fanout.ts, an outbox consumer run under its lease)
+// turns outbox events into one delivery per matching endpoint and moves its cursor in the same
+// transaction; delivery sends each endpoint's oldest pending delivery, in event order, retrying with
+// exponential backoff and jitter until it succeeds or is dead-lettered. A delivery whose outcome was not
+// recorded (a crash mid-send) is sent again: at least once, with a stable event id.
 import type { Logger } from 'pino';
-import { globMatch } from '../lib/glob.js';
 import type { MetadataStore } from '../db/database.js';
-import { namespaceOf } from '../oci/reference.js';
-import { familyOf, type BerthEvent, type EventType } from '../events/event.js';
+import { eventAt } from '../db/events.js';
+import { pruneFinishedDeliveries } from '../db/webhook-deliveries.js';
+import type { BerthEvent } from '../events/event.js';
+import { ConsumerRunner } from '../events/consumer-runner.js';
+import { pruneOutbox } from '../events/outbox.js';
+import { webhookFanout } from '../events/webhook-fanout.js';
 import { deliver } from '../events/webhook-client.js';
 import { renderPayload, type PayloadFormat } from '../events/webhook-payload.js';
 import { redact, type Webhooks } from '../events/webhooks.js';
@@ -22,9 +26,12 @@ export interface DispatcherOptions {
   policy: AddressPolicy;
   /** idle poll interval */
   pollMs?: number;
+  /**
+   * The fan-out lease's lifetime: after a crash, another process (or this one restarted) resumes the
+   * fan-out at most this long after the last renewal.
+   */
+  fanoutLeaseMs?: number;
 }
-
-const CURSOR = 'webhook-fanout';
 
 /** Exponential backoff with full jitter: a random delay up to base * 2^(attempt-1), capped. */
 export function backoff(attempt: number, baseMs: number, maxMs: number): number {
@@ -37,10 +44,16 @@ export class WebhookDispatcher {
   private wake?: () => void;
   private loop?: Promise<void>;
   private readonly inFlight = new Set<number>();
+  private readonly fanout: ConsumerRunner;
+  private unsubscribe?: () => void;
 
-  constructor(private readonly meta: MetadataStore, private readonly webhooks: Webhooks, private readonly opts: DispatcherOptions, private readonly log: Logger) {}
+  constructor(private readonly meta: MetadataStore, private readonly webhooks: Webhooks, private readonly opts: DispatcherOptions, private readonly log: Logger) {
+    // Stepped from this loop (not started on its own), so that one wake-up drives fan-out and delivery.
+    this.fanout = new ConsumerRunner(meta, webhookFanout(), { leaseMs: opts.fanoutLeaseMs ?? 10_000, log });
+  }
 
   start(): void {
+    this.unsubscribe = this.webhooks.outbox.onAppend(() => this.nudge());
     this.loop = this.run();
   }
 
@@ -55,22 +68,21 @@ export class WebhookDispatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     this.wake?.();
     await this.loop;
+    // Another process may take the fan-out over at once.
+    await this.fanout.release().catch((e) => this.log.warn({ err: e }, 'webhook fan-out lease not released; it expires'));
   }
 
   /**
-   * Keeps the outbox and the history bounded: finished deliveries go after `historyDays`, events once they
-   * were fanned out, are a day old and no delivery refers to them.
+   * Keeps the outbox and the history bounded: finished deliveries go after `historyDays`, events once every
+   * consumer passed them, they are a day old and no delivery refers to them.
    */
   async prune(historyDays = 30): Promise<void> {
     const now = Date.now();
-    await this.meta.relaxedTransaction(async (tx) => {
-      await tx.deleteFrom('webhook_deliveries').where('state', 'in', ['delivered', 'dead']).where('finished_at', '<', now - historyDays * 86_400_000).execute();
-      const cursor = Number((await tx.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
-      await tx.deleteFrom('events').where('id', '<=', cursor).where('created_at', '<', now - 86_400_000)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.event_seq', '=', 'events.id')))).execute();
-    });
+    await this.meta.relaxedTransaction((tx) => pruneFinishedDeliveries(tx, now - historyDays * 86_400_000));
+    await pruneOutbox(this.meta, 86_400_000, now);
   }
 
   private lastPrune = 0;
@@ -98,37 +110,13 @@ export class WebhookDispatcher {
     while (this.inFlight.size > 0) await new Promise((r) => setTimeout(r, 20));
   }
 
-  /** Outbox events after the cursor become deliveries, with the cursor moved in the same transaction. */
-  async fanOut(limit = 500): Promise<number> {
-    // Safe to redo: deliveries are unique per (endpoint, event), so a lost commit only repeats the work.
-    return this.meta.relaxedTransaction(async (tx) => {
-      const cursor = Number((await tx.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
-      const events = await tx.selectFrom('events').select(['id', 'event_id', 'type', 'repository']).where('id', '>', cursor).orderBy('id').limit(limit).execute();
-      if (events.length === 0) return 0;
-      const endpoints = await tx.selectFrom('webhook_endpoints').leftJoin('organizations as o', 'o.id', 'webhook_endpoints.org_id')
-        .select(['webhook_endpoints.id', 'webhook_endpoints.events', 'webhook_endpoints.repository_pattern', 'webhook_endpoints.from_event', 'o.name as org'])
-        .where('webhook_endpoints.enabled', '=', 1).execute();
-      const now = Date.now();
-      const rows: { endpoint_id: number; event_seq: number; event_id: string; state: string; attempts: number; next_attempt_at: number; lease_until: number; created_at: number }[] = [];
-      for (const ev of events) {
-        const family = familyOf(ev.type as EventType);
-        if (family === 'ping') continue;
-        for (const ep of endpoints) {
-          if (Number(ev.id) < Number(ep.from_event)) continue;
-          if (!(JSON.parse(ep.events) as string[]).includes(family)) continue;
-          // An organization's endpoint hears about its own repositories only (and never about logins).
-          if (ep.org !== null && (ev.repository === null || namespaceOf(ev.repository) !== ep.org)) continue;
-          if (ep.repository_pattern && (ev.repository === null || !globMatch(ep.repository_pattern, ev.repository))) continue;
-          rows.push({ endpoint_id: Number(ep.id), event_seq: Number(ev.id), event_id: ev.event_id, state: 'pending', attempts: 0, next_attempt_at: now, lease_until: 0, created_at: now });
-        }
-      }
-      for (let i = 0; i < rows.length; i += 200) {
-        await tx.insertInto('webhook_deliveries').values(rows.slice(i, i + 200)).onConflict((oc) => oc.columns(['endpoint_id', 'event_seq']).doNothing()).execute();
-      }
-      const last = Number(events[events.length - 1].id);
-      await tx.insertInto('cursors').values({ name: CURSOR, value: last }).onConflict((oc) => oc.column('name').doUpdateSet({ value: last })).execute();
-      return events.length;
-    });
+  /**
+   * Outbox events after the fan-out's cursor become deliveries, with the cursor moved in the same
+   * transaction (one batch; nothing while another process holds the fan-out lease). Returns how many
+   * outbox positions the cursor passed.
+   */
+  async fanOut(): Promise<number> {
+    return (await this.fanout.step()).passed;
   }
 
   /** Starts the head delivery of every endpoint that has one due (up to the concurrency limit). */
@@ -173,15 +161,15 @@ export class WebhookDispatcher {
     let url = '';
     try {
       const ep = await this.meta.db.selectFrom('webhook_endpoints').select(['url', 'format', 'tls_verify', 'enabled']).where('id', '=', endpointId).executeTakeFirst();
-      const ev = await this.meta.db.selectFrom('events').select(['payload', 'event_id']).where('id', '=', eventSeq).executeTakeFirst();
+      const ev = await eventAt(this.meta.db, eventSeq);
       if (!ep || !ev) return; // the endpoint was removed: its deliveries went with it
-      eventId = ev.event_id;
+      eventId = ev.eventId;
       url = ep.url;
       const secrets = await this.webhooks.secrets(endpointId);
       const payload = renderPayload(ep.format as PayloadFormat, [JSON.parse(ev.payload) as BerthEvent]);
       result = await deliver({
         url: ep.url, body: payload.body, contentType: payload.contentType, headers: secrets.headers, timeoutMs: this.opts.timeoutMs,
-        policy: this.opts.policy, tls: { verify: Boolean(ep.tls_verify) }, signature: { secret: secrets.secret, id: ev.event_id },
+        policy: this.opts.policy, tls: { verify: Boolean(ep.tls_verify) }, signature: { secret: secrets.secret, id: ev.eventId },
       });
     } catch (e) {
       result = { ok: false, latencyMs: Date.now() - at, error: (e as Error).message };

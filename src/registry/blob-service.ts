@@ -9,6 +9,8 @@ import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { param, PreparedQuery } from '../db/prepared.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
+import { BlobDeleted, BlobMounted } from '../events/catalogue.js';
+import type { Outbox } from '../events/outbox.js';
 
 /** Blobs up to this size are read in one call rather than streamed. */
 const SMALL_BLOB = 256 * 1024;
@@ -18,7 +20,7 @@ export interface BlobInfo { digest: string; size: number }
 export class BlobService {
   private readonly statQuery: PreparedQuery<{ digest: string; size: number }>;
 
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal?: Journal) {
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox) {
     this.statQuery = new PreparedQuery(() => meta.db.selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
@@ -148,10 +150,8 @@ export class BlobService {
       await tx.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest.digest).execute();
       const repositoryId = await ensureRepository(tx, target, now);
       await this.link(tx, repositoryId, digest.digest, now);
-      await this.journal?.write(tx, ctx, [{
-        action: 'blob.mount', resource: `repository:${target}@${digest.digest}`, detail: { from, size: Number(src.size) },
-        event: { type: 'blob.mounted', target: { repository: target, digest: digest.digest, size: Number(src.size), mediaType: 'application/octet-stream', from } },
-      }]);
+      await this.journal.write(tx, ctx, [{ action: 'blob.mount', resource: `repository:${target}@${digest.digest}`, detail: { from, size: Number(src.size) } }]);
+      await this.outbox.append(tx, ctx, BlobMounted({ repository: target, digest: digest.digest, size: Number(src.size), mediaType: 'application/octet-stream', from }));
       return { digest: src.digest, size: Number(src.size) };
     });
   }
@@ -172,10 +172,8 @@ export class BlobService {
       }
       const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest.digest).executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
-      await this.journal?.write(tx, ctx, [{
-        action: 'blob.delete', resource: `repository:${name}@${digest.digest}`,
-        event: { type: 'blob.deleted', target: { repository: name, digest: digest.digest } },
-      }]);
+      await this.journal.write(tx, ctx, [{ action: 'blob.delete', resource: `repository:${name}@${digest.digest}` }]);
+      await this.outbox.append(tx, ctx, BlobDeleted({ repository: name, digest: digest.digest }));
     });
   }
 }

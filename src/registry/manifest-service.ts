@@ -10,6 +10,9 @@ import { isValidTag } from '../oci/reference.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { param, PreparedQuery } from '../db/prepared.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
+import { ManifestDeleted, ManifestPushed, TagDeleted, TagUpdated } from '../events/catalogue.js';
+import type { NewEvent } from '../events/event.js';
+import type { Outbox } from '../events/outbox.js';
 
 export type Reference = { tag: string } | { digest: ParsedDigest };
 
@@ -45,7 +48,7 @@ export class ManifestService {
   private readonly getByTag: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
   private readonly getByDigest: PreparedQuery<{ digest: string; media_type: string; size: number; content: Buffer }>;
 
-  constructor(private readonly meta: MetadataStore, private readonly journal?: Journal) {
+  constructor(private readonly meta: MetadataStore, private readonly journal: Journal, private readonly outbox: Outbox) {
     const tag = { tag: param('tag') };
     const digest = { digest: { digest: param('digest') } as ParsedDigest };
     const head = ['m.digest', 'm.media_type', 'm.size'] as const;
@@ -141,21 +144,27 @@ export class ManifestService {
         await tx.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: Number(manifestId), updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: Number(manifestId), updated_at: now })).execute();
       }
-      if (this.journal && (isNew || moved.length > 0)) {
+      if (isNew || moved.length > 0) {
         const target = { repository: name, digest, mediaType: parsed.mediaType, size: content.length, ...(children.length ? { references: children } : {}) };
         const entries: JournalEntry[] = [];
+        const events: NewEvent[] = [];
         // A new manifest is a push (one event per tag, as Distribution sends them); an existing one that only
         // gained tags is a tag change.
         if (isNew) {
-          entries.push({
-            action: 'manifest.push', resource: `repository:${name}@${digest}`, detail: { mediaType: parsed.mediaType, size: content.length, tags: allTags },
-            event: allTags.length === 0 ? { type: 'manifest.pushed', target } : undefined,
-          });
-          for (const tag of allTags) entries.push({ action: 'tag.update', resource: `repository:${name}:${tag}`, detail: { digest, previous: moved.find((m) => m.tag === tag)?.from ?? null }, event: { type: 'manifest.pushed', target: { ...target, tag } } });
+          entries.push({ action: 'manifest.push', resource: `repository:${name}@${digest}`, detail: { mediaType: parsed.mediaType, size: content.length, tags: allTags } });
+          if (allTags.length === 0) events.push(ManifestPushed(target));
+          for (const tag of allTags) {
+            entries.push({ action: 'tag.update', resource: `repository:${name}:${tag}`, detail: { digest, previous: moved.find((m) => m.tag === tag)?.from ?? null } });
+            events.push(ManifestPushed({ ...target, tag }));
+          }
         } else {
-          for (const m of moved) entries.push({ action: 'tag.update', resource: `repository:${name}:${m.tag}`, detail: { digest, previous: m.from }, event: { type: 'tag.updated', target: { ...target, tag: m.tag } } });
+          for (const m of moved) {
+            entries.push({ action: 'tag.update', resource: `repository:${name}:${m.tag}`, detail: { digest, previous: m.from } });
+            events.push(TagUpdated({ ...target, tag: m.tag }));
+          }
         }
         await this.journal.write(tx, ctx, entries);
+        await this.outbox.appendAll(tx, ctx, events);
       }
     });
     return { digest, subject: parsed.subject?.digest };
@@ -171,19 +180,15 @@ export class ManifestService {
           .where('t.repository_id', '=', repositoryId).where('t.name', '=', ref.tag).executeTakeFirst();
         const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', ref.tag).executeTakeFirst();
         if (Number(res.numDeletedRows) === 0) throw unknown(ref);
-        await this.journal?.write(tx, ctx, [{
-          action: 'tag.delete', resource: `repository:${name}:${ref.tag}`, detail: { digest: before?.digest },
-          event: { type: 'tag.deleted', target: { repository: name, tag: ref.tag, digest: before?.digest, mediaType: before?.media_type, size: before ? Number(before.size) : undefined } },
-        }]);
+        await this.journal.write(tx, ctx, [{ action: 'tag.delete', resource: `repository:${name}:${ref.tag}`, detail: { digest: before?.digest } }]);
+        await this.outbox.append(tx, ctx, TagDeleted({ repository: name, tag: ref.tag, digest: before?.digest, mediaType: before?.media_type, size: before ? Number(before.size) : undefined }));
         return;
       }
       const row = await tx.selectFrom('manifests').select(['id', 'media_type', 'size']).where('repository_id', '=', repositoryId).where('digest', '=', ref.digest.digest).executeTakeFirst();
       if (!row) throw unknown(ref);
       const tags = (await tx.selectFrom('tags').select('name').where('manifest_id', '=', row.id).execute()).map((t) => t.name);
-      await this.journal?.write(tx, ctx, [{
-        action: 'manifest.delete', resource: `repository:${name}@${ref.digest.digest}`, detail: { tags },
-        event: { type: 'manifest.deleted', target: { repository: name, digest: ref.digest.digest, mediaType: row.media_type, size: Number(row.size) } },
-      }]);
+      await this.journal.write(tx, ctx, [{ action: 'manifest.delete', resource: `repository:${name}@${ref.digest.digest}`, detail: { tags } }]);
+      await this.outbox.append(tx, ctx, ManifestDeleted({ repository: name, digest: ref.digest.digest, mediaType: row.media_type, size: Number(row.size) }));
       await tx.deleteFrom('tags').where('manifest_id', '=', row.id).execute();
       await tx.deleteFrom('manifest_blobs').where('manifest_id', '=', row.id).execute();
       await tx.deleteFrom('manifest_children').where('manifest_id', '=', row.id).execute();

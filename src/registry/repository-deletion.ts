@@ -6,6 +6,8 @@ import { RegistryError } from '../errors/registry-error.js';
 import { isValidName, isValidTag } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
+import { RepositoryDeleted } from '../events/catalogue.js';
+import type { Outbox } from '../events/outbox.js';
 import type { ManifestService } from './manifest-service.js';
 import { uploadPath } from './paths.js';
 import { findRepositoryId } from './repositories.js';
@@ -24,6 +26,7 @@ export class RepositoryDeletion {
     private readonly store: StorageDriver,
     private readonly manifests: ManifestService,
     private readonly journal: Journal,
+    private readonly outbox: Outbox,
     private readonly opts: { deleteEnabled: boolean },
   ) {}
 
@@ -65,10 +68,8 @@ export class RepositoryDeletion {
         Number((await tx.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', id).executeTakeFirstOrThrow()).n);
       const result = { tags: await count('tags'), manifests: await count('manifests'), blobLinks: await count('repository_blobs') };
       const uploads = (await tx.selectFrom('uploads').select('id').where('repository_id', '=', id).execute()).map((u) => u.id);
-      await this.journal.write(tx, ctx, [{
-        action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length },
-        event: { type: 'repository.deleted', repository: name, target: { repository: name } },
-      }]);
+      await this.journal.write(tx, ctx, [{ action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length } }]);
+      await this.outbox.append(tx, ctx, RepositoryDeleted(name));
       // Children before parents: the foreign keys cascade, but explicit deletes do not depend on
       // SQLite's foreign_keys pragma.
       await tx.deleteFrom('tags').where('repository_id', '=', id).execute();

@@ -83,6 +83,10 @@ describe('renderPayload: Distribution envelope', () => {
       'blob.mounted': 'mount', 'blob.deleted': 'delete', 'repository.deleted': 'delete',
       'login.failed': 'login.failed', 'scan.completed': 'scan.completed', 'quota.exceeded': 'quota.exceeded',
       'webhook.ping': 'webhook.ping',
+      'organization.member.added': 'organization.member.added', 'organization.member.removed': 'organization.member.removed',
+      'organization.member.role_changed': 'organization.member.role_changed',
+      'team.created': 'team.created', 'team.deleted': 'team.deleted', 'team.member.added': 'team.member.added', 'team.member.removed': 'team.member.removed',
+      'repository.role.granted': 'repository.role.granted', 'repository.role.revoked': 'repository.role.revoked',
     };
     for (const type of EVENT_TYPES) {
       assert.equal(distributionAction(type), expected[type], type);

@@ -90,11 +90,12 @@ export interface AuditVerification {
   lastCheckpoint?: { seq: number; at: number };
 }
 
-export type EventFamily = 'push' | 'pull' | 'delete' | 'tag' | 'mount' | 'login_failure' | 'scan' | 'quota';
+export type EventFamily = 'push' | 'pull' | 'delete' | 'tag' | 'mount' | 'login_failure' | 'scan' | 'quota' | 'access';
 export const EVENT_FAMILIES: { value: EventFamily; label: string; reserved?: boolean }[] = [
   { value: 'push', label: 'Push' }, { value: 'pull', label: 'Pull' }, { value: 'delete', label: 'Delete' },
   { value: 'tag', label: 'Tag change' }, { value: 'mount', label: 'Cross-repository mount' },
-  { value: 'login_failure', label: 'Failed login' }, { value: 'scan', label: 'Scan (reserved)', reserved: true }, { value: 'quota', label: 'Quota (reserved)', reserved: true },
+  { value: 'login_failure', label: 'Failed login' }, { value: 'access', label: 'Members and roles' },
+  { value: 'scan', label: 'Scan (reserved)', reserved: true }, { value: 'quota', label: 'Quota (reserved)', reserved: true },
 ];
 export type WebhookFormat = 'distribution-v1' | 'distribution-v2' | 'cloudevents';
 export interface Webhook {

@@ -312,6 +312,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_event_consumer_cursors': {
+      async up(db: Kysely<any>) {
+        // Event consumers' cursors are named consumer:NAME (pruning the outbox waits for all of them); the
+        // webhook fan-out's keeps its position.
+        await db.updateTable('cursors').set({ name: 'consumer:webhook-fanout' }).where('name', '=', 'webhook-fanout').execute();
+      },
+    },
     '0013_manifest_total_size': {
       async up(db: Kysely<any>) {
         // What a tag costs in storage, kept with the manifest so that tag pages sort by size in the

@@ -1,6 +1,7 @@
 // Request and response shapes of /api/v1: validated on the way in, and the source of the OpenAPI document.
 import { z } from 'zod';
 import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
+import { EVENT_FAMILIES } from '../../events/event.js';
 
 const name = z.string().min(1).max(64).regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'lower-case letters, digits and . _ - (not at the ends)');
 export const role = z.enum(['reader', 'developer', 'maintainer', 'admin']);
@@ -136,7 +137,8 @@ export const AuditVerification = z.object({
   lastCheckpoint: z.object({ seq: z.number().int(), at: time }).optional(),
 }).meta({ id: 'AuditVerification' });
 
-const families = z.enum(['push', 'pull', 'delete', 'tag', 'mount', 'login_failure', 'scan', 'quota']);
+// The families endpoints may subscribe to are the event model's own list, so the two cannot drift.
+const families = z.enum(EVENT_FAMILIES);
 const formats = z.enum(['distribution-v1', 'distribution-v2', 'cloudevents']);
 export const WebhookCreate = z.strictObject({
   name: z.string().min(1).max(100),

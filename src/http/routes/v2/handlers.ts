@@ -17,6 +17,7 @@ import { granted, type Resource } from '../../../auth/policy.js';
 import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
 import { requestContext } from '../../request-context.js';
+import { ManifestPulled } from '../../../events/catalogue.js';
 
 /** tag= parameters accepted on one manifest push (the spec asks for at least 10). */
 const MAX_QUERY_TAGS = 50;
@@ -224,10 +225,10 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         reply.header('Docker-Content-Digest', m.digest).header('Content-Type', m.mediaType).header('ETag', `"${m.digest}"`);
         if (method === 'HEAD') return reply.header('Content-Length', m.size).send();
         // The pull is on record before the client has the manifest.
-        await s.journal.record(ctx(), [{
+        const pull = ctx();
+        await s.journal.record(pull, [{
           action: 'manifest.pull', resource: `repository:${route.name}${'tag' in ref ? `:${ref.tag}` : `@${m.digest}`}`, detail: { digest: m.digest },
-          event: { type: 'manifest.pulled', target: { repository: route.name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) } },
-        }]);
+        }], (tx) => s.outbox.append(tx, pull, ManifestPulled({ repository: route.name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) })));
         return reply.send((m as unknown as { content: Buffer }).content);
       }
       if (method === 'PUT') {

@@ -1,0 +1,34 @@
+// Positions of background readers (table cursors): event consumers (named `consumer:NAME`, over event
+// ids) and the syslog forwarder (over audit sequence numbers).
+import type { Tx } from './database.js';
+
+/** The cursor name of an event consumer; pruning the outbox looks at exactly these. */
+export const consumerCursor = (consumer: string) => `consumer:${consumer}`;
+const CONSUMERS_FROM = 'consumer:';
+const CONSUMERS_TO = 'consumer;'; // ';' follows ':' in byte order: the range holds exactly the consumer cursors
+
+export async function readCursor(db: Tx, name: string): Promise<number | undefined> {
+  const r = await db.selectFrom('cursors').select('value').where('name', '=', name).executeTakeFirst();
+  return r ? Number(r.value) : undefined;
+}
+
+/** Creates the cursor at `value` unless it exists; returns its value. */
+export async function ensureCursor(db: Tx, name: string, value: number): Promise<number> {
+  await db.insertInto('cursors').values({ name, value }).onConflict((oc) => oc.column('name').doNothing()).execute();
+  return (await readCursor(db, name)) ?? value;
+}
+
+/**
+ * Moves the cursor from `from` to `to` only if it is still at `from` (compare and set): false when someone
+ * else moved it meanwhile, and the caller's transaction must not commit what it did for that range.
+ */
+export async function moveCursor(db: Tx, name: string, from: number, to: number): Promise<boolean> {
+  const r = await db.updateTable('cursors').set({ value: to }).where('name', '=', name).where('value', '=', from).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** The event consumers' cursors, by consumer name. */
+export async function consumerCursors(db: Tx): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('cursors').select(['name', 'value']).where('name', '>=', CONSUMERS_FROM).where('name', '<', CONSUMERS_TO).execute();
+  return new Map(rows.map((r) => [r.name.slice(CONSUMERS_FROM.length), Number(r.value)]));
+}
