@@ -3,7 +3,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Tx } from '../db/database.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
-import { AccountError, type Transact } from './accounts.js';
+import type { Transact } from './accounts.js';
+import { BerthError } from '../errors/berth-error.js';
 import { globProblem } from '../lib/glob.js';
 
 export const TOKEN_PREFIX = 'berth_pat_';
@@ -30,7 +31,7 @@ export class AccessTokens {
   async create(userId: number, name: string, opts: { scopes?: TokenScope[]; expiresAt?: number } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<{ token: AccessToken; secret: string }> {
     for (const sc of opts.scopes ?? []) {
       const problem = globProblem(sc.pattern);
-      if (problem) throw new AccountError(`scope ${sc.pattern.slice(0, 300)}: ${problem}`);
+      if (problem) throw new BerthError('INPUT_INVALID', { message: `scope ${sc.pattern.slice(0, 300)}: ${problem}` });
     }
     const id = randomBytes(6).toString('hex');
     const secret = `${TOKEN_PREFIX}${id}_${randomBytes(24).toString('base64url')}`;

@@ -1,11 +1,10 @@
 // Local accounts: creation, the first administrator, and password authentication.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db, Transact, Tx } from '../db/database.js';
-import { AccountError } from '../errors/account-error.js';
 
 export type { Transact } from '../db/database.js';
-export { AccountError } from '../errors/account-error.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
+import { BerthError, isBerthError } from '../errors/berth-error.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
 import { OrganizationMemberAdded } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
@@ -53,11 +52,11 @@ export class Accounts {
 
   async create(name: string, password: string, opts: { admin?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
     // A user name is also the user's namespace, so it follows the repository name grammar.
-    if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('user name must be lower-case letters, digits and . _ - (at most 64)', 'invalid', 'name');
+    if (!USER_NAME.test(name) || name.length > 64) throw new BerthError('INPUT_INVALID', { message: 'user name must be lower-case letters, digits and . _ - (at most 64)', field: 'name' });
     const problem = passwordProblem(password, name);
-    if (problem) throw new AccountError(`password ${problem}`, 'invalid', 'password');
-    if (await this.byName(name)) throw new AccountError(`user ${name} already exists`, 'conflict', 'name');
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new AccountError(`${name} is an organization's namespace`, 'conflict', 'name');
+    if (problem) throw new BerthError('INPUT_INVALID', { message: `password ${problem}`, field: 'password' });
+    if (await this.byName(name)) throw new BerthError('CONFLICT', { message: `user ${name} already exists`, field: 'name' });
+    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new BerthError('CONFLICT', { message: `${name} is an organization's namespace`, field: 'name' });
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.insertInto('users').values({ name, password_hash: hash, is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local', tokens_valid_after: 0, created_at: Date.now() }).execute();
@@ -71,10 +70,10 @@ export class Accounts {
    * only secret is its access token, limited to repositories of the organization.
    */
   async createRobot(org: string, name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
-    if (!USER_NAME.test(name) || name.length > 64) throw new AccountError('robot name must be lower-case letters, digits and . _ -');
-    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new AccountError(`no organization ${org}`, 'not_found');
+    if (!USER_NAME.test(name) || name.length > 64) throw new BerthError('INPUT_INVALID', { message: 'robot name must be lower-case letters, digits and . _ -' });
+    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
     const full = `${org}+${name}`;
-    if (await this.byName(full)) throw new AccountError(`robot ${full} already exists`, 'conflict');
+    if (await this.byName(full)) throw new BerthError('CONFLICT', { message: `robot ${full} already exists` });
     await this.transact(async (tx: Tx) => {
       await tx.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
       await this.journal.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
@@ -95,14 +94,14 @@ export class Accounts {
    */
   async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT, opts: RemoveOptions = {}): Promise<{ repositories: number; transferredTo?: string }> {
     const u = await this.byName(name);
-    if (!u) throw new AccountError(`no account ${name}`, 'not_found');
+    if (!u) throw new BerthError('NOT_FOUND', { message: `no account ${name}` });
     const mode = u.source === 'robot' ? 'refuse' : opts.repositories ?? 'refuse';
     let heir: User | undefined;
     if (mode === 'transfer') {
       heir = opts.transferTo ? await this.byName(opts.transferTo) : undefined;
-      if (!heir || heir.source === 'robot' || heir.id === u.id || heir.disabled) throw new AccountError(`transfer needs another active user to own the organization ${name} (not ${opts.transferTo ?? 'nobody'})`);
+      if (!heir || heir.source === 'robot' || heir.id === u.id || heir.disabled) throw new BerthError('INPUT_INVALID', { message: `transfer needs another active user to own the organization ${name} (not ${opts.transferTo ?? 'nobody'})` });
     }
-    if (mode === 'delete' && !this.deleteRepositories) throw new AccountError('deleting repositories is not available here');
+    if (mode === 'delete' && !this.deleteRepositories) throw new BerthError('INPUT_INVALID', { message: 'deleting repositories is not available here' });
     return this.transact(async (tx: Tx) => {
       const entries: JournalEntry[] = [u.source === 'robot'
         ? { action: 'robot.delete', resource: `organization:${name.split('+')[0]}`, detail: { robot: name } }
@@ -111,7 +110,7 @@ export class Accounts {
       if (u.source !== 'robot') {
         const held = await namespaceRepositories(tx, name, 4);
         if (held.length > 0 && mode === 'refuse') {
-          throw new AccountError(`user ${name} still owns repositories (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); delete them, or transfer the namespace to an organization or delete them with the user`, 'conflict');
+          throw new BerthError('CONFLICT', { message: `user ${name} still owns repositories (${held.slice(0, 3).join(', ')}${held.length > 3 ? ', …' : ''}); delete them, or transfer the namespace to an organization or delete them with the user` });
         }
         if (mode === 'delete') repositories = await this.deleteRepositories!(tx, name, ctx);
         if (mode !== 'transfer') await forgetNamespaceSettings(tx, name);
@@ -122,7 +121,7 @@ export class Accounts {
       await tx.deleteFrom('users').where('id', '=', u.id).execute();
       if (mode === 'transfer') {
         // The namespace changes owner in the same transaction: it is never without one.
-        if (await namespaceOwner(tx, name)) throw new AccountError(`${name} is already taken`, 'conflict');
+        if (await namespaceOwner(tx, name)) throw new BerthError('CONFLICT', { message: `${name} is already taken` });
         const { id } = await tx.insertInto('organizations').values({ name, public: 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
         await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: heir!.id, role: 'admin' }).execute();
         repositories = (await namespaceRepositories(tx, name, 1_000_000)).length;
@@ -142,7 +141,7 @@ export class Accounts {
     await this.transact(async (tx: Tx) => {
       const res = await tx.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
         .where('name', '=', name).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no user ${name}`, 'not_found');
+      if (Number(res.numUpdatedRows) === 0) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
       await this.journal.write(tx, ctx, [{ action: disabled ? 'user.disable' : 'user.enable', resource: `user:${name}` }]);
     });
     this.verified.clear();
@@ -151,9 +150,9 @@ export class Accounts {
   /** Sets a local user's password; every earlier token and session stops working. */
   async setPassword(name: string, password: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
-    if (!u || u.source !== 'local') throw new AccountError(`no local user ${name}`, 'not_found');
+    if (!u || u.source !== 'local') throw new BerthError('NOT_FOUND', { message: `no local user ${name}` });
     const problem = passwordProblem(password, name);
-    if (problem) throw new AccountError(`password ${problem}`, 'invalid', 'password');
+    if (problem) throw new BerthError('INPUT_INVALID', { message: `password ${problem}`, field: 'password' });
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
       await tx.updateTable('users').set({ password_hash: hash, tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
@@ -165,12 +164,12 @@ export class Accounts {
   /** Grants or revokes system administration; the last active administrator keeps it. */
   async setAdmin(name: string, admin: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const u = await this.byName(name);
-    if (!u || u.source === 'robot') throw new AccountError(`no user ${name}`, 'not_found');
+    if (!u || u.source === 'robot') throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
     await this.transact(async (tx: Tx) => {
       // Checked inside the write transaction, so two revocations at once cannot both pass it.
       if (!admin && u.admin && !u.disabled) {
         const other = await tx.selectFrom('users').select('id').where('is_admin', '=', 1).where('disabled', '=', 0).where('id', '!=', u.id).limit(1).executeTakeFirst();
-        if (!other) throw new AccountError(`${name} is the last active system administrator`, 'conflict');
+        if (!other) throw new BerthError('CONFLICT', { message: `${name} is the last active system administrator` });
       }
       await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
       await this.journal.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
@@ -186,7 +185,7 @@ export class Accounts {
       await this.create('admin', password ?? generated!, { admin: true });
     } catch (e) {
       // Another process created it at the same moment.
-      if (e instanceof AccountError && /already exists/.test(e.message)) return { created: false };
+      if (isBerthError(e, 'CONFLICT') && /already exists/.test(e.message)) return { created: false };
       throw e;
     }
     return { created: true, generated };

@@ -2,25 +2,22 @@
 import { TOKEN_PREFIX, type AccessToken, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { Db } from '../db/database.js';
-import { LoginLocked, type LoginThrottle } from './login-throttle.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
 import type { ResourceScope } from './scope.js';
-import { TokenError, type TokenOrigin, type TokenService } from './token-service.js';
+import type { TokenOrigin, TokenService } from './token-service.js';
+import { BerthError, isBerthError } from '../errors/berth-error.js';
+import { TokenError } from '../errors/token-error.js';
 import type { SecondFactor } from './second-factor.js';
 import type { Sessions } from './sessions.js';
 import type { User } from './accounts.js';
 import type { DirectoryAccounts } from './directory-accounts.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
 
-/** The password was right, and the account needs its one-time code too. */
-export class SecondFactorRequired extends Error {
-  constructor() { super('a one-time code from the authenticator app is required'); }
-}
-
 /** A password login of an account with a second factor, which registry clients cannot answer: they use an access token. */
-export class AccessTokenRequired extends Error {
-  constructor(name: string) { super(`the account ${name.slice(0, 64)} has a second factor: log in with a personal access token (berth_pat_...) as the password`); }
+function accessTokenRequired(name: string): BerthError {
+  return new BerthError('ACCESS_TOKEN_REQUIRED', { message: `the account ${name.slice(0, 64)} has a second factor: log in with a personal access token (berth_pat_...) as the password` });
 }
 
 export interface IssuedToken { token: string; expiresIn: number; issuedAt: string; refreshToken?: string; granted: ResourceScope[]; subject: string; source: string }
@@ -41,7 +38,7 @@ export class AuthService {
     try {
       await this.throttle.check(name, ctx.address);
     } catch (e) {
-      if (e instanceof LoginLocked) {
+      if (isBerthError(e, 'LOGIN_LOCKED')) {
         await this.journal.record({ ...ctx, actor: name.slice(0, 256), actorSource: 'unknown' }, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'denied', detail: { reason: 'locked out', retryAfter: e.retryAfterSeconds } }]);
       }
       throw e;
@@ -50,7 +47,7 @@ export class AuthService {
 
   /**
    * A secret checked for a caller who is already signed in (the current password, a one-time code): throttled
-   * and counted like a login, so that a stolen session cannot guess it. Throws LoginLocked while locked.
+   * and counted like a login, so that a stolen session cannot guess it. Throws LOGIN_LOCKED while locked.
    */
   async verifySecret(name: string, ctx: RequestContext, source: string, verify: () => Promise<boolean>): Promise<boolean> {
     await this.checkThrottle(name, ctx);
@@ -82,7 +79,7 @@ export class AuthService {
     return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations, pushCreatesOrganization: this.pushCreatesOrganization });
   }
 
-  /** Password login from `address`; throws LoginLocked while the account or address is locked out. */
+  /** Password login from `address`; throws LOGIN_LOCKED while the account or address is locked out. */
   async basic(name: string, password: string, ctx: RequestContext): Promise<Principal | null> {
     const address = ctx.address;
     await this.checkThrottle(name, ctx);
@@ -94,7 +91,7 @@ export class AuthService {
       const reason = viaToken ? 'invalid access token' : needsToken ? 'password login of an account with a second factor: an access token is required' : 'invalid credentials';
       const delay = await this.throttle.failed(name, address, viaToken ? 'token' : this.directory ? 'local+ldap' : 'local', reason, ctx);
       await new Promise((r) => setTimeout(r, delay));
-      if (needsToken) throw new AccessTokenRequired(name);
+      if (needsToken) throw accessTokenRequired(name);
       return null;
     }
     await this.throttle.succeeded(name, address);
@@ -110,7 +107,7 @@ export class AuthService {
 
   /**
    * Interactive login (web UI, API session): password, then the one-time code where the account has one.
-   * Throws SecondFactorRequired when the code is missing, LoginLocked while locked out.
+   * Throws SECOND_FACTOR_REQUIRED when the code is missing, LOGIN_LOCKED while locked out.
    */
   async login(name: string, password: string, code: string | undefined, ctx: RequestContext): Promise<Principal | null> {
     const address = ctx.address;
@@ -119,7 +116,7 @@ export class AuthService {
     let reason = 'invalid credentials';
     if (u) {
       if (!u.totp) return this.succeeded(u, ctx);
-      if (code === undefined || code === '') throw new SecondFactorRequired();
+      if (code === undefined || code === '') throw new BerthError('SECOND_FACTOR_REQUIRED');
       if (await this.secondFactor.verify(u.id, u.name, code)) return this.succeeded(u, ctx);
       reason = 'invalid one-time code';
     }
@@ -174,7 +171,7 @@ export class AuthService {
     return p;
   }
 
-  /** A bearer token's principal, with its grant; throws TokenError when it must be refused. */
+  /** A bearer token's principal, with its grant; throws TokenError (TOKEN_INVALID) when it must be refused. */
   async bearer(token: string): Promise<Principal> {
     const claims = await this.tokens.verifyAccess(token);
     if (claims.subject === '') return { kind: 'anonymous' };

@@ -9,13 +9,16 @@ import type { Database } from '../db/schema.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
 import { LoginFailed } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
+import { BerthError } from '../errors/berth-error.js';
 
 export interface ThrottleLimits { accountFailures: number; accountWideFailures?: number; addressFailures: number; window: number; lockout: number }
 
-export class LoginLocked extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`too many failed attempts; try again in ${retryAfterSeconds} s (after ${new Date(Date.now() + retryAfterSeconds * 1000).toISOString()})`);
-  }
+/** LOGIN_LOCKED, with how long the lock lasts. */
+export function loginLocked(retryAfterSeconds: number): BerthError {
+  return new BerthError('LOGIN_LOCKED', {
+    message: `too many failed attempts; try again in ${retryAfterSeconds} s (after ${new Date(Date.now() + retryAfterSeconds * 1000).toISOString()})`,
+    retryAfterSeconds,
+  });
 }
 
 /** Keys of one account's pair locks (account and address): `pair:NAME\0ADDRESS`, so a range holds them all. */
@@ -43,12 +46,12 @@ export class LoginThrottle {
     ];
   }
 
-  /** Throws LoginLocked while the account from this address, the account, or the address is locked. */
+  /** Throws LOGIN_LOCKED while the account from this address, the account, or the address is locked. */
   async check(name: string, address: string): Promise<void> {
     const now = Date.now();
     const rows = await this.db.selectFrom('login_throttle').select(['locked_until']).where('key', 'in', this.keys(name, address).map(([k]) => k)).execute();
     const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
-    if (until > now) throw new LoginLocked(Math.ceil((until - now) / 1000));
+    if (until > now) throw loginLocked(Math.ceil((until - now) / 1000));
   }
 
   /** Records a failure; returns how long to hold the answer back (it grows with the failures). */

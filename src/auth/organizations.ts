@@ -8,7 +8,7 @@ import {
 import type { NewEvent } from '../events/event.js';
 import type { Outbox } from '../events/outbox.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
-import { AccountError } from './accounts.js';
+import { BerthError } from '../errors/berth-error.js';
 import { isRole, type Role } from './policy.js';
 import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
 
@@ -26,7 +26,7 @@ export function parseSubject(text: string): Subject {
 
 export function parseRole(text: string): Role | null {
   if (text === 'none') return null;
-  if (!isRole(text)) throw new AccountError(`role must be reader, developer, maintainer, admin or none (not ${text})`);
+  if (!isRole(text)) throw new BerthError('INPUT_INVALID', { message: `role must be reader, developer, maintainer, admin or none (not ${text})` });
   return text;
 }
 
@@ -47,7 +47,7 @@ export class Organizations {
 
   private async org(name: string): Promise<{ id: number; public: boolean }> {
     const o = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', name).executeTakeFirst();
-    if (!o) throw new AccountError(`no organization ${name}`, 'not_found');
+    if (!o) throw new BerthError('NOT_FOUND', { message: `no organization ${name}` });
     return { id: Number(o.id), public: Boolean(o.public) };
   }
 
@@ -58,19 +58,19 @@ export class Organizations {
    */
   async create(name: string, opts: { public?: boolean; owner?: string; adopt?: boolean } = {}, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     // The name is a namespace, shared with user names.
-    if (!NAME.test(name) || name.length > 64) throw new AccountError('organization name must be lower-case letters, digits and . _ - (at most 64)', 'invalid', 'name');
+    if (!NAME.test(name) || name.length > 64) throw new BerthError('INPUT_INVALID', { message: 'organization name must be lower-case letters, digits and . _ - (at most 64)', field: 'name' });
     const owner = await namespaceOwner(this.db, name);
-    if (owner === 'user') throw new AccountError(`${name} is a user's namespace`, 'conflict', 'name');
-    if (owner === 'org') throw new AccountError(`organization ${name} already exists`, 'conflict', 'name');
+    if (owner === 'user') throw new BerthError('CONFLICT', { message: `${name} is a user's namespace`, field: 'name' });
+    if (owner === 'org') throw new BerthError('CONFLICT', { message: `organization ${name} already exists`, field: 'name' });
     const reason = await this.reserved?.(name);
-    if (reason) throw new AccountError(`${name} is reserved: ${reason}`, 'conflict', 'name');
+    if (reason) throw new BerthError('CONFLICT', { message: `${name} is reserved: ${reason}`, field: 'name' });
     if (!opts.adopt && (await namespaceRepositories(this.db, name, 1)).length > 0) {
-      throw new AccountError(`the namespace ${name} holds repositories without an owner; only a system administrator may create this organization`, 'conflict');
+      throw new BerthError('CONFLICT', { message: `the namespace ${name} holds repositories without an owner; only a system administrator may create this organization` });
     }
     const ownerId = opts.owner === undefined ? undefined : await this.userId(opts.owner);
     await this.change(ctx, { action: 'org.create', resource: `organization:${name}`, detail: { public: Boolean(opts.public), ...(opts.owner ? { owner: opts.owner } : {}) } }, async (tx) => {
       // Checked again inside the write transaction: a user or organization of that name may have just appeared.
-      if (await namespaceOwner(tx, name)) throw new AccountError(`${name} is already taken`, 'conflict');
+      if (await namespaceOwner(tx, name)) throw new BerthError('CONFLICT', { message: `${name} is already taken` });
       // Settings and roles left on names of a namespace nobody owned do not pass to its new owner unasked.
       if (!opts.adopt) await forgetNamespaceSettings(tx, name);
       const { id } = await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
@@ -88,9 +88,9 @@ export class Organizations {
   }
 
   async createTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
-    if (!NAME.test(team) || team.length > 64) throw new AccountError('team name must be lower-case letters, digits and . _ -', 'invalid', 'name');
+    if (!NAME.test(team) || team.length > 64) throw new BerthError('INPUT_INVALID', { message: 'team name must be lower-case letters, digits and . _ -', field: 'name' });
     const o = await this.org(orgName);
-    if (await this.teamId(o.id, team).catch(() => null)) throw new AccountError(`team ${orgName}/${team} already exists`, 'conflict', 'name');
+    if (await this.teamId(o.id, team).catch(() => null)) throw new BerthError('CONFLICT', { message: `team ${orgName}/${team} already exists`, field: 'name' });
     await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
       await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
       return [TeamCreated({ organization: orgName, team })];
@@ -99,13 +99,13 @@ export class Organizations {
 
   private async teamId(orgId: number, team: string): Promise<number> {
     const t = await this.db.selectFrom('teams').select('id').where('org_id', '=', orgId).where('name', '=', team).executeTakeFirst();
-    if (!t) throw new AccountError(`no team ${team}`, 'not_found');
+    if (!t) throw new BerthError('NOT_FOUND', { message: `no team ${team}` });
     return Number(t.id);
   }
 
   private async userId(name: string): Promise<number> {
     const u = await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst();
-    if (!u) throw new AccountError(`no user ${name}`, 'not_found');
+    if (!u) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
     return Number(u.id);
   }
 
@@ -130,7 +130,7 @@ export class Organizations {
 
   private async subjectId(orgId: number | null, s: Subject): Promise<number> {
     if (s.kind === 'user') return this.userId(s.name);
-    if (orgId === null) throw new AccountError('teams exist only in organizations');
+    if (orgId === null) throw new BerthError('INPUT_INVALID', { message: 'teams exist only in organizations' });
     return this.teamId(orgId, s.name);
   }
 
@@ -152,7 +152,7 @@ export class Organizations {
 
   /** A role on one repository, which may differ from the organization role (null removes it). */
   async setRepositoryRole(repository: string, subject: Subject, role: Role | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
-    if (!isValidName(repository)) throw new AccountError(`invalid repository name ${repository}`);
+    if (!isValidName(repository)) throw new BerthError('INPUT_INVALID', { message: `invalid repository name ${repository}` });
     const org = await this.db.selectFrom('organizations').select('id').where('name', '=', namespaceOf(repository)).executeTakeFirst();
     const key = { repository_name: repository, subject_kind: subject.kind, subject_id: await this.subjectId(org ? Number(org.id) : null, subject) };
     await this.change(ctx, { action: 'repository.role', resource: `repository:${repository}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
@@ -168,7 +168,7 @@ export class Organizations {
 
   /** public, private, or inherit (as its organization; private in a user namespace). */
   async setRepositoryVisibility(repository: string, visibility: 'public' | 'private' | 'inherit', ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
-    if (!isValidName(repository)) throw new AccountError(`invalid repository name ${repository}`);
+    if (!isValidName(repository)) throw new BerthError('INPUT_INVALID', { message: `invalid repository name ${repository}` });
     const value = visibility === 'inherit' ? null : visibility === 'public' ? 1 : 0;
     await this.change(ctx, { action: 'repository.visibility', resource: `repository:${repository}`, detail: { visibility } }, async (tx) => {
       await tx.insertInto('repository_settings').values({ name: repository, public: value })
@@ -190,9 +190,9 @@ export class Organizations {
   async remove(name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(name);
     const repos = await namespaceRepositories(this.db, name, 4);
-    if (repos.length) throw new AccountError(`organization ${name} still holds repositories (${repos.slice(0, 3).join(', ')}${repos.length > 3 ? ', …' : ''}); delete them first`, 'conflict');
+    if (repos.length) throw new BerthError('CONFLICT', { message: `organization ${name} still holds repositories (${repos.slice(0, 3).join(', ')}${repos.length > 3 ? ', …' : ''}); delete them first` });
     await this.transact(async (tx: Tx) => {
-      if ((await namespaceRepositories(tx, name, 1)).length) throw new AccountError(`organization ${name} still holds repositories; delete them first`, 'conflict');
+      if ((await namespaceRepositories(tx, name, 1)).length) throw new BerthError('CONFLICT', { message: `organization ${name} still holds repositories; delete them first` });
       // Settings given on names never pushed would otherwise pass to whoever takes the name next.
       await forgetNamespaceSettings(tx, name);
       const teams = (await tx.selectFrom('teams').select('id').where('org_id', '=', o.id).execute()).map((t) => Number(t.id));

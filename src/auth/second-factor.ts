@@ -5,11 +5,10 @@ import type { Db } from '../db/database.js';
 import type { SecretBox } from '../lib/secret-box.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 import type { Transact } from './accounts.js';
+import { BerthError } from '../errors/berth-error.js';
 
 const PERIOD = 30;
 const CODE = /^\d{6}$/;
-
-export class SecondFactorError extends Error {}
 
 export class SecondFactor {
   constructor(private readonly db: Db, private readonly box: SecretBox, private readonly issuer: string, private readonly transact: Transact, private readonly journal: Journal) {}
@@ -32,7 +31,7 @@ export class SecondFactor {
   /** Completes enrollment with a code from the authenticator app; false when the code does not match. */
   async confirm(userId: number, userName: string, code: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<boolean> {
     const row = await this.db.selectFrom('users').select(['totp_pending_sealed']).where('id', '=', userId).executeTakeFirst();
-    if (!row?.totp_pending_sealed) throw new SecondFactorError('no enrollment in progress: start one first');
+    if (!row?.totp_pending_sealed) throw new BerthError('SECOND_FACTOR_NOT_STARTED');
     const secret = this.box.open(row.totp_pending_sealed, this.context(userId));
     const step = this.match(secret, userName, code);
     if (step === null) return false;

@@ -4,6 +4,7 @@
 import { generateKeyPairSync, randomUUID, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors, type JWK, type JWTPayload } from 'jose';
 import type { ResourceScope } from './scope.js';
+import { TokenError } from '../errors/token-error.js';
 
 export interface SigningKey {
   kid: string;
@@ -71,10 +72,6 @@ function originOf(p: JWTPayload): TokenOrigin {
       && Array.isArray((l as { actions: unknown }).actions) && (l as { actions: unknown[] }).actions.every((a) => typeof a === 'string'));
   }
   return o;
-}
-
-export class TokenError extends Error {
-  constructor(readonly reason: string) { super(`invalid token: ${reason}`); }
 }
 
 export interface TokenServiceOptions {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db, Transact, Tx } from '../db/database.js';
 import { lastEventId } from '../db/events.js';
 import { insertDelivery } from '../db/webhook-deliveries.js';
-import { AccountError } from '../errors/account-error.js';
+import { BerthError } from '../errors/berth-error.js';
 import type { SecretBox } from '../lib/secret-box.js';
 import { checkUrl, type AddressBlockedError, type AddressPolicy } from '../lib/address-guard.js';
 import { SYSTEM_CONTEXT, type RequestContext } from '../lib/request-context.js';
@@ -74,24 +74,24 @@ export class Webhooks {
   private validate(input: Partial<EndpointInput>): void {
     if (input.url !== undefined) {
       let url: URL;
-      try { url = new URL(input.url); } catch { throw new AccountError('url must be an absolute http:// or https:// URL'); }
-      try { checkUrl(url, this.policy); } catch (e) { throw new AccountError(`url refused: ${(e as AddressBlockedError).reason ?? (e as Error).message}`); }
+      try { url = new URL(input.url); } catch { throw new BerthError('INPUT_INVALID', { message: 'url must be an absolute http:// or https:// URL' }); }
+      try { checkUrl(url, this.policy); } catch (e) { throw new BerthError('INPUT_INVALID', { message: `url refused: ${(e as AddressBlockedError).reason ?? (e as Error).message}` }); }
     }
-    if (input.format !== undefined && !PAYLOAD_FORMATS.includes(input.format)) throw new AccountError(`format must be one of ${PAYLOAD_FORMATS.join(', ')}`);
+    if (input.format !== undefined && !PAYLOAD_FORMATS.includes(input.format)) throw new BerthError('INPUT_INVALID', { message: `format must be one of ${PAYLOAD_FORMATS.join(', ')}` });
     if (input.events !== undefined && (input.events.length === 0 || !input.events.every((e) => (EVENT_FAMILIES as readonly string[]).includes(e)))) {
-      throw new AccountError(`events must list some of ${EVENT_FAMILIES.join(', ')}`);
+      throw new BerthError('INPUT_INVALID', { message: `events must list some of ${EVENT_FAMILIES.join(', ')}` });
     }
     for (const h of Object.keys(input.headers ?? {})) {
-      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(h) || isReservedHeader(h)) throw new AccountError(`header ${h.slice(0, 100)} cannot be set`);
-      if (/[\r\n]/.test(input.headers![h])) throw new AccountError(`header ${h} has a line break in its value`);
+      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(h) || isReservedHeader(h)) throw new BerthError('INPUT_INVALID', { message: `header ${h.slice(0, 100)} cannot be set` });
+      if (/[\r\n]/.test(input.headers![h])) throw new BerthError('INPUT_INVALID', { message: `header ${h} has a line break in its value` });
     }
-    if (input.secret !== undefined && input.secret.length < 16) throw new AccountError('a secret must have at least 16 characters');
+    if (input.secret !== undefined && input.secret.length < 16) throw new BerthError('INPUT_INVALID', { message: 'a secret must have at least 16 characters' });
   }
 
   private async orgId(org: string | null): Promise<number | null> {
     if (org === null) return null;
     const o = await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst();
-    if (!o) throw new AccountError(`no organization ${org}`, 'not_found');
+    if (!o) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
     return Number(o.id);
   }
 
@@ -164,7 +164,7 @@ export class Webhooks {
       .where('webhook_endpoints.id', '=', id);
     q = orgId === null ? q.where('webhook_endpoints.org_id', 'is', null) : q.where('webhook_endpoints.org_id', '=', orgId);
     const r = await q.executeTakeFirst();
-    if (!r && required) throw new AccountError(`no webhook ${id}`, 'not_found');
+    if (!r && required) throw new BerthError('NOT_FOUND', { message: `no webhook ${id}` });
     return r ? this.view(r) : undefined;
   }
 
@@ -225,7 +225,7 @@ export class Webhooks {
     await this.transact(async (tx: Tx) => {
       const res = await tx.updateTable('webhook_deliveries').set({ state: 'pending', attempts: 0, next_attempt_at: Date.now(), lease_until: 0, finished_at: null })
         .where('id', '=', deliveryId).where('endpoint_id', '=', id).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new AccountError(`no delivery ${deliveryId}`, 'not_found');
+      if (Number(res.numUpdatedRows) === 0) throw new BerthError('NOT_FOUND', { message: `no delivery ${deliveryId}` });
       await this.journal.write(tx, ctx, [{ action: 'webhook.redeliver', resource: org ? `organization:${org}` : 'webhooks', detail: { id, delivery: deliveryId } }]);
     });
   }

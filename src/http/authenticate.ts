@@ -4,12 +4,10 @@ import { requestContext } from './request-context.js';
 import type { Principal } from '../auth/principal.js';
 import { ANONYMOUS } from '../auth/principal.js';
 import type { ResourceScope } from '../auth/scope.js';
-import { formatScope } from '../auth/scope.js';
-import { TokenError } from '../auth/token-service.js';
-import { LoginLocked } from '../auth/login-throttle.js';
-import { AccessTokenRequired } from '../auth/auth-service.js';
 import { DirectoryError } from '../auth/ldap/ldap-directory.js';
-import { RegistryError } from '../errors/registry-error.js';
+import { BerthError, isBerthError } from '../errors/berth-error.js';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { TokenError } from '../errors/token-error.js';
 import type { Services } from './services.js';
 
 export function basicCredentials(header: string | undefined): { name: string; password: string } | null {
@@ -25,34 +23,34 @@ function realm(req: FastifyRequest, s: Services): string {
   return `${base}/token`;
 }
 
-/** 401 with the challenge that tells a client where to get a token for `scope` (several: space-separated, as Distribution does). */
-export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScope | ResourceScope[], error?: string, message?: string): RegistryError {
+/**
+ * A 401 that tells a client where to get a token for `scope` (several: space-separated, as Distribution
+ * does); the /v2 serializer writes it as WWW-Authenticate.
+ */
+export function challenge(req: FastifyRequest, s: Services, scope?: ResourceScope | ResourceScope[], error?: string, message?: string,
+  code: ErrorCode = 'AUTHENTICATION_REQUIRED'): BerthError {
   const scopes = scope === undefined ? [] : Array.isArray(scope) ? scope : [scope];
-  const parts = [`realm="${realm(req, s)}"`, `service="${s.config.auth.service}"`];
-  if (scopes.length) parts.push(`scope="${scopes.map(formatScope).join(' ')}"`);
-  if (error) parts.push(`error="${error}"`);
-  return new RegistryError('UNAUTHORIZED', {
+  return new BerthError(code, {
     message: message ?? 'authentication required',
     detail: scopes.length ? scopes.map((sc) => ({ Type: sc.type, Name: sc.name, Action: sc.actions.join(',') })) : undefined,
-    headers: { 'WWW-Authenticate': `Bearer ${parts.join(',')}` },
+    challenge: { realm: realm(req, s), service: s.config.auth.service, scopes: scopes.map((sc) => ({ type: sc.type, name: sc.name, actions: sc.actions })), ...(error ? { error } : {}) },
   });
 }
 
-/** A password login, with lockouts answered as 429 TOOMANYREQUESTS and Retry-After. */
+/** The directory is down or misconfigured: logged here, answered as DIRECTORY_UNAVAILABLE. */
+export function directoryUnavailable(e: DirectoryError, req: FastifyRequest): BerthError {
+  req.log?.error({ err: { message: e.message, code: e.code } }, 'user directory unavailable');
+  return new BerthError('DIRECTORY_UNAVAILABLE', { retryAfterSeconds: 30, cause: e });
+}
+
+/** A password login; lockouts (LOGIN_LOCKED) carry how long to wait. */
 export async function passwordLogin(s: Services, name: string, password: string, req: FastifyRequest): Promise<Principal | null> {
-  const log = req.log;
   try {
     return await s.auth.basic(name, password, requestContext(req, null));
   } catch (e) {
-    if (e instanceof LoginLocked) {
-      throw new RegistryError('TOOMANYREQUESTS', { message: e.message, detail: { retryAfter: e.retryAfterSeconds }, headers: { 'Retry-After': String(e.retryAfterSeconds) } });
-    }
-    if (e instanceof AccessTokenRequired) throw challenge(req, s, undefined, undefined, e.message);
-    // The directory is down or misconfigured: not the client's fault, and no password failure.
-    if (e instanceof DirectoryError) {
-      log?.error({ err: { message: e.message, code: e.code } }, 'user directory unavailable');
-      throw new RegistryError('UNAVAILABLE', { message: 'the user directory cannot be reached; try again later', headers: { 'Retry-After': '30' } });
-    }
+    if (isBerthError(e, 'ACCESS_TOKEN_REQUIRED')) throw challenge(req, s, undefined, undefined, e.message, 'ACCESS_TOKEN_REQUIRED');
+    // Not the client's fault, and no password failure.
+    if (e instanceof DirectoryError) throw directoryUnavailable(e, req);
     throw e;
   }
 }
@@ -65,15 +63,15 @@ export async function identify(req: FastifyRequest, s: Services): Promise<Princi
     try {
       return await s.auth.bearer(header.slice(7).trim());
     } catch (e) {
-      if (e instanceof TokenError) throw challenge(req, s, undefined, 'invalid_token', `token refused: ${e.reason}`);
+      if (e instanceof TokenError) throw challenge(req, s, undefined, 'invalid_token', `token refused: ${e.reason}`, 'TOKEN_INVALID');
       throw e;
     }
   }
   const basic = basicCredentials(header);
   if (basic && s.config.auth.basicOnRegistry) {
     const p = await passwordLogin(s, basic.name, basic.password, req);
-    if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials');
+    if (!p) throw challenge(req, s, undefined, undefined, 'invalid credentials', 'CREDENTIALS_INVALID');
     return p;
   }
-  throw challenge(req, s, undefined, undefined, 'unsupported authorization scheme');
+  throw challenge(req, s, undefined, undefined, 'unsupported authorization scheme', 'AUTH_SCHEME_UNSUPPORTED');
 }

@@ -2,7 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { isRegistryError, RegistryError } from '../errors/registry-error.js';
+import { ociErrorHandler } from './errors/oci-error-handler.js';
+import { tokenError } from './errors/token-errors.js';
+import { v2Error } from './errors/v2-errors.js';
 import { metricsRoute, metricsToken } from './metrics.js';
 import { logRequest } from './request-log.js';
 import { httpsOptions, tlsEnabled } from './tls.js';
@@ -77,33 +79,18 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
     logRequest(req, reply.statusCode, Number(reply.getHeader('content-length') ?? 0), reply.elapsedTime);
   });
 
-  app.setErrorHandler(async (error, req, reply) => {
-    const err = error as Error & { statusCode?: number };
-    let e: RegistryError;
-    if (isRegistryError(err)) e = err;
-    else if (err.statusCode && err.statusCode < 500) {
-      e = new RegistryError('UNSUPPORTED', { status: err.statusCode, message: err.message });
-    } else if (['ABORT_ERR', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes((err as NodeJS.ErrnoException).code ?? '') || (req.raw.destroyed && !req.raw.complete)) {
-      // The client went away mid-request; nothing to answer.
-      req.log.info({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'request aborted by client');
-      e = new RegistryError('UNKNOWN', { status: 400, message: 'request aborted' });
-    } else {
-      req.log.error({ err }, 'unhandled error');
-      e = new RegistryError('UNKNOWN', { message: 'internal error', detail: { requestId: req.id } });
-    }
-    if (reply.sent || reply.raw.headersSent) return;
-    reply.code(e.status).headers(e.headers).header('Docker-Distribution-API-Version', 'registry/2.0')
-      .type('application/json');
-    if (req.method === 'HEAD') return reply.send();
-    return reply.send(JSON.stringify(e.toJSON()));
-  });
+  // /v2 and everything else outside /token and /api/v1 answer errors in the OCI envelope.
+  app.setErrorHandler(ociErrorHandler(v2Error));
 
   healthRoutes(app as unknown as FastifyInstance, services);
   metricsRoute(app as unknown as FastifyInstance, {
     enabled: cfg.metrics.enabled, token: metricsToken(cfg.metrics), loopbackOnly: true, servedElsewhere: cfg.metrics.listen !== undefined,
   });
   await app.register(async (scope) => v2Routes(scope, services));
-  await app.register(async (scope) => tokenRoutes(scope, services));
+  await app.register(async (scope) => {
+    scope.setErrorHandler(ociErrorHandler(tokenError));
+    await tokenRoutes(scope, services);
+  });
   await app.register(async (scope) => apiRoutes(scope, services), { prefix: '/api/v1' });
   await app.register(async (scope) => webRoutes(scope));
   return app as unknown as FastifyInstance;

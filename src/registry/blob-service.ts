@@ -2,7 +2,7 @@
 // repository may see which blob. Publishing and collection serialize on the metadata transaction.
 import type { Readable } from 'node:stream';
 import type { MetadataStore, Tx } from '../db/database.js';
-import { RegistryError } from '../errors/registry-error.js';
+import { BerthError } from '../errors/berth-error.js';
 import type { ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
@@ -31,7 +31,7 @@ export class BlobService {
   /** The blob as the repository sees it, or BLOB_UNKNOWN. */
   async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
     const row = await this.statQuery.first(this.meta.db, { name, digest: digest.digest });
-    if (!row) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+    if (!row) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
     return { digest: row.digest, size: Number(row.size) };
   }
 
@@ -44,7 +44,7 @@ export class BlobService {
     try {
       return await this.store.openRange(blobPath(digest), start, end);
     } catch (e) {
-      if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      if (e instanceof NotFoundError) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
       throw e;
     }
   }
@@ -92,7 +92,7 @@ export class BlobService {
       if (length <= SMALL_BLOB) return await this.store.readBuffer(blobPath(digest), range ?? { start: 0, end: size - 1 });
       return await this.store.read(blobPath(digest), { ...range, signal: signal?.() });
     } catch (e) {
-      if (e instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      if (e instanceof NotFoundError) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
       throw e;
     }
   }
@@ -115,7 +115,7 @@ export class BlobService {
     await this.meta.transaction(async (tx) => {
       const st = await this.store.stat(target);
       if (!st || st.size !== size) {
-        if (consumed) throw new RegistryError('UNAVAILABLE', { message: 'the blob was collected while it was being published; push it again' });
+        if (consumed) throw new BerthError('BLOB_COLLECTED');
         await this.store.move(tempPath, target);
         consumed = true;
       }
@@ -160,18 +160,18 @@ export class BlobService {
   async delete(name: string, digest: ParsedDigest, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.meta.transaction(async (tx) => {
       const repositoryId = await findRepositoryId(tx, name);
-      if (repositoryId === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      if (repositoryId === undefined) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
       const used = await tx.selectFrom('manifest_blobs as mb').innerJoin('manifests as m', 'm.id', 'mb.manifest_id')
         .select('m.digest').where('mb.repository_id', '=', repositoryId).where('mb.digest', '=', digest.digest)
         .executeTakeFirst();
       if (used) {
-        throw new RegistryError('UNSUPPORTED', {
+        throw new BerthError('BLOB_IN_USE', {
           message: 'blob is referenced by a manifest in this repository; delete the manifest first',
           detail: { digest: digest.digest, manifest: used.digest },
         });
       }
       const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest.digest).executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      if (Number(res.numDeletedRows) === 0) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
       await this.journal.write(tx, ctx, [{ action: 'blob.delete', resource: `repository:${name}@${digest.digest}` }]);
       await this.outbox.append(tx, ctx, BlobDeleted({ repository: name, digest: digest.digest }));
     });

@@ -1,7 +1,7 @@
 // Manifests and tags: validation on push, negotiation on pull, deletion.
 import { createHash } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
-import { RegistryError } from '../errors/registry-error.js';
+import { BerthError } from '../errors/berth-error.js';
 import { acceptsManifest } from '../oci/accept.js';
 import { ALGORITHMS, parseDigest, type ParsedDigest } from '../oci/digest.js';
 import { isManifestProblem, parseManifest, type Descriptor } from '../oci/manifest.js';
@@ -25,10 +25,10 @@ export interface PutResult { digest: string; subject?: string }
 export function parseReference(reference: string): Reference {
   if (reference.includes(':')) {
     const d = parseDigest(reference);
-    if (typeof d !== 'object') throw new RegistryError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: reference } });
+    if (typeof d !== 'object') throw new BerthError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: reference } });
     return { digest: d };
   }
-  if (!isValidTag(reference)) throw new RegistryError('TAG_INVALID', { message: 'invalid tag', detail: { tag: reference } });
+  if (!isValidTag(reference)) throw new BerthError('TAG_INVALID', { message: 'invalid tag', detail: { tag: reference } });
   return { tag: reference };
 }
 
@@ -86,11 +86,11 @@ export class ManifestService {
   /** Pushes a manifest; `tags` (a digest push's `?tag=` list) are applied in the same transaction. */
   async put(name: string, ref: Reference, content: Buffer, contentType: string | undefined, tags: string[] = [], ctx: RequestContext = SYSTEM_CONTEXT): Promise<PutResult> {
     const parsed = parseManifest(content, contentType);
-    if (isManifestProblem(parsed)) throw new RegistryError('MANIFEST_INVALID', { detail: { reason: parsed.detail } });
+    if (isManifestProblem(parsed)) throw new BerthError('MANIFEST_INVALID', { detail: { reason: parsed.detail } });
     const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
     const digest = `${algorithm}:${createHash(ALGORITHMS[algorithm].node).update(content).digest('hex')}`;
     if ('digest' in ref && ref.digest.digest !== digest) {
-      throw new RegistryError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.digest, actual: digest } });
+      throw new BerthError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.digest, actual: digest } });
     }
     const blobs: Descriptor[] = parsed.kind === 'image' ? [parsed.config!, ...parsed.layers.filter((l) => !(isNondistributable(l.mediaType) && l.urls?.length))] : [];
     const now = Date.now();
@@ -104,8 +104,8 @@ export class ManifestService {
         const sizes = new Map(present.map((p) => [p.digest, Number(p.size)]));
         for (const b of blobs) {
           const size = sizes.get(b.digest);
-          if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'manifest references a blob unknown to this repository', detail: { digest: b.digest } });
-          if (size !== b.size) throw new RegistryError('MANIFEST_INVALID', { message: 'descriptor size does not match the blob', detail: { digest: b.digest, descriptorSize: b.size, blobSize: size } });
+          if (size === undefined) throw new BerthError('MANIFEST_BLOB_UNKNOWN', { message: 'manifest references a blob unknown to this repository', detail: { digest: b.digest } });
+          if (size !== b.size) throw new BerthError('MANIFEST_INVALID', { message: 'descriptor size does not match the blob', detail: { digest: b.digest, descriptorSize: b.size, blobSize: size } });
         }
       }
       const children = [...new Set(parsed.manifests.map((m) => m.digest))];
@@ -115,8 +115,8 @@ export class ManifestService {
         for (const p of present) totalSize += Number(p.total_size);
         for (const m of parsed.manifests) {
           const size = sizes.get(m.digest);
-          if (size === undefined) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'index references a manifest unknown to this repository', detail: { digest: m.digest } });
-          if (size !== m.size) throw new RegistryError('MANIFEST_INVALID', { message: 'descriptor size does not match the manifest', detail: { digest: m.digest, descriptorSize: m.size, manifestSize: size } });
+          if (size === undefined) throw new BerthError('MANIFEST_BLOB_UNKNOWN', { message: 'index references a manifest unknown to this repository', detail: { digest: m.digest } });
+          if (size !== m.size) throw new BerthError('MANIFEST_INVALID', { message: 'descriptor size does not match the manifest', detail: { digest: m.digest, descriptorSize: m.size, manifestSize: size } });
         }
       }
       let manifestId = (await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst())?.id;
@@ -198,7 +198,7 @@ export class ManifestService {
 
   async tags(name: string, n: number, last: string | undefined): Promise<{ tags: string[]; more: boolean }> {
     const repositoryId = await findRepositoryId(this.meta.db, name);
-    if (repositoryId === undefined) throw new RegistryError('NAME_UNKNOWN', { detail: { name } });
+    if (repositoryId === undefined) throw new BerthError('NAME_UNKNOWN', { detail: { name } });
     if (n === 0) return { tags: [], more: false };
     let q = this.meta.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(n + 1);
     if (last !== undefined) q = q.where('name', '>', last);
@@ -228,13 +228,13 @@ export class ManifestService {
   }
 }
 
-function unknown(ref: Reference): RegistryError {
-  return new RegistryError('MANIFEST_UNKNOWN', { detail: 'tag' in ref ? { tag: ref.tag } : { digest: ref.digest.digest } });
+function unknown(ref: Reference): BerthError {
+  return new BerthError('MANIFEST_UNKNOWN', { detail: 'tag' in ref ? { tag: ref.tag } : { digest: ref.digest.digest } });
 }
 
 function negotiate(mediaType: string, accept: string | string[] | undefined, ref: Reference): void {
   if (!acceptsManifest(accept, mediaType)) {
-    throw new RegistryError('MANIFEST_UNKNOWN', {
+    throw new BerthError('MANIFEST_UNKNOWN', {
       message: `manifest is stored as ${mediaType}, which the Accept header does not allow`,
       detail: { ...('tag' in ref ? { tag: ref.tag } : { digest: ref.digest.digest }), mediaType },
     });

@@ -2,7 +2,7 @@
 // manifest or tag at a time). Blobs are never removed here: a deleted repository's links to them go, so
 // garbage collection frees those no other repository links.
 import type { MetadataStore, Tx } from '../db/database.js';
-import { RegistryError } from '../errors/registry-error.js';
+import { BerthError, isBerthError } from '../errors/berth-error.js';
 import { isValidName, isValidTag } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
@@ -11,12 +11,6 @@ import type { Outbox } from '../events/outbox.js';
 import type { ManifestService } from './manifest-service.js';
 import { uploadPath } from './paths.js';
 import { findRepositoryId } from './repositories.js';
-
-export class DeletionError extends Error {
-  constructor(readonly kind: 'disabled' | 'not_found' | 'invalid', message: string) {
-    super(message);
-  }
-}
 
 export interface RepositoryDeleted { tags: number; manifests: number; blobLinks: number }
 
@@ -31,8 +25,8 @@ export class RepositoryDeletion {
   ) {}
 
   private check(name: string): void {
-    if (!this.opts.deleteEnabled) throw new DeletionError('disabled', 'deletion is disabled on this registry (registry.deleteEnabled: false)');
-    if (!isValidName(name)) throw new DeletionError('invalid', `invalid repository name ${JSON.stringify(name.slice(0, 256))}`);
+    if (!this.opts.deleteEnabled) throw new BerthError('DELETION_DISABLED', { message: 'deletion is disabled on this registry (registry.deleteEnabled: false)' });
+    if (!isValidName(name)) throw new BerthError('NAME_INVALID', { message: `invalid repository name ${JSON.stringify(name.slice(0, 256))}` });
   }
 
   /**
@@ -43,7 +37,7 @@ export class RepositoryDeletion {
     this.check(name);
     const { result, uploads } = await this.meta.transaction(async (tx) => {
       const id = await findRepositoryId(tx, name);
-      if (id === undefined) throw new DeletionError('not_found', `no repository ${name}`);
+      if (id === undefined) throw new BerthError('NAME_UNKNOWN', { message: `no repository ${name}` });
       return this.removeIn(tx, id, name, ctx);
     });
     // Their rows are gone; the files would otherwise wait for garbage collection's upload expiry.
@@ -56,7 +50,7 @@ export class RepositoryDeletion {
    * repositories); returns how many. Their upload files are left to garbage collection's upload expiry.
    */
   async deleteNamespace(tx: Tx, ns: string, ctx: RequestContext): Promise<number> {
-    if (!this.opts.deleteEnabled) throw new DeletionError('disabled', 'deletion is disabled on this registry (registry.deleteEnabled: false)');
+    if (!this.opts.deleteEnabled) throw new BerthError('DELETION_DISABLED', { message: 'deletion is disabled on this registry (registry.deleteEnabled: false)' });
     const repos = await tx.selectFrom('repositories').select(['id', 'name']).where('name', '>=', `${ns}/`).where('name', '<', `${ns}0`).execute();
     for (const r of repos) await this.removeIn(tx, Number(r.id), r.name, ctx);
     return repos.length;
@@ -87,11 +81,11 @@ export class RepositoryDeletion {
   /** Removes one tag; its manifest stays, reachable by digest. The same as a /v2 DELETE by tag. */
   async deleteTag(name: string, tag: string, ctx: RequestContext): Promise<void> {
     this.check(name);
-    if (!isValidTag(tag)) throw new DeletionError('invalid', `invalid tag ${JSON.stringify(tag.slice(0, 128))}`);
+    if (!isValidTag(tag)) throw new BerthError('TAG_INVALID', { message: `invalid tag ${JSON.stringify(tag.slice(0, 128))}` });
     try {
       await this.manifests.delete(name, { tag }, ctx);
     } catch (e) {
-      if (e instanceof RegistryError && e.code === 'MANIFEST_UNKNOWN') throw new DeletionError('not_found', `no tag ${tag} in ${name}`);
+      if (isBerthError(e, 'MANIFEST_UNKNOWN')) throw new BerthError('MANIFEST_UNKNOWN', { message: `no tag ${tag} in ${name}` });
       throw e;
     }
   }

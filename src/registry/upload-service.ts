@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { MetadataStore } from '../db/database.js';
-import { RegistryError } from '../errors/registry-error.js';
+import { BerthError } from '../errors/berth-error.js';
 import { HashPool, type IncrementalHash } from '../lib/hash-pool.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
 import { pump } from '../lib/pump.js';
@@ -63,7 +63,7 @@ export class UploadService {
   async get(name: string, id: string): Promise<UploadSession> {
     const row = await this.meta.db.selectFrom('uploads as u').innerJoin('repositories as r', 'r.id', 'u.repository_id')
       .select(['u.id', 'u.size', 'u.short_chunk_end', 'u.publishing_digest']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
-    if (!row) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
+    if (!row) throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
     return { id: row.id, name, size: Number(row.size), shortChunk: row.short_chunk_end !== null, publishing: row.publishing_digest ?? undefined };
   }
 
@@ -76,9 +76,9 @@ export class UploadService {
       const session = await this.get(name, id);
       if (session.shortChunk) {
         input.body.resume();
-        throw new RegistryError('RANGE_INVALID', {
+        throw new BerthError('RANGE_INVALID', {
           message: `the previous chunk was shorter than the minimum chunk length (${minChunk} bytes), so it had to be the last; close the upload with PUT`,
-          headers: rangeHeaders(session),
+          upload: { name: session.name, id: session.id, size: session.size },
         });
       }
       const before = session.size;
@@ -141,15 +141,15 @@ export class UploadService {
       const { start, end } = input.range;
       if (start !== offset || end < start) {
         input.body.resume();
-        throw new RegistryError('RANGE_INVALID', {
+        throw new BerthError('RANGE_INVALID', {
           message: `chunk must start at offset ${offset}`,
           detail: { expected: offset, got: `${start}-${end}` },
-          headers: rangeHeaders(session),
+          upload: { name: session.name, id: session.id, size: session.size },
         });
       }
       if (input.length !== undefined && input.length !== end - start + 1) {
         input.body.resume();
-        throw new RegistryError('SIZE_INVALID', { message: 'Content-Length does not match Content-Range', detail: { range: `${start}-${end}`, length: input.length } });
+        throw new BerthError('SIZE_INVALID', { message: 'Content-Length does not match Content-Range', detail: { range: `${start}-${end}`, length: input.length } });
       }
     }
     const state = await this.runningHash(session, input.length);
@@ -158,13 +158,13 @@ export class UploadService {
     try {
       written = await this.stream(uploadPath(session.id), offset, state.hash, input, false, progress);
       if (input.range && written !== input.range.end - input.range.start + 1) {
-        throw new RegistryError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
+        throw new BerthError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
       }
     } catch (e) {
       // A stream cut off (the client went away, the server is stopping, the disk filled up) keeps what
       // reached storage: the session moves to it and the client resumes from there (GET tells it where).
       // The running hash has seen exactly those bytes, so it stays.
-      if (progress.stored > 0 && !(e instanceof RegistryError)) {
+      if (progress.stored > 0 && !(e instanceof BerthError)) {
         await this.advance(session, state, offset, progress.stored).catch(() => this.forget(session.id));
       } else {
         // The running hash saw bytes that are not acknowledged: rebuild it on the next request.
@@ -182,7 +182,7 @@ export class UploadService {
       .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst());
     if (Number(res.numUpdatedRows) !== 1) {
       this.forget(session.id);
-      throw new RegistryError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
+      throw new BerthError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
     }
     state.offset = offset + written;
     session.size = offset + written;
@@ -213,7 +213,7 @@ export class UploadService {
     }
     await writer.commit({ durable });
     if (input.length !== undefined && count !== input.length) {
-      throw new RegistryError('SIZE_INVALID', { detail: { contentLength: input.length, received: count } });
+      throw new BerthError('SIZE_INVALID', { detail: { contentLength: input.length, received: count } });
     }
     return count;
   }
@@ -221,7 +221,7 @@ export class UploadService {
   private async verify(digest: ParsedDigest, hash: IncrementalHash, size: number): Promise<void> {
     const actual = `${digest.algorithm}:${await hash.digest()}`;
     if (actual !== digest.digest) {
-      throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest.digest, actual, size } });
+      throw new BerthError('DIGEST_INVALID', { detail: { expected: digest.digest, actual, size } });
     }
   }
 
@@ -235,7 +235,7 @@ export class UploadService {
         return this.publish(session, digest, path);
       }
       await this.discard(session.id);
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
+      throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
     }
     try {
       // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable.
@@ -259,7 +259,7 @@ export class UploadService {
       await this.verify(digest, hash, session.size);
     } catch (e) {
       // A failed verification ends the session: nothing half-made stays behind.
-      if (e instanceof RegistryError) await this.discard(session.id);
+      if (e instanceof BerthError) await this.discard(session.id);
       else this.forget(session.id);
       throw e;
     }
@@ -288,9 +288,9 @@ export class UploadService {
       await this.rehash(uploadPath(session.id), session.size, hash);
     } catch (e) {
       hash.dispose();
-      if (e instanceof NotFoundError || e instanceof RegistryError) {
+      if (e instanceof NotFoundError || e instanceof BerthError) {
         await this.discard(session.id);
-        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
+        throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
       }
       throw e;
     }
@@ -311,7 +311,7 @@ export class UploadService {
   }
 }
 
-export function rangeHeaders(session: UploadSession): Record<string, string> {
+export function rangeHeaders(session: Pick<UploadSession, 'id' | 'name' | 'size'>): Record<string, string> {
   return {
     Location: `/v2/${session.name}/blobs/uploads/${session.id}`,
     Range: `0-${Math.max(session.size - 1, 0)}`,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { SignJWT, decodeProtectedHeader } from 'jose';
-import { MemoryKeyStore, TokenError, TokenService } from '../../src/auth/token-service.js';
+import { MemoryKeyStore, TokenService } from '../../src/auth/token-service.js';
+import { TokenError } from '../../src/errors/token-error.js';
 
 const opts = { issuer: 'berth-test', service: 'registry.test' };
 const access = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];

@@ -2,13 +2,19 @@
 import { z } from 'zod';
 import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
 import { EVENT_FAMILIES } from '../../events/event.js';
+import { API_STATUS, API_WIRE_CODES } from '../errors/api-errors.js';
 
 const name = z.string().min(1).max(64).regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'lower-case letters, digits and . _ - (not at the ends)');
 export const role = z.enum(['reader', 'developer', 'maintainer', 'admin']);
 const time = z.number().int().describe('milliseconds since the epoch');
 
 export const ApiErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), detail: z.unknown().optional(), requestId: z.string() }),
+  error: z.object({
+    code: z.enum(API_WIRE_CODES).describe(`stable; clients branch on it: ${API_WIRE_CODES.map((c) => `${c} (${API_STATUS[c]})`).join(', ')}`),
+    message: z.string().describe('for people'),
+    detail: z.unknown().optional().describe('a 400 for request fields: [{"path","message"}]'),
+    requestId: z.string().describe('the X-Request-Id of the request, as in the log'),
+  }),
 }).meta({ id: 'Error' });
 
 export const User = z.object({

@@ -3,7 +3,7 @@ import type { User as AccountUser } from '../../../auth/accounts.js';
 import type { AccessToken as StoredToken } from '../../../auth/access-tokens.js';
 import type { Principal } from '../../../auth/principal.js';
 import { SESSION_COOKIE } from '../../../auth/sessions.js';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import * as C from '../../contracts/api.js';
 import { requestContext } from '../../request-context.js';
 import { route, type ApiContext, type ApiRoute } from './framework.js';
@@ -17,13 +17,13 @@ export const tokenView = (t: StoredToken) => ({
 });
 
 const self = (c: ApiContext<unknown, unknown>) => {
-  if (c.principal.kind !== 'user') throw new ApiError('UNAUTHORIZED', 'authentication required');
+  if (c.principal.kind !== 'user') throw new BerthError('AUTHENTICATION_REQUIRED');
   return c.principal;
 };
 
 async function currentUser(c: ApiContext<unknown, unknown>): Promise<AccountUser> {
   const u = await c.s.auth.accounts.byId(self(c).id);
-  if (!u) throw new ApiError('UNAUTHORIZED', 'account removed');
+  if (!u) throw new BerthError('AUTHENTICATION_REQUIRED', { message: 'account removed' });
   return u;
 }
 
@@ -43,7 +43,7 @@ async function capabilities(c: ApiContext<unknown, unknown>, u: AccountUser) {
 async function keepAnAdmin(c: ApiContext<unknown, unknown>, target: AccountUser): Promise<void> {
   if (!target.admin || target.disabled) return;
   const admins = (await c.s.auth.accounts.list()).filter((u) => u.admin && !u.disabled);
-  if (admins.length <= 1) throw new ApiError('CONFLICT', `${target.name} is the last active administrator`);
+  if (admins.length <= 1) throw new BerthError('CONFLICT', { message: `${target.name} is the last active administrator` });
 }
 
 /** A user's own credentials: the account resource named after the caller. */
@@ -55,7 +55,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     body: C.LoginRequest, response: C.Session, needs: 'anyone',
     async handle(c) {
       const p = await c.s.auth.login(c.body.username, c.body.password, c.body.code, requestContext(c.req, null));
-      if (!p || p.kind !== 'user') throw new ApiError('UNAUTHORIZED', 'invalid user name, password or code');
+      if (!p || p.kind !== 'user') throw new BerthError('CREDENTIALS_INVALID', { message: 'invalid user name, password or code' });
       const session = await c.s.auth.sessions.create(p.id, c.req.ip, String(c.req.headers['user-agent'] ?? ''));
       cookie(c, session.secret, c.s.config.auth.session.lifetime);
       const u = await c.s.auth.accounts.byId(p.id);
@@ -89,9 +89,9 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     body: C.PasswordChange, needs: ownAccount,
     async handle(c) {
       const u = await currentUser(c);
-      if (u.source !== 'local') throw new ApiError('CONFLICT', `the password of a ${u.source} account is managed by its directory`);
+      if (u.source !== 'local') throw new BerthError('CONFLICT', { message: `the password of a ${u.source} account is managed by its directory` });
       if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'password', async () => Boolean(await c.s.auth.accounts.authenticate(u.name, c.body.currentPassword))))) {
-        throw new ApiError('DENIED', 'current password is wrong');
+        throw new BerthError('DENIED', { message: 'current password is wrong' });
       }
       await c.s.auth.accounts.setPassword(u.name, c.body.newPassword, c.ctx);
       await c.s.auth.sessions.destroyAll(u.id);
@@ -103,8 +103,8 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     response: C.TotpEnrollment, status: 201, needs: ownAccount,
     async handle(c) {
       const u = await currentUser(c);
-      if (u.source !== 'local') throw new ApiError('CONFLICT', 'a second factor is for local accounts; directory accounts use their directory\'s');
-      if (u.totp) throw new ApiError('CONFLICT', 'a second factor is already in force; disable it first');
+      if (u.source !== 'local') throw new BerthError('CONFLICT', { message: 'a second factor is for local accounts; directory accounts use their directory\'s' });
+      if (u.totp) throw new BerthError('CONFLICT', { message: 'a second factor is already in force; disable it first' });
       return c.s.auth.secondFactor.begin(u.id, u.name);
     },
   }),
@@ -114,7 +114,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const u = await currentUser(c);
       if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'totp', () => c.s.auth.secondFactor.confirm(u.id, u.name, c.body.code, c.ctx)))) {
-        throw new ApiError('INVALID_REQUEST', 'the code does not match; check the device clock and try the next code');
+        throw new BerthError('INPUT_INVALID', { message: 'the code does not match; check the device clock and try the next code' });
       }
     },
   }),
@@ -123,8 +123,8 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     body: C.TotpCode, needs: ownAccount,
     async handle(c) {
       const u = await currentUser(c);
-      if (!u.totp) throw new ApiError('CONFLICT', 'no second factor is in force');
-      if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'totp', () => c.s.auth.secondFactor.verify(u.id, u.name, c.body.code)))) throw new ApiError('DENIED', 'the code does not match');
+      if (!u.totp) throw new BerthError('CONFLICT', { message: 'no second factor is in force' });
+      if (!(await c.s.auth.verifySecret(u.name, c.ctx, 'totp', () => c.s.auth.secondFactor.verify(u.id, u.name, c.body.code)))) throw new BerthError('DENIED', { message: 'the code does not match' });
       await c.s.auth.secondFactor.disable(u.id, c.ctx);
     },
   }),
@@ -148,7 +148,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     needs: ownAccount,
     async handle(c) {
       const t = await c.s.auth.accessTokens.get(c.params.id);
-      if (!t || t.userId !== self(c).id) throw new ApiError('NOT_FOUND', `no token ${c.params.id.slice(0, 40)}`);
+      if (!t || t.userId !== self(c).id) throw new BerthError('NOT_FOUND', { message: `no token ${c.params.id.slice(0, 40)}` });
       await c.s.auth.accessTokens.revoke(t.id, c.ctx);
     },
   }),
@@ -173,7 +173,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'read' }),
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
-      if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      if (!u || u.source === 'robot') throw new BerthError('NOT_FOUND', { message: `no user ${c.params.user.slice(0, 64)}` });
       return userView(u);
     },
   }),
@@ -183,7 +183,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const a = c.s.auth.accounts;
       const u = await a.byName(c.params.user);
-      if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      if (!u || u.source === 'robot') throw new BerthError('NOT_FOUND', { message: `no user ${c.params.user.slice(0, 64)}` });
       if (c.body.admin === false || c.body.disabled === true) await keepAnAdmin(c, u);
       if (c.body.password !== undefined) await a.setPassword(u.name, c.body.password, c.ctx);
       if (c.body.admin !== undefined) await a.setAdmin(u.name, c.body.admin, c.ctx);
@@ -200,7 +200,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     query: C.UserDeleteQuery, needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
-      if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      if (!u || u.source === 'robot') throw new BerthError('NOT_FOUND', { message: `no user ${c.params.user.slice(0, 64)}` });
       await keepAnAdmin(c, u);
       await c.s.auth.accounts.remove(u.name, c.ctx, { repositories: c.query.repositories, transferTo: c.query.transferTo });
     },
@@ -210,7 +210,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
-      if (!u) throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      if (!u) throw new BerthError('NOT_FOUND', { message: `no user ${c.params.user.slice(0, 64)}` });
       await c.s.auth.throttle.unlock(u.name, c.ctx);
     },
   }),
@@ -219,7 +219,7 @@ export const accountRoutes: ApiRoute<any, any>[] = [
     needs: () => ({ resource: { type: 'system', name: 'users' }, action: 'write' }),
     async handle(c) {
       const u = await c.s.auth.accounts.byName(c.params.user);
-      if (!u || u.source === 'robot') throw new ApiError('NOT_FOUND', `no user ${c.params.user.slice(0, 64)}`);
+      if (!u || u.source === 'robot') throw new BerthError('NOT_FOUND', { message: `no user ${c.params.user.slice(0, 64)}` });
       await c.s.auth.secondFactor.disable(u.id, c.ctx);
     },
   }),

@@ -1,7 +1,7 @@
 // /api/v1/audit: query with filters and a cursor, streaming export (JSON Lines, CSV), verification.
 import { Readable } from 'node:stream';
 import { csvLine, CSV_COLUMNS, jsonLine, streamAudit, queryAudit, type AuditFilter } from '../../../audit/audit-query.js';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
 
@@ -10,7 +10,7 @@ const auditor = () => ({ resource: { type: 'system' as const, name: 'audit' }, a
 function when(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(t)) throw new ApiError('INVALID_REQUEST', `${name} must be an ISO 8601 time or milliseconds since the epoch`);
+  if (!Number.isFinite(t)) throw new BerthError('INPUT_INVALID', { message: `${name} must be an ISO 8601 time or milliseconds since the epoch` });
   return t;
 }
 

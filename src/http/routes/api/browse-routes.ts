@@ -1,7 +1,7 @@
 // /api/v1 for browsing: tags with details, a manifest with its configuration and referrers, storage and
 // activity statistics, and garbage collection runs with progress.
 import { z } from 'zod';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
 import { repo } from './repository-routes.js';
@@ -14,7 +14,7 @@ export const browseRoutes: ApiRoute<any, any>[] = [
     query: C.TagQuery, response: C.Page(C.TagInfo).extend({ total: z.number().int().describe('tags matching, on all pages') }), needs: repo('pull'),
     async handle(c) {
       const page = await c.s.browser.tags(c.params.name, { n: c.query.n ?? 100, last: c.query.last, sort: c.query.sort ?? 'name', order: c.query.order ?? 'asc', q: c.query.q });
-      if (!page) throw new ApiError('NOT_FOUND', `no repository ${c.params.name.slice(0, 256)}`);
+      if (!page) throw new BerthError('NAME_UNKNOWN', { message: `no repository ${c.params.name.slice(0, 256)}` });
       return page;
     },
   }),
@@ -23,7 +23,7 @@ export const browseRoutes: ApiRoute<any, any>[] = [
     response: C.ManifestDetail, needs: repo('pull'),
     async handle(c) {
       const m = await c.s.browser.manifest(c.params.name, c.params.reference);
-      if (!m) throw new ApiError('NOT_FOUND', `no manifest ${c.params.reference.slice(0, 200)} in ${c.params.name.slice(0, 256)}`);
+      if (!m) throw new BerthError('MANIFEST_UNKNOWN', { message: `no manifest ${c.params.reference.slice(0, 200)} in ${c.params.name.slice(0, 256)}` });
       return m;
     },
   }),
@@ -56,7 +56,7 @@ export const browseRoutes: ApiRoute<any, any>[] = [
     method: 'GET', path: '/gc/:id', tag: 'operations', summary: 'A garbage collection run: state, progress, report', response: C.GcRunView, needs: gcAdmin,
     async handle(c) {
       const run = c.s.gcRuns.get(c.params.id);
-      if (!run) throw new ApiError('NOT_FOUND', `no garbage collection run ${c.params.id.slice(0, 64)} (runs are kept by the process that ran them)`);
+      if (!run) throw new BerthError('NOT_FOUND', { message: `no garbage collection run ${c.params.id.slice(0, 64)} (runs are kept by the process that ran them)` });
       return run;
     },
   }),

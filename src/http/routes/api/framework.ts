@@ -4,18 +4,14 @@
 // generated from the same declarations, so it cannot drift from the code.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AccountError } from '../../../auth/accounts.js';
 import type { Authorizer } from '../../../auth/authorizer.js';
-import { AccessTokenRequired, SecondFactorRequired } from '../../../auth/auth-service.js';
-import { LoginLocked } from '../../../auth/login-throttle.js';
 import type { Resource } from '../../../auth/policy.js';
 import { ANONYMOUS, type Principal } from '../../../auth/principal.js';
-import { SecondFactorError } from '../../../auth/second-factor.js';
 import { DirectoryError } from '../../../auth/ldap/ldap-directory.js';
 import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
-import { ApiError } from '../../../errors/api-error.js';
-import { DeletionError } from '../../../registry/repository-deletion.js';
-import { basicCredentials } from '../../authenticate.js';
+import { BerthError, isBerthError } from '../../../errors/berth-error.js';
+import { basicCredentials, directoryUnavailable } from '../../authenticate.js';
+import { apiError } from '../../errors/api-errors.js';
 import { requestContext } from '../../request-context.js';
 import type { RequestContext } from '../../../audit/journal.js';
 import { ApiErrorBody } from '../../contracts/api.js';
@@ -75,13 +71,13 @@ async function identify(req: FastifyRequest, s: Services): Promise<{ principal: 
     if (/^bearer\s/i.test(header)) {
       const secret = header.slice(7).trim();
       const p = PAT.test(secret) ? await s.auth.accessToken(secret, requestContext(req, null)) : null;
-      if (!p) throw new ApiError('UNAUTHORIZED', 'invalid bearer token: use a Berth access token (berth_pat_...)');
+      if (!p) throw new BerthError('TOKEN_INVALID', { message: 'invalid bearer token: use a Berth access token (berth_pat_...)' });
       return { principal: p, session: null };
     }
     const basic = basicCredentials(header);
-    if (!basic) throw new ApiError('UNAUTHORIZED', 'unsupported authorization scheme: use a session, Bearer or Basic');
+    if (!basic) throw new BerthError('AUTH_SCHEME_UNSUPPORTED', { message: 'unsupported authorization scheme: use a session, Bearer or Basic' });
     const p = await s.auth.basic(basic.name, basic.password, requestContext(req, null));
-    if (!p) throw new ApiError('UNAUTHORIZED', 'invalid credentials (accounts with a second factor use an access token)');
+    if (!p) throw new BerthError('CREDENTIALS_INVALID', { message: 'invalid credentials (accounts with a second factor use an access token)' });
     return { principal: p, session: null };
   }
   const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
@@ -92,7 +88,7 @@ async function identify(req: FastifyRequest, s: Services): Promise<{ principal: 
       // A cookie rides along on cross-site requests; the token in a header only comes from our own pages.
       if (UNSAFE.has(req.method)) {
         const given = req.headers['x-csrf-token'];
-        if (typeof given !== 'string' || !sameSecret(given, found.csrfToken)) throw new ApiError('CSRF_FAILED', 'missing or wrong X-CSRF-Token header for a session request');
+        if (typeof given !== 'string' || !sameSecret(given, found.csrfToken)) throw new BerthError('CSRF_FAILED');
       }
       return { principal: found.principal, session: { secret: cookie, csrfToken: found.csrfToken, expiresAt: found.expiresAt } };
     }
@@ -100,47 +96,35 @@ async function identify(req: FastifyRequest, s: Services): Promise<{ principal: 
   return { principal: ANONYMOUS, session: null };
 }
 
-function invalid(where: string, error: z.ZodError): ApiError {
-  return new ApiError('INVALID_REQUEST', `invalid ${where}: ${error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ')}`, {
+function invalid(where: string, error: z.ZodError): BerthError {
+  return new BerthError('INPUT_INVALID', {
+    message: `invalid ${where}: ${error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ')}`,
     detail: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
   });
 }
 
-/** Any error as the API's error shape. */
-export function toApiError(err: unknown, req: FastifyRequest): ApiError {
-  if (err instanceof ApiError) return err;
-  if (err instanceof AccountError) {
-    // The same detail shape as a body that fails its schema: [{ path, message }].
-    return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', err.message,
-      err.field ? { detail: [{ path: err.field, message: err.message }] } : {});
-  }
-  if (err instanceof DeletionError) return new ApiError(err.kind === 'not_found' ? 'NOT_FOUND' : err.kind === 'disabled' ? 'CONFLICT' : 'INVALID_REQUEST', err.message);
-  if (err instanceof LoginLocked) return new ApiError('TOO_MANY_REQUESTS', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
-  if (err instanceof SecondFactorRequired) return new ApiError('SECOND_FACTOR_REQUIRED', err.message);
-  if (err instanceof AccessTokenRequired) return new ApiError('UNAUTHORIZED', err.message);
-  if (err instanceof SecondFactorError) return new ApiError('CONFLICT', err.message);
-  if (err instanceof DirectoryError) {
-    req.log.error({ err: { message: err.message, code: err.code } }, 'user directory unavailable');
-    return new ApiError('UNAVAILABLE', 'the user directory cannot be reached; try again later', { headers: { 'Retry-After': '30' } });
-  }
+/** Any error as a catalogue error: ours as they are, the directory's and the framework's translated. */
+export function toBerthError(err: unknown, req: FastifyRequest): BerthError {
+  if (isBerthError(err)) return err;
+  if (err instanceof DirectoryError) return directoryUnavailable(err, req);
   const e = err as Error & { statusCode?: number; code?: string };
-  if (e.statusCode === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
-  if (e.statusCode === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send request bodies as application/json');
-  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new ApiError('INVALID_REQUEST', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty JSON body' : `malformed request: ${e.message}`);
+  if (e.statusCode === 413) return new BerthError('PAYLOAD_TOO_LARGE');
+  if (e.statusCode === 415) return new BerthError('UNSUPPORTED_MEDIA_TYPE', { message: 'send request bodies as application/json' });
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new BerthError('REQUEST_MALFORMED', { message: e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty JSON body' : `malformed request: ${e.message}` });
   req.log.error({ err }, 'unhandled API error');
-  return new ApiError('INTERNAL', 'internal error');
+  return new BerthError('INTERNAL');
 }
 
 export async function registerApi(app: FastifyInstance, s: Services, routes: ApiRoute<any, any>[]): Promise<void> {
   // JSON only: a form or text/plain POST (which a foreign page can send without CORS) is refused outright.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(async (error, req, reply) => {
-    const e = toApiError(error, req);
-    return reply.code(e.status).headers(e.headers).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify(e.toJSON(req.id)));
+    const a = apiError(toBerthError(error, req), { requestId: req.id });
+    return reply.code(a.status).headers(a.headers).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify(a.body));
   });
   app.setNotFoundHandler(async (req, reply) => {
-    const e = new ApiError('NOT_FOUND', `no API route ${req.method} ${req.url.split('?')[0].slice(0, 200)}`);
-    return reply.code(404).type('application/json').send(JSON.stringify(e.toJSON(req.id)));
+    const a = apiError(new BerthError('ENDPOINT_NOT_FOUND', { message: `no API route ${req.method} ${req.url.split('?')[0].slice(0, 200)}` }), { requestId: req.id });
+    return reply.code(a.status).headers(a.headers).type('application/json').send(JSON.stringify(a.body));
   });
 
   for (const r of routes) {
@@ -153,14 +137,14 @@ export async function registerApi(app: FastifyInstance, s: Services, routes: Api
         const { principal, session } = await identify(req, s);
         const authz = s.auth.authorizer(principal);
         const params = req.params as Record<string, string>;
-        if (r.needs === 'authenticated' && principal.kind === 'anonymous') throw new ApiError('UNAUTHORIZED', 'authentication required');
+        if (r.needs === 'authenticated' && principal.kind === 'anonymous') throw new BerthError('AUTHENTICATION_REQUIRED');
         if (typeof r.needs === 'function') {
           const { resource, action } = r.needs(params, principal);
           if (!(await authz.can(resource, action))) {
             if (principal.kind === 'user') {
               await s.journal.record(requestContext(req, principal), [{ action: 'access.denied', resource: `${resource.type}:${resource.name}`, outcome: 'denied', detail: { action, route: `${r.method} ${r.path}` } }]);
             }
-            throw principal.kind === 'anonymous' ? new ApiError('UNAUTHORIZED', 'authentication required') : new ApiError('DENIED', `not allowed to ${action} ${resource.type} ${resource.name}`);
+            throw principal.kind === 'anonymous' ? new BerthError('AUTHENTICATION_REQUIRED') : new BerthError('DENIED', { message: `not allowed to ${action} ${resource.type} ${resource.name}` });
           }
         }
         let query: unknown;
@@ -196,7 +180,10 @@ export function openApiDocument(routes: ApiRoute<any, any>[], version: string): 
     return JSON.parse(JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/'));
   };
   const errorRef = { $ref: '#/components/schemas/Error' };
-  components.Error = schema(ApiErrorBody, 'output');
+  // ApiErrorBody has the id Error: converting it files it under components.Error and answers a $ref to
+  // itself, which must not overwrite it.
+  const error = schema(ApiErrorBody, 'output') as Record<string, unknown>;
+  if (!('$ref' in error)) components.Error = error;
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const p = `/api/v1${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;

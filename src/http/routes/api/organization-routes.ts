@@ -3,7 +3,7 @@ import type { TokenScope } from '../../../auth/access-tokens.js';
 import type { User as AccountUser } from '../../../auth/accounts.js';
 import { parseSubject } from '../../../auth/organizations.js';
 import type { Resource } from '../../../auth/policy.js';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import type { Services } from '../../services.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
@@ -18,14 +18,14 @@ async function robotView(s: Services, r: AccountUser) {
 
 function robotScopes(orgName: string, scopes: TokenScope[]): TokenScope[] {
   for (const sc of scopes) {
-    if (!sc.pattern.startsWith(`${orgName}/`)) throw new ApiError('INVALID_REQUEST', `a robot of ${orgName} reaches only ${orgName}/... repositories (not ${sc.pattern.slice(0, 100)})`);
+    if (!sc.pattern.startsWith(`${orgName}/`)) throw new BerthError('INPUT_INVALID', { message: `a robot of ${orgName} reaches only ${orgName}/... repositories (not ${sc.pattern.slice(0, 100)})` });
   }
   return scopes;
 }
 
 async function robotOf(s: Services, orgName: string, name: string): Promise<AccountUser> {
   const r = await s.auth.accounts.byName(`${orgName}+${name}`);
-  if (!r || r.source !== 'robot') throw new ApiError('NOT_FOUND', `no robot ${orgName}+${name.slice(0, 64)}`);
+  if (!r || r.source !== 'robot') throw new BerthError('NOT_FOUND', { message: `no robot ${orgName}+${name.slice(0, 64)}` });
   return r;
 }
 
@@ -55,7 +55,7 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'GET', path: '/organizations/:org', tag: 'organizations', summary: 'One organization', response: C.Organization, needs: org('read'),
     async handle(c) {
       const o = await c.s.organizations.get(c.params.org);
-      if (!o) throw new ApiError('NOT_FOUND', `no organization ${c.params.org.slice(0, 64)}`);
+      if (!o) throw new BerthError('NOT_FOUND', { message: `no organization ${c.params.org.slice(0, 64)}` });
       return { ...o, role: await c.authz.organizationRole(o.name) };
     },
   }),
@@ -104,7 +104,7 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     method: 'GET', path: '/organizations/:org/teams/:team', tag: 'teams', summary: 'A team and its members', response: C.TeamDetail, needs: org('read'),
     async handle(c) {
       const t = (await c.s.organizations.teams(c.params.org)).find((x) => x.name === c.params.team);
-      if (!t) throw new ApiError('NOT_FOUND', `no team ${c.params.team.slice(0, 64)}`);
+      if (!t) throw new BerthError('NOT_FOUND', { message: `no team ${c.params.team.slice(0, 64)}` });
       return { ...t, memberList: await c.s.organizations.teamMembers(c.params.org, t.name) };
     },
   }),
@@ -132,7 +132,7 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'GET', path: '/organizations/:org/robots', tag: 'robots', summary: "An organization's robot accounts", response: C.Items(C.Robot), needs: org('admin'),
     async handle(c) {
-      if (!(await c.s.organizations.get(c.params.org))) throw new ApiError('NOT_FOUND', `no organization ${c.params.org.slice(0, 64)}`);
+      if (!(await c.s.organizations.get(c.params.org))) throw new BerthError('NOT_FOUND', { message: `no organization ${c.params.org.slice(0, 64)}` });
       return { items: await Promise.all((await c.s.auth.accounts.robots(c.params.org)).map((r) => robotView(c.s, r))) };
     },
   }),

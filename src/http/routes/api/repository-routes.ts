@@ -1,7 +1,7 @@
 // /api/v1 repositories: the ones a caller may pull, their visibility and the roles given on each.
 import { parseSubject } from '../../../auth/organizations.js';
 import type { Resource } from '../../../auth/policy.js';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import { isValidName } from '../../../oci/reference.js';
 import { findRepositoryId } from '../../../registry/repositories.js';
 import { visibleRepositories } from '../../visible-repositories.js';
@@ -10,7 +10,7 @@ import { route, type ApiRoute } from './framework.js';
 
 /** Repository names contain slashes: the path carries them encoded (%2F) as one segment. */
 export const repo = (action: string) => (p: Record<string, string>) => {
-  if (!isValidName(p.name)) throw new ApiError('INVALID_REQUEST', `invalid repository name ${JSON.stringify(p.name.slice(0, 256))}`);
+  if (!isValidName(p.name)) throw new BerthError('NAME_INVALID', { message: `invalid repository name ${JSON.stringify(p.name.slice(0, 256))}` });
   return { resource: { type: 'repository', name: p.name } as Resource, action };
 };
 

@@ -1,12 +1,12 @@
 // /api/v1 webhooks: an organization's (its admins) and global ones (system administrators), with test
 // pings, delivery history and redelivery.
 import type { Resource } from '../../../auth/policy.js';
-import { ApiError } from '../../../errors/api-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute, type Needs } from './framework.js';
 
 function idOf(v: string, what: string): number {
-  if (!/^\d{1,15}$/.test(v)) throw new ApiError('NOT_FOUND', `no ${what} ${v.slice(0, 40)}`);
+  if (!/^\d{1,15}$/.test(v)) throw new BerthError('NOT_FOUND', { message: `no ${what} ${v.slice(0, 40)}` });
   return Number(v);
 }
 

@@ -4,21 +4,23 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../../auth/principal.js';
 import { ANONYMOUS } from '../../../auth/principal.js';
 import { parseScopes } from '../../../auth/scope.js';
-import { TokenError } from '../../../auth/token-service.js';
-import { RegistryError } from '../../../errors/registry-error.js';
+import { BerthError } from '../../../errors/berth-error.js';
+import type { ErrorCode } from '../../../errors/catalogue.js';
+import { TokenError } from '../../../errors/token-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { basicCredentials, passwordLogin } from '../../authenticate.js';
 import type { Services } from '../../services.js';
 import { requestContext } from '../../request-context.js';
 import type { IssuedToken } from '../../../auth/auth-service.js';
 
-function unauthorized(message: string): RegistryError {
-  return new RegistryError('UNAUTHORIZED', { message });
+/** A 401 of the token endpoint itself: no challenge, this is where the challenge leads. */
+function unauthorized(code: ErrorCode, message: string): BerthError {
+  return new BerthError(code, { message });
 }
 
 function checkService(s: Services, service: string | null): void {
   if (service !== null && service !== s.config.auth.service) {
-    throw new RegistryError('DENIED', { status: 400, message: `unknown service "${service.slice(0, 100)}"; this registry is "${s.config.auth.service}"` });
+    throw new BerthError('SERVICE_UNKNOWN', { message: `unknown service "${service.slice(0, 100)}"; this registry is "${s.config.auth.service}"` });
   }
 }
 
@@ -42,9 +44,9 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     const header = req.headers.authorization;
     if (header) {
       const basic = basicCredentials(header);
-      if (!basic) throw unauthorized('use Basic credentials to obtain a token');
+      if (!basic) throw unauthorized('AUTH_SCHEME_UNSUPPORTED', 'use Basic credentials to obtain a token');
       const p = await passwordLogin(s, basic.name, basic.password, req);
-      if (!p) throw unauthorized('invalid credentials');
+      if (!p) throw unauthorized('CREDENTIALS_INVALID', 'invalid credentials');
       principal = p;
     }
     const issued = await s.auth.issue(principal, parseScopes(q.getAll('scope')), q.get('offline_token') === 'true');
@@ -67,11 +69,11 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     try {
       body = await readLimited(req.raw, 64 * 1024);
     } catch (e) {
-      if (e instanceof BodyTooLargeError) throw new RegistryError('SIZE_INVALID', { status: 413, message: 'token request too large' });
+      if (e instanceof BodyTooLargeError) throw new BerthError('PAYLOAD_TOO_LARGE', { message: 'token request too large' });
       throw e;
     }
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') throw new RegistryError('UNSUPPORTED', { status: 415, message: 'POST /token takes application/x-www-form-urlencoded' });
+    if (type !== 'application/x-www-form-urlencoded') throw new BerthError('UNSUPPORTED_MEDIA_TYPE', { message: 'POST /token takes application/x-www-form-urlencoded' });
     const f = new URLSearchParams(body.toString('utf8'));
     checkService(s, f.get('service'));
     const scopes = parseScopes(f.getAll('scope').flatMap((v) => v.split(' ')));
@@ -79,17 +81,17 @@ export async function tokenRoutes(app: FastifyInstance, s: Services): Promise<vo
     let issued;
     if (grant === 'password') {
       const p = await passwordLogin(s, f.get('username') ?? '', f.get('password') ?? '', req);
-      if (!p) throw unauthorized('invalid credentials');
+      if (!p) throw unauthorized('CREDENTIALS_INVALID', 'invalid credentials');
       issued = await s.auth.issue(p, scopes, f.get('access_type') === 'offline');
     } else if (grant === 'refresh_token') {
       try {
         issued = await s.auth.refresh(f.get('refresh_token') ?? '', scopes);
       } catch (e) {
-        if (e instanceof TokenError) throw unauthorized(`refresh token refused: ${e.reason}`);
+        if (e instanceof TokenError) throw unauthorized('TOKEN_INVALID', `refresh token refused: ${e.reason}`);
         throw e;
       }
     } else {
-      throw new RegistryError('UNSUPPORTED', { status: 400, message: 'grant_type must be password or refresh_token' });
+      throw new BerthError('INPUT_INVALID', { message: 'grant_type must be password or refresh_token', field: 'grant_type' });
     }
     await recordIssue(s, req, issued, grant);
     reply.header('Cache-Control', 'no-store');

@@ -1,11 +1,10 @@
 // /v2/ — the OCI Distribution API. Each handler: parse -> (authorize) -> one service call -> respond.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError } from '../../../errors/registry-error.js';
+import { BerthError, isBerthError } from '../../../errors/berth-error.js';
 import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { parseDigest, type ParsedDigest } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
 import { isValidName, isValidTag, namespaceOf } from '../../../oci/reference.js';
-import { AccountError } from '../../../auth/accounts.js';
 import { parseReference } from '../../../registry/manifest-service.js';
 import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.js';
 import type { RangeSource } from '../../../storage/driver.js';
@@ -39,9 +38,9 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
     const pathname = q < 0 ? url : url.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const route = parseV2Path(pathname);
-    if (!route) throw new RegistryError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { path: pathname } });
+    if (!route) throw new BerthError('ENDPOINT_NOT_FOUND', { detail: { path: pathname } });
     if ('name' in route && !isValidName(route.name)) {
-      throw new RegistryError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
+      throw new BerthError('NAME_INVALID', { detail: { name: route.name.slice(0, 300), reason: 'must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)* and be at most 255 characters' } });
     }
     const az = services.config.auth.enabled ? await authorize(services, route, req, query) : null;
     return dispatch(services, route, query, req, reply, az);
@@ -51,32 +50,31 @@ export async function v2Routes(app: FastifyInstance, services: Services): Promis
 }
 
 function parseTag(tag: string): void {
-  if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { message: 'invalid tag', detail: { tag: tag.slice(0, 200) } });
+  if (!isValidTag(tag)) throw new BerthError('TAG_INVALID', { message: 'invalid tag', detail: { tag: tag.slice(0, 200) } });
 }
 
 function notAllowed(allow: string): never {
-  throw new RegistryError('UNSUPPORTED', { message: 'method not allowed on this endpoint', headers: { Allow: allow } });
+  throw new BerthError('METHOD_NOT_ALLOWED', { allow: allow.split(', ') });
 }
 
 function digestParam(value: string | null): ParsedDigest {
-  if (value === null) throw new RegistryError('DIGEST_INVALID', { message: 'digest query parameter required' });
+  if (value === null) throw new BerthError('DIGEST_INVALID', { message: 'digest query parameter required' });
   const d = parseDigest(value);
-  if (typeof d !== 'object') throw new RegistryError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: value.slice(0, 300) } });
+  if (typeof d !== 'object') throw new BerthError('DIGEST_INVALID', { message: d === 'unsupported' ? 'unsupported digest algorithm' : 'invalid digest', detail: { digest: value.slice(0, 300) } });
   return d;
 }
 
 function pageSize(query: URLSearchParams, max: number): number {
   const n = query.get('n');
   if (n === null || n === '') return max;
-  // The spec's closed list of codes has none for this; UNSUPPORTED with a precise message.
-  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('UNSUPPORTED', { status: 400, message: 'n must be a non-negative integer', detail: { n: n.slice(0, 50) } });
+  if (!/^\d{1,9}$/.test(n)) throw new BerthError('INPUT_INVALID', { message: 'n must be a non-negative integer', detail: { n: n.slice(0, 50) }, field: 'n' });
   return Math.min(Number(n), max);
 }
 
 function contentLength(req: Req): number | undefined {
   const v = req.headers['content-length'];
   if (v === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(v)) throw new RegistryError('SIZE_INVALID', { message: 'malformed Content-Length' });
+  if (!/^\d{1,15}$/.test(v)) throw new BerthError('SIZE_INVALID', { message: 'malformed Content-Length' });
   return Number(v);
 }
 
@@ -96,7 +94,7 @@ function chunk(req: Req, withRange: boolean): ChunkInput {
   const cr = req.headers['content-range'];
   if (withRange && cr !== undefined) {
     const m = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})$/.exec(cr.trim());
-    if (!m) throw new RegistryError('RANGE_INVALID', { status: 400, message: 'malformed Content-Range; expected <start>-<end>', detail: { contentRange: cr.slice(0, 100) } });
+    if (!m) throw new BerthError('CONTENT_RANGE_INVALID', { detail: { contentRange: cr.slice(0, 100) } });
     input.range = { start: Number(m[1]), end: Number(m[2]) };
   }
   return input;
@@ -162,7 +160,7 @@ async function authorize(s: Services, route: V2Route, req: Req, query: URLSearch
   if (p.kind === 'anonymous' || (p.kind === 'user' && p.via === 'token')) {
     throw challenge(req, s, scopes, p.kind === 'anonymous' ? undefined : 'insufficient_scope', message);
   }
-  throw new RegistryError('DENIED', { message: unowned ? message : undefined, detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
+  throw new BerthError('DENIED', { message: unowned ? message : undefined, detail: [{ Type: need.resource.type, Name: need.resource.name, Action: need.action }] });
 }
 
 /**
@@ -178,11 +176,11 @@ async function ensureOwned(s: Services, az: Authorizer, name: string, req: Req):
     try {
       await s.organizations.create(ns, { owner: p.name }, { ...requestContext(req, p) });
     } catch (e) {
-      if (!(e instanceof AccountError)) throw e;
+      if (!isBerthError(e, 'INPUT_INVALID', 'NOT_FOUND', 'CONFLICT')) throw e;
     }
   }
   if (!(await s.auth.authorizer(p).can({ type: 'repository', name }, 'push'))) {
-    throw new RegistryError('DENIED', { message: `the namespace ${ns} has no owner that lets you push`, detail: [{ Type: 'repository', Name: name, Action: 'push' }] });
+    throw new BerthError('DENIED', { message: `the namespace ${ns} has no owner that lets you push`, detail: [{ Type: 'repository', Name: name, Action: 'push' }] });
   }
 }
 
@@ -217,7 +215,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       // A reference that cannot be a tag or digest names no manifest: the spec wants 404 for GET and HEAD
       // (a push with it is still a bad tag, 400).
       if ((method === 'GET' || method === 'HEAD') && !route.reference.includes(':') && !isValidTag(route.reference)) {
-        throw new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: route.reference.slice(0, 200) } });
+        throw new BerthError('MANIFEST_UNKNOWN', { detail: { reference: route.reference.slice(0, 200) } });
       }
       const ref = parseReference(route.reference);
       if (method === 'GET' || method === 'HEAD') {
@@ -235,13 +233,13 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         // end-7b: a push by digest may name tags to apply with it.
         const tags = [...new Set(query.getAll('tag'))];
         if (tags.length > 0) {
-          if (!('digest' in ref)) throw new RegistryError('TAG_INVALID', { message: 'tag query parameters are only allowed on a push by digest' });
-          if (tags.length > MAX_QUERY_TAGS) throw new RegistryError('UNSUPPORTED', { status: 414, message: `at most ${MAX_QUERY_TAGS} tags per push` });
+          if (!('digest' in ref)) throw new BerthError('TAG_INVALID', { message: 'tag query parameters are only allowed on a push by digest' });
+          if (tags.length > MAX_QUERY_TAGS) throw new BerthError('TOO_MANY_TAGS', { message: `at most ${MAX_QUERY_TAGS} tags per push` });
           for (const t of tags) parseTag(t);
         }
         const max = cfg.maxManifestBytes;
         const len = contentLength(req);
-        const tooLarge = () => new RegistryError('MANIFEST_INVALID', { status: 413, message: `manifest exceeds the ${max}-byte limit`, detail: { limit: max } });
+        const tooLarge = () => new BerthError('MANIFEST_TOO_LARGE', { message: `manifest exceeds the ${max}-byte limit`, detail: { limit: max } });
         if (len !== undefined && len > max) { req.raw.resume(); throw tooLarge(); }
         let body: Buffer;
         try {
@@ -250,7 +248,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
           if (e instanceof BodyTooLargeError) throw tooLarge();
           throw e;
         }
-        if (len !== undefined && body.length !== len) throw new RegistryError('SIZE_INVALID', { detail: { contentLength: len, received: body.length } });
+        if (len !== undefined && body.length !== len) throw new BerthError('SIZE_INVALID', { detail: { contentLength: len, received: body.length } });
         const res = await s.manifests.put(route.name, ref, body, req.headers['content-type'], tags, ctx());
         reply.code(201).header('Location', `/v2/${route.name}/manifests/${res.digest}`).header('Docker-Content-Digest', res.digest);
         if (tags.length > 0) reply.header('OCI-Tag', tags);
@@ -274,7 +272,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
           .header('Content-Type', 'application/octet-stream');
         const range = parseRange(req.headers.range, info.size);
         if (range === 'unsatisfiable') {
-          throw new RegistryError('RANGE_INVALID', { detail: { range: req.headers.range, size: info.size }, headers: { 'Content-Range': `bytes */${info.size}` } });
+          throw new BerthError('RANGE_NOT_SATISFIABLE', { detail: { range: req.headers.range, size: info.size }, blobSize: info.size });
         }
         if (range) {
           reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${info.size}`).header('Content-Length', range.end - range.start + 1);
@@ -331,7 +329,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
     case 'upload': {
       if (!UUID.test(route.id)) {
         req.raw.resume();
-        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { session: route.id.slice(0, 100) } });
+        throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: route.id.slice(0, 100) } });
       }
       if (method === 'GET') {
         const session = await s.uploads.get(route.name, route.id);
@@ -394,8 +392,8 @@ async function sendRange(req: Req, reply: Rep, source: RangeSource): Promise<voi
 
 /** The catalog page as the caller may see it: only repositories they may pull. */
 
-function deletionDisabled(): RegistryError {
-  return new RegistryError('UNSUPPORTED', { message: 'deletion is disabled on this registry' });
+function deletionDisabled(): BerthError {
+  return new BerthError('DELETION_DISABLED');
 }
 
 /** A single byte range (RFC 9110); multiple or malformed ranges are ignored (whole content). */

@@ -5,6 +5,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { BerthError } from '../../../errors/berth-error.js';
+import { apiError } from '../../errors/api-errors.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.json': 'application/json',
@@ -33,7 +35,8 @@ export async function webRoutes(app: FastifyInstance, root = webRoot()): Promise
   app.get('/*', async (req, reply) => {
     const pathname = decodeURIComponent((req.raw.url ?? '/').split('?')[0]);
     if (pathname.startsWith('/api/')) {
-      return reply.code(404).type('application/json').send(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no API route GET ${pathname.slice(0, 200)}`, requestId: req.id } }));
+      const a = apiError(new BerthError('ENDPOINT_NOT_FOUND', { message: `no API route GET ${pathname.slice(0, 200)}` }), { requestId: req.id });
+      return reply.code(a.status).headers(a.headers).type('application/json').send(JSON.stringify(a.body));
     }
     const file = path.resolve(root, `.${path.posix.normalize(pathname)}`);
     // Only files below the root; a hashed asset is immutable.
