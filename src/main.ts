@@ -131,7 +131,7 @@ export function createLogger(config: ResolvedConfig): Logger {
 
 
 export async function createBerth(config: ResolvedConfig, log?: Logger): Promise<Berth> {
-  const meta = await openSqlite({ path: config.database.sqlite.path });
+  const meta = await openSqlite({ path: config.database.sqlite.path, lockTimeoutMs: config.database.sqlite.lockTimeout * 1000 });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const journal = new Journal(meta);
   const outbox = new Outbox({ publicAddr: config.publicUrl });

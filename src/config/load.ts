@@ -115,7 +115,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     ...cfg,
     data,
     storage: { ...cfg.storage, filesystem: { root: path.resolve(data, cfg.storage.filesystem.root ?? 'storage') } },
-    database: { ...cfg.database, sqlite: { path: path.resolve(data, cfg.database.sqlite.path ?? 'berth.db') } },
+    database: { ...cfg.database, sqlite: { ...cfg.database.sqlite, path: path.resolve(data, cfg.database.sqlite.path ?? 'berth.db') } },
   };
 }
 

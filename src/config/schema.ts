@@ -128,6 +128,8 @@ export const configSchema = z.strictObject({
     sqlite: z.strictObject({
       /** default: <data>/berth.db */
       path: z.string().optional(),
+      /** how long a write waits for another process's write lock before it fails with 503 (reads never wait) */
+      lockTimeout: duration.default(10),
     }).prefault({}),
   }).prefault({}),
   registry: z.strictObject({

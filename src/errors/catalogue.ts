@@ -48,6 +48,8 @@ export const ERROR_CATALOGUE = {
   LOGIN_LOCKED: { message: 'too many failed attempts; try again later', meaning: 'the account or the client address is locked out after failed logins (the error says for how long)' },
   CSRF_FAILED: { message: 'missing or wrong X-CSRF-Token header for a session request', meaning: 'a state-changing session request lacks its CSRF token' },
   DENIED: { message: 'requested access to the resource is denied', meaning: 'the caller is known and may not do this' },
+  DATABASE_UNAVAILABLE: { message: 'the metadata database cannot take writes now; try again later', meaning: 'the database is locked by another process past the lock timeout, read-only, or failing; not the client\'s fault' },
+  STORAGE_FULL: { message: 'the registry\'s storage is full', meaning: 'the disk (or quota) under the blob store or the database has no space left; an operator must free some' },
   DIRECTORY_UNAVAILABLE: { message: 'the user directory cannot be reached; try again later', meaning: 'LDAP / Active Directory is down or misconfigured; not the client\'s fault' },
 
   // --- managed objects (users, organizations, teams, robots, tokens, webhooks, runs)

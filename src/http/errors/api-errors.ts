@@ -68,6 +68,8 @@ export const API_ERRORS: Record<ErrorCode, Wire<ApiWireCode>> = {
   LOGIN_LOCKED: w('TOO_MANY_REQUESTS', { headers: retryAfterHeader }),
   CSRF_FAILED: w('CSRF_FAILED'),
   DENIED: w('DENIED'),
+  DATABASE_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
+  STORAGE_FULL: w('UNAVAILABLE', { headers: retryAfterHeader }),
   DIRECTORY_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
 
   NOT_FOUND: w('NOT_FOUND'),

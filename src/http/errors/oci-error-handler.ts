@@ -4,6 +4,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, isBerthError } from '../../errors/berth-error.js';
 import type { ErrorCode } from '../../errors/catalogue.js';
+import { infrastructureError } from '../../errors/infrastructure.js';
 import type { Answer, SerializeContext } from './wire.js';
 import type { OciEnvelope } from './v2-errors.js';
 
@@ -27,6 +28,11 @@ export function protocolError(error: unknown, req: FastifyRequest): BerthError {
     // The client went away mid-request; nothing to answer.
     req.log.info({ err: { message: err.message, code: err.code } }, 'request aborted by client');
     return new BerthError('REQUEST_ABORTED');
+  }
+  const infra = infrastructureError(err);
+  if (infra) {
+    req.log.error({ err: { message: err.message, code: err.code } }, infra.message);
+    return infra;
   }
   req.log.error({ err }, 'unhandled error');
   return new BerthError('INTERNAL');

@@ -47,6 +47,8 @@ export const TOKEN_ERRORS: Record<ErrorCode, Wire<OciCode>> = {
   LOGIN_LOCKED: { status: 429, code: 'TOOMANYREQUESTS', headers: retryAfterHeader, detail: (e) => ({ retryAfter: e.retryAfterSeconds }) },
   CSRF_FAILED: { status: 403, code: 'DENIED' },
   DENIED: { status: 403, code: 'DENIED' },
+  DATABASE_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
+  STORAGE_FULL: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
   DIRECTORY_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
 
   NOT_FOUND: { status: 404, code: 'UNSUPPORTED' },

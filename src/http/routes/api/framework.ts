@@ -2,6 +2,7 @@
 // action it needs; one wrapper authenticates (session cookie + CSRF, bearer access token, or Basic),
 // validates, asks the policy, and answers errors in the API's one shape. The OpenAPI document is
 // generated from the same declarations, so it cannot drift from the code.
+import { infrastructureError } from '../../../errors/infrastructure.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Authorizer } from '../../../auth/authorizer.js';
@@ -111,6 +112,11 @@ export function toBerthError(err: unknown, req: FastifyRequest): BerthError {
   if (e.statusCode === 413) return new BerthError('PAYLOAD_TOO_LARGE');
   if (e.statusCode === 415) return new BerthError('UNSUPPORTED_MEDIA_TYPE', { message: 'send request bodies as application/json' });
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new BerthError('REQUEST_MALFORMED', { message: e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty JSON body' : `malformed request: ${e.message}` });
+  const infra = infrastructureError(err);
+  if (infra) {
+    req.log.error({ err: { message: e.message, code: e.code } }, infra.message);
+    return infra;
+  }
   req.log.error({ err }, 'unhandled API error');
   return new BerthError('INTERNAL');
 }
