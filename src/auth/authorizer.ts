@@ -69,11 +69,6 @@ export class Authorizer {
     return pullsEverything(this.principal);
   }
 
-  /** Whether any pull rule is registered: without one, a pull needs no second decision. */
-  get pullRulesActive(): boolean {
-    return this.pullRules.active;
-  }
-
   /**
    * The second decision on a manifest pull, once the digest is known: the facts every registered source
    * knows about the manifest (in registration order; a source that fails is named to the policy), then policy.ts.
