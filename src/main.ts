@@ -21,6 +21,7 @@ import { Accounts } from './auth/accounts.js';
 import { Organizations } from './auth/organizations.js';
 import { AccessTokens } from './auth/access-tokens.js';
 import { AuthService } from './auth/auth-service.js';
+import { PullRules, type ManifestFactSource, type PullRule } from './auth/pull-rules.js';
 import { DbKeyStore } from './auth/db-key-store.js';
 import { loadOrCreateMasterKey } from './auth/master-key.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -130,7 +131,10 @@ export function createLogger(config: ResolvedConfig): Logger {
 }
 
 
-export async function createBerth(config: ResolvedConfig, log?: Logger): Promise<Berth> {
+/** What features plug into the access decision: fact sources about manifests and rules on pulls (none yet). */
+export interface BerthPlugins { factSources?: ManifestFactSource[]; pullRules?: PullRule[] }
+
+export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path, lockTimeoutMs: config.database.sqlite.lockTimeout * 1000 });
   const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const journal = new Journal(meta);
@@ -152,6 +156,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
   const webhooks = new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal, outbox);
   // Pull events are written only while some endpoint wants them; serve() keeps the subscriptions fresh.
   outbox.wantsEvent = () => webhooks.wants('pull');
+  // Vulnerability scanning and signature trust register their fact sources and pull rules here.
+  const pullRules = new PullRules({ sources: plugins.factSources, rules: plugins.pullRules });
   const services: Services = {
     config,
     blobs,
@@ -173,7 +179,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger): Promise
     repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal, outbox), new AccessTokens(meta.db, meta.transaction, journal),
       sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
-      config.auth.pushCreatesOrganization),
+      config.auth.pushCreatesOrganization, pullRules),
     organizations,
     async ready() {
       await meta.db.selectFrom('repositories').select('id').limit(1).execute();

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
+import { PullRules } from './pull-rules.js';
 import type { ResourceScope } from './scope.js';
 import type { TokenOrigin, TokenService } from './token-service.js';
 import { BerthError, isBerthError } from '../errors/berth-error.js';
@@ -31,6 +32,8 @@ export class AuthService {
     /** LDAP / Active Directory accounts, when configured */
     readonly directory?: DirectoryAccounts,
     private readonly pushCreatesOrganization = false,
+    /** content rules on manifest pulls that features registered in the composition root */
+    readonly pullRules: PullRules = PullRules.NONE,
   ) {}
 
   /** A locked account or address: refused before any password is checked, and on record. */
@@ -76,7 +79,9 @@ export class AuthService {
 
   /** The authorization decisions for one caller (one per request: it caches what it loads). */
   authorizer(p: Principal): Authorizer {
-    return new Authorizer(this.db, p, { anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations, pushCreatesOrganization: this.pushCreatesOrganization });
+    return new Authorizer(this.db, p, {
+      anonymousPull: this.anonymousPull, usersCreateOrganizations: this.usersCreateOrganizations, pushCreatesOrganization: this.pushCreatesOrganization, pullRules: this.pullRules,
+    });
   }
 
   /** Password login from `address`; throws LOGIN_LOCKED while the account or address is locked out. */
@@ -191,13 +196,14 @@ export class AuthService {
   }
 
   async issue(p: Principal, requested: ResourceScope[], offline: boolean): Promise<IssuedToken> {
-    const granted = await this.authorizer(p).grant(requested);
+    const az = this.authorizer(p);
+    const granted = await az.grant(requested);
     const subject = p.kind === 'user' ? p.name : '';
     const source = p.kind === 'user' ? p.source : 'anonymous';
     const origin: TokenOrigin | undefined = p.kind === 'user' ? { generation: p.generation, tokenId: p.tokenId, limit: p.limit ?? undefined } : undefined;
     const t = await this.tokens.issueAccess(subject, granted, source, origin);
-    // No refresh token for an access-token login: a refresh would not carry the token's limits.
-    const refreshToken = offline && p.kind === 'user' && !p.limit && !p.tokenId && p.source !== 'token' ? await this.tokens.issueRefresh(p.name, p.source, { generation: p.generation }) : undefined;
+    // No refresh token for an access-token login: a refresh would not carry the token's limits (policy.ts decides).
+    const refreshToken = offline && p.kind === 'user' && (await az.can({ type: 'account', name: p.name }, 'refresh')) ? await this.tokens.issueRefresh(p.name, p.source, { generation: p.generation }) : undefined;
     return { ...t, refreshToken, granted, subject, source };
   }
 

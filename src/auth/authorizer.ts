@@ -1,48 +1,88 @@
 // Loads what policy.ts decides on: namespaces, visibility and the principal's roles (directly and by
-// team, on the organization and on the repository). One instance per request caches what it loaded.
+// team, on the organization and on the repository), and for a manifest pull the facts the registered
+// sources know about it. It decides nothing itself: it asks policy.ts, and loads facts only when the
+// policy says it needs them. One instance per request caches what it loaded.
 import type { Db } from '../db/database.js';
 import { namespaceOf } from '../oci/reference.js';
-import { decide, isRole, maxRole, type Context, type RepositoryContext, type Resource, type Role } from './policy.js';
+import {
+  decide, decidePull, isRole, maxRole, NEEDS_FACTS, PULL_ALLOWED, pullsEverything,
+  type Basis, type Context, type PolicySettings, type PullDecision, type RepositoryContext, type Resource, type Role,
+} from './policy.js';
 import type { Principal } from './principal.js';
+import { PullRules, type ManifestFacts } from './pull-rules.js';
 import type { ResourceScope } from './scope.js';
+
+export interface AuthorizerOptions {
+  anonymousPull: boolean;
+  usersCreateOrganizations?: boolean;
+  pushCreatesOrganization?: boolean;
+  /** the fact sources and pull rules features registered (none by default) */
+  pullRules?: PullRules;
+}
 
 export class Authorizer {
   private readonly contexts = new Map<string, Promise<RepositoryContext>>();
+  private readonly settings: PolicySettings;
+  private readonly pullRules: PullRules;
 
-  constructor(
-    private readonly db: Db, readonly principal: Principal,
-    private readonly opts: { anonymousPull: boolean; usersCreateOrganizations?: boolean; pushCreatesOrganization?: boolean } = { anonymousPull: true },
-  ) {}
+  constructor(private readonly db: Db, readonly principal: Principal, opts: AuthorizerOptions = { anonymousPull: true }) {
+    this.settings = { anonymousPull: opts.anonymousPull, usersCreateOrganizations: opts.usersCreateOrganizations ?? false, pushCreatesOrganization: opts.pushCreatesOrganization ?? false };
+    this.pullRules = opts.pullRules ?? PullRules.NONE;
+  }
 
-  async can(resource: Resource, action: string): Promise<boolean> {
-    const p = this.principal;
-    // Administrators may do everything but push into a namespace nobody owns: that needs the namespace's facts.
-    if (p.kind === 'user' && p.admin && !p.limit && resource.type !== 'account' && !(resource.type === 'repository' && action === 'push')) return true;
-    let ctx: Context | null = null;
-    if (resource.type === 'repository') ctx = await this.context(resource.name);
-    else if (resource.type === 'organization') {
-      const ns = await this.namespace(resource.name);
-      ctx = { kind: 'organization', exists: ns.kind === 'org', role: ns.orgRole, public: ns.orgPublic };
-    } else if (resource.type === 'system') ctx = { kind: 'system', usersCreateOrganizations: this.opts.usersCreateOrganizations ?? false };
-    // With anonymous access turned off, public content is public to accounts only.
-    if (ctx && p.kind === 'anonymous' && !this.opts.anonymousPull) return false;
-    return decide(p, resource, action, ctx);
+  /** What the principal may do now, from its roles (lists, the management API, ownership checks). */
+  can(resource: Resource, action: string): Promise<boolean> {
+    return this.ask(resource, action, 'now');
+  }
+
+  /** A registry request's own check: a bearer token answers with its grant, other callers as `can`. */
+  allows(resource: Resource, action: string): Promise<boolean> {
+    return this.ask(resource, action, 'request');
+  }
+
+  private async ask(resource: Resource, action: string, basis: Basis): Promise<boolean> {
+    const first = decide(this.principal, resource, action, this.settings, undefined, basis);
+    if (first !== NEEDS_FACTS) return first;
+    return decide(this.principal, resource, action, this.settings, await this.facts(resource), basis) === true;
+  }
+
+  private async facts(resource: Resource): Promise<Context> {
+    if (resource.type !== 'organization') return this.context(resource.name);
+    const ns = await this.namespace(resource.name);
+    return { kind: 'organization', exists: ns.kind === 'org', role: ns.orgRole, public: ns.orgPublic };
   }
 
   /** The intersection of what was asked and what is allowed (asking for more is trimmed, not refused). */
   async grant(requested: ResourceScope[]): Promise<ResourceScope[]> {
     const out: ResourceScope[] = [];
     for (const r of requested) {
-      if (r.type !== 'repository' && r.type !== 'registry') continue;
       const actions: string[] = [];
-      for (const a of r.actions) {
-        // Registry tokens carry registry actions only; management goes through /api/v1.
-        if (r.type === 'repository' && !['pull', 'push', 'delete'].includes(a)) continue;
-        if (await this.can({ type: r.type, name: r.name }, a)) actions.push(a);
-      }
+      // The policy refuses types and actions a registry token cannot carry.
+      for (const a of r.actions) if (await this.ask({ type: r.type as Resource['type'], name: r.name }, a, 'issue')) actions.push(a);
       if (actions.length > 0) out.push({ ...r, actions });
     }
     return out;
+  }
+
+  /** Whether the caller may pull every repository (a list need not ask per name). */
+  pullsEverything(): boolean {
+    return pullsEverything(this.principal);
+  }
+
+  /**
+   * The second decision on a manifest pull, once the digest is known: the facts every registered source
+   * knows about the manifest (in registration order; a source that fails is named to the policy), then policy.ts.
+   */
+  async pullManifest(name: string, digest: string): Promise<PullDecision> {
+    const { sources, rules } = this.pullRules;
+    if (rules.length === 0) return PULL_ALLOWED;
+    const facts: ManifestFacts = {};
+    const unavailable: string[] = [];
+    const found = await Promise.all(sources.map(async (s) => {
+      try { return await s.facts(name, digest); } catch { return null; }
+    }));
+    found.forEach((f, i) => (f === null ? unavailable.push(sources[i].name) : Object.assign(facts, f)));
+    return decidePull(this.principal, { type: 'repository', name, digest, facts }, rules, unavailable);
   }
 
   /** The caller's role on an organization (directly or by team); null for none. */
@@ -101,12 +141,7 @@ export class Authorizer {
     const ns = namespaceOf(repository);
     const p = this.principal;
     const space = await this.namespace(ns);
-    if (space.kind === 'none') {
-      // Only a full account that may create organizations claims a namespace by pushing (not a token, not a robot).
-      const claimable = Boolean(this.opts.pushCreatesOrganization) && p.kind === 'user' && !p.limit && p.source !== 'robot' && p.source !== 'token'
-        && decide(p, { type: 'system', name: 'organizations' }, 'create', { kind: 'system', usersCreateOrganizations: this.opts.usersCreateOrganizations ?? false });
-      return { namespace: 'none', owner: false, role: null, public: false, claimable };
-    }
+    if (space.kind === 'none') return { namespace: 'none', owner: false, role: null, public: false };
     const setting = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
     const explicitPublic = setting?.public === null || setting?.public === undefined ? null : Boolean(setting.public);
     const repoRole = p.kind === 'user' ? await this.roleIn(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute()) : null;

@@ -5,17 +5,19 @@
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../db/database.js';
 import { SYSTEM_CONTEXT, type Journal } from '../audit/journal.js';
+import { underPathRange } from '../lib/glob.js';
 
 /** Repository names in a namespace (`ns/...`), at most `limit`. */
 export async function namespaceRepositories(db: Db | Tx, ns: string, limit: number): Promise<string[]> {
-  // '0' follows '/' in byte order: the range holds exactly the names under `ns/`.
-  return (await db.selectFrom('repositories').select('name').where('name', '>=', `${ns}/`).where('name', '<', `${ns}0`).orderBy('name').limit(limit).execute()).map((r) => r.name);
+  const { from, to } = underPathRange(ns);
+  return (await db.selectFrom('repositories').select('name').where('name', '>=', from).where('name', '<', to).orderBy('name').limit(limit).execute()).map((r) => r.name);
 }
 
 /** Settings and roles given on repository names of a namespace (also for repositories never pushed). */
 export async function forgetNamespaceSettings(tx: Tx, ns: string): Promise<void> {
-  await tx.deleteFrom('repository_settings').where('name', '>=', `${ns}/`).where('name', '<', `${ns}0`).execute();
-  await tx.deleteFrom('repository_members').where('repository_name', '>=', `${ns}/`).where('repository_name', '<', `${ns}0`).execute();
+  const { from, to } = underPathRange(ns);
+  await tx.deleteFrom('repository_settings').where('name', '>=', from).where('name', '<', to).execute();
+  await tx.deleteFrom('repository_members').where('repository_name', '>=', from).where('repository_name', '<', to).execute();
 }
 
 /** Who owns a namespace: a user, an organization, or nobody. */
@@ -38,7 +40,7 @@ export async function adoptOrphanedNamespaces(db: Db, transact: <T>(fn: (tx: Tx)
     if (!row) break;
     const slash = row.name.indexOf('/');
     const ns = slash < 0 ? row.name : row.name.slice(0, slash);
-    cursor = `${ns}0`;
+    cursor = underPathRange(ns).to;
     if (slash < 0 || (await namespaceOwner(db, ns))) continue;
     const admins = await transact(async (tx) => {
       if (await namespaceOwner(tx, ns)) return null;

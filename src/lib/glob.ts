@@ -79,3 +79,21 @@ export function globMatch(pattern: string, name: string, work?: { steps: number 
   }
   return current[n] === 1;
 }
+
+/** Whether `list` names `item` or holds the wildcard `*` (action lists: `pull,push`, or `*` for every action). */
+export function listMatch(list: readonly string[], item: string): boolean {
+  return list.includes(item) || list.includes('*');
+}
+
+/** Whether `name` lies below the path `prefix` (`acme/app` below `acme`; `acme` itself and `acmecorp/app` do not). */
+export function underPath(prefix: string, name: string): boolean {
+  return name.startsWith(`${prefix}/`);
+}
+
+/**
+ * The names below the path `prefix` as a half-open range [from, to) in byte order, for range queries: '0'
+ * follows '/' in byte order, so the range holds exactly the names that start with `prefix/`.
+ */
+export function underPathRange(prefix: string): { from: string; to: string } {
+  return { from: `${prefix}/`, to: `${prefix}0` };
+}

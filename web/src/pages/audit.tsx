@@ -19,6 +19,12 @@ const PAGE = 50;
 
 const ACTIONS = ['auth.', 'manifest.', 'blob.', 'tag.', 'user.', 'org.', 'team.', 'repository.', 'robot.', 'token.', 'webhook.', 'access.denied', 'audit.export', 'gc.run'];
 
+/** Why it was denied or failed (a pull rule's refusal, a lockout, …), shown in the row without opening it. */
+function reasonOf(r: AuditRecord): string | null {
+  const reason = r.detail?.reason;
+  return r.outcome !== 'success' && typeof reason === 'string' ? reason : null;
+}
+
 /** The filters as API query parameters (local datetime inputs become ISO 8601 times). */
 function params(f: Filters) {
   const iso = (v: string) => (v ? new Date(v).toISOString() : undefined);
@@ -77,7 +83,10 @@ export function AuditPage() {
                       <td><strong>{r.actor}</strong> <span className="muted small">{r.actorSource}</span></td>
                       <td><code>{r.action}</code></td>
                       <td><code className="wrap small">{r.resource}</code></td>
-                      <td><Badge tone={r.outcome === 'success' ? 'success' : r.outcome === 'denied' ? 'warning' : 'danger'}>{r.outcome}</Badge></td>
+                      <td>
+                        <Badge tone={r.outcome === 'success' ? 'success' : r.outcome === 'denied' ? 'warning' : 'danger'}>{r.outcome}</Badge>
+                        {reasonOf(r) ? <div className="small muted audit-reason">{reasonOf(r)}</div> : null}
+                      </td>
                       <td className="optional small">{r.address}</td>
                     </tr>
                     {open.has(r.seq) ? (

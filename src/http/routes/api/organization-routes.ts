@@ -47,7 +47,8 @@ export const organizationRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const p = c.principal;
       // The creator owns it from the first moment (one transaction); only an administrator adopts repositories nobody owned.
-      await c.s.organizations.create(c.body.name, { public: c.body.public, owner: p.kind === 'user' ? p.name : undefined, adopt: p.kind === 'user' && p.admin && !p.limit }, c.ctx);
+      const adopt = await c.authz.can({ type: 'system', name: 'organizations' }, 'adopt');
+      await c.s.organizations.create(c.body.name, { public: c.body.public, owner: p.kind === 'user' ? p.name : undefined, adopt }, c.ctx);
       return { ...(await c.s.organizations.get(c.body.name))!, role: 'admin' };
     },
   }),

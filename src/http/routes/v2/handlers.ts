@@ -5,14 +5,15 @@ import { BodyTooLargeError, readLimited } from '../../../lib/read-limited.js';
 import { parseDigest, type ParsedDigest } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
 import { isValidName, isValidTag, namespaceOf } from '../../../oci/reference.js';
-import { parseReference } from '../../../registry/manifest-service.js';
+import { parseReference, type Reference } from '../../../registry/manifest-service.js';
 import { rangeHeaders, type ChunkInput } from '../../../registry/upload-service.js';
 import type { RangeSource } from '../../../storage/driver.js';
 import { logRequest } from '../../request-log.js';
 import type { Services } from '../../services.js';
 import { visibleRepositories } from '../../visible-repositories.js';
 import type { Authorizer } from '../../../auth/authorizer.js';
-import { granted, type Resource } from '../../../auth/policy.js';
+import { grantNames, type Resource } from '../../../auth/policy.js';
+import { ANONYMOUS } from '../../../auth/principal.js';
 import { challenge, identify } from '../../authenticate.js';
 import { parseV2Path, type V2Route } from './path.js';
 import { requestContext } from '../../request-context.js';
@@ -114,12 +115,6 @@ function requirement(route: V2Route, method: string): { resource: Resource; acti
   return { resource, action: 'pull' };
 }
 
-/** A bearer token allows what it was granted; other callers are decided on the spot. */
-async function may(az: Authorizer, resource: Resource, action: string): Promise<boolean> {
-  const p = az.principal;
-  return p.kind === 'user' && p.via === 'token' ? granted(p.grant, resource, action) : az.can(resource, action);
-}
-
 /** The source of a cross-repository mount (`?mount=&from=`) a blob upload asks for, when it names one. */
 function mountSource(route: V2Route, method: string, query: URLSearchParams): string | null {
   if (route.kind !== 'uploads' || method !== 'POST' || query.get('mount') === null) return null;
@@ -141,10 +136,10 @@ async function authorize(s: Services, route: V2Route, req: Req, query: URLSearch
   // A mount reads its source: the challenge asks for both, so that a client following it can mount.
   const from = mountSource(route, req.method, query);
   const scopes = from ? [scope, { type: 'repository', name: from, actions: ['pull'] }] : [scope];
-  if (await may(az, need.resource, need.action)) {
+  if (await az.allows(need.resource, need.action)) {
     if (need.action === 'push' && need.resource.type === 'repository') await ensureOwned(s, az, need.resource.name, req);
     // A token that never asked for the mount's source is told to; one that asked and was refused pull there uploads instead.
-    if (from && p.kind === 'user' && p.via === 'token' && !(p.grant ?? []).some((g) => g.type === 'repository' && g.name === from)) {
+    if (from && p.kind === 'user' && p.via === 'token' && !grantNames(p, { type: 'repository', name: from })) {
       throw challenge(req, s, scopes, 'insufficient_scope', 'a cross-repository mount needs pull access to its source');
     }
     return az;
@@ -164,15 +159,16 @@ async function authorize(s: Services, route: V2Route, req: Req, query: URLSearch
 }
 
 /**
- * A push may go only into a namespace somebody owns. One nobody owns was allowed only because the pusher may
- * claim it (auth.pushCreatesOrganization): the organization is created now, owned by the pusher. Whoever
- * wins a race to create it, the push is decided again against the namespace as it now is.
+ * A push may go only into a namespace somebody owns. Into one nobody owns, the policy allows it only to a
+ * pusher who may claim it (auth.pushCreatesOrganization), asked on the roles and settings of now (not on a
+ * token's grant, which may predate the namespace losing its owner): the organization is created now, owned
+ * by the pusher. Whoever wins a race to create it, the push is decided again against the namespace as it now is.
  */
 async function ensureOwned(s: Services, az: Authorizer, name: string, req: Req): Promise<void> {
   if ((await az.context(name)).namespace !== 'none') return;
   const p = az.principal;
   const ns = namespaceOf(name);
-  if (p.kind === 'user') {
+  if (p.kind === 'user' && (await az.can({ type: 'repository', name }, 'push'))) {
     try {
       await s.organizations.create(ns, { owner: p.name }, { ...requestContext(req, p) });
     } catch (e) {
@@ -182,6 +178,20 @@ async function ensureOwned(s: Services, az: Authorizer, name: string, req: Req):
   if (!(await s.auth.authorizer(p).can({ type: 'repository', name }, 'push'))) {
     throw new BerthError('DENIED', { message: `the namespace ${ns} has no owner that lets you push`, detail: [{ Type: 'repository', Name: name, Action: 'push' }] });
   }
+}
+
+/**
+ * A manifest pull that a pull rule refuses: 403 DENIED naming the rule's reason (HEAD: the status only), and
+ * a denied manifest.pull on record with the reason. With authentication off the rules still hold (for anonymous).
+ */
+async function decideManifestPull(s: Services, az: Authorizer | null, name: string, ref: Reference, digest: string, req: Req): Promise<void> {
+  const d = await (az ?? s.auth.authorizer(ANONYMOUS)).pullManifest(name, digest);
+  if (d.allow) return;
+  const p = az?.principal ?? null;
+  await s.journal.record(requestContext(req, p), [{
+    action: 'manifest.pull', resource: `repository:${name}${'tag' in ref ? `:${ref.tag}` : `@${digest}`}`, outcome: 'denied', detail: { digest, rule: d.rule, reason: d.reason },
+  }]);
+  throw new BerthError('DENIED', { message: `pull of ${digest} refused: ${d.reason}`, detail: { name, digest, rule: d.rule, reason: d.reason } });
 }
 
 async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req: Req, reply: Rep, az: Authorizer | null): Promise<unknown> {
@@ -220,6 +230,8 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
       const ref = parseReference(route.reference);
       if (method === 'GET' || method === 'HEAD') {
         const m = method === 'HEAD' ? await s.manifests.head(route.name, ref, req.headers.accept) : await s.manifests.get(route.name, ref, req.headers.accept);
+        // The second decision, now that the digest is known: the pull rules features registered (none: one property read).
+        if (s.auth.pullRules.active) await decideManifestPull(s, az, route.name, ref, m.digest, req);
         reply.header('Docker-Content-Digest', m.digest).header('Content-Type', m.mediaType).header('ETag', `"${m.digest}"`);
         if (method === 'HEAD') return reply.header('Content-Length', m.size).send();
         // The pull is on record before the client has the manifest.
@@ -302,7 +314,7 @@ async function dispatch(s: Services, route: V2Route, query: URLSearchParams, req
         const digest = digestParam(mount);
         const from = query.get('from');
         // Mounting reads the source: without pull rights there, fall back to a plain upload.
-        if (from !== null && isValidName(from) && (!az || await may(az, { type: 'repository', name: from }, 'pull'))) {
+        if (from !== null && isValidName(from) && (!az || await az.allows({ type: 'repository', name: from }, 'pull'))) {
           const mounted = await s.blobs.mount(route.name, digest, from, ctx());
           if (mounted) {
             req.raw.resume();
