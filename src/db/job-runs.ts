@@ -56,24 +56,31 @@ export class JobRuns {
 
   /**
    * Queues a run (durably: the caller was told it will happen). With `unique`, a run of the same job that
-   * is already queued or running is returned instead (created false); the check and the insert are one
-   * write transaction, so two processes cannot both queue one.
+   * is already queued or running is returned instead (created false). One statement checks and inserts,
+   * so two processes cannot both queue one, and no write lock is held across awaits.
    */
   async enqueue(job: string, opts: { params?: unknown; maxAttempts: number; notBefore?: number; unique?: boolean }, now = Date.now()): Promise<{ run: JobRun; created: boolean }> {
-    return this.meta.transaction(async (tx) => {
-      if (opts.unique) {
-        const going = await tx.selectFrom('job_runs').selectAll().where('job', '=', job).where('state', 'in', ['queued', 'running'])
-          .orderBy('created_at').limit(1).executeTakeFirst();
-        if (going) return { run: toRun(going), created: false };
-      }
-      const row: JobRunsTable = {
-        id: randomUUID(), job, trigger: 'queue', state: 'queued', params: stringify(opts.params), attempt: 1, max_attempts: opts.maxAttempts,
-        not_before: opts.notBefore ?? now, holder: null, created_at: now, started_at: null, finished_at: null, progress: null, progress_at: null,
-        result: null, error: null, cancel_requested: 0,
-      };
-      await tx.insertInto('job_runs').values(row).execute();
+    const row: JobRunsTable = {
+      id: randomUUID(), job, trigger: 'queue', state: 'queued', params: stringify(opts.params), attempt: 1, max_attempts: opts.maxAttempts,
+      not_before: opts.notBefore ?? now, holder: null, created_at: now, started_at: null, finished_at: null, progress: null, progress_at: null,
+      result: null, error: null, cancel_requested: 0,
+    };
+    if (!opts.unique) {
+      await this.meta.db.insertInto('job_runs').values(row).execute();
       return { run: toRun(row), created: true };
-    });
+    }
+    for (;;) {
+      const cols = Object.keys(row) as (keyof JobRunsTable)[];
+      const res = await this.meta.db.insertInto('job_runs').columns(cols)
+        .expression(this.meta.db.selectNoFrom((eb) => cols.map((c) => eb.val(row[c]).as(c)))
+          .where((eb) => eb.not(eb.exists(eb.selectFrom('job_runs').select('id').where('job', '=', job).where('state', 'in', ['queued', 'running'])))))
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) return { run: toRun(row), created: true };
+      const going = await this.meta.db.selectFrom('job_runs').selectAll().where('job', '=', job).where('state', 'in', ['queued', 'running'])
+        .orderBy('created_at').limit(1).executeTakeFirst();
+      if (going) return { run: toRun(going), created: false };
+      // It ended between the two statements: try again.
+    }
   }
 
   /** Records a run that starts now in this holder (a periodic run, or a service taking its lease). */
@@ -183,12 +190,12 @@ export class JobRuns {
       let removed = Number((await db.deleteFrom('job_runs').where('state', 'in', FINISHED).where('finished_at', '<', opts.before).executeTakeFirst()).numDeletedRows);
       const jobs = await db.selectFrom('job_runs').select('job').distinct().execute();
       for (const { job } of jobs) {
-        const edge = await db.selectFrom('job_runs').select('created_at').where('job', '=', job).where('state', 'in', FINISHED)
-          .orderBy('created_at', 'desc').offset(opts.keep).limit(1).executeTakeFirst();
-        if (!edge) continue;
-        const r = await db.deleteFrom('job_runs').where('job', '=', job).where('state', 'in', FINISHED)
-          .where('created_at', '<=', Number(edge.created_at)).executeTakeFirst();
-        removed += Number(r.numDeletedRows);
+        const beyond = await db.selectFrom('job_runs').select('id').where('job', '=', job).where('state', 'in', FINISHED)
+          .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(10_000).offset(opts.keep).execute();
+        for (let i = 0; i < beyond.length; i += 500) {
+          const r = await db.deleteFrom('job_runs').where('id', 'in', beyond.slice(i, i + 500).map((b) => b.id)).executeTakeFirst();
+          removed += Number(r.numDeletedRows);
+        }
       }
       return removed;
     });

@@ -274,10 +274,11 @@ export class Scheduler {
   }
 
   /**
-   * Stops at once, as a killed process would: leases are not released and runs are left as they are
-   * (signals abort, nothing more is written). For tests that stand for a process dying.
+   * Stops at once, as a killed process would: leases are not released, runs are left as they are (their
+   * signals abort, and nothing more is written), nothing is waited for. For tests that stand for a
+   * process dying.
    */
-  async halt(): Promise<void> {
+  halt(): void {
     this.halted = true;
     this.stopping = true;
     clearInterval(this.renewTimer);
@@ -287,8 +288,6 @@ export class Scheduler {
       if (slot.active) this.abort(slot.active, 'halt');
       if (slot.serviceRun) this.abort(slot.serviceRun, 'halt');
     }
-    await Promise.all([...this.slots.values()].map((s) => s.loop));
-    await Promise.all(this.localLoops);
   }
 
   private abort(a: Active, reason: StopReason): void {
@@ -363,7 +362,7 @@ export class Scheduler {
     if (this.halted) return;
     const mine: string[] = [];
     for (const slot of this.slots.values()) {
-      if (!slot.held) continue;
+      if (!slot.held || this.halted) continue;
       const now = Date.now();
       try {
         if (await this.leases.renew(slot.name, this.holder, this.ttl, now)) slot.lastRenewed = now;
