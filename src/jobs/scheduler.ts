@@ -358,8 +358,20 @@ export class Scheduler {
     slot.wake?.();
   }
 
+  private renewing = false;
+
   private async renewAll(): Promise<void> {
-    if (this.halted) return;
+    // One renewal round at a time: a slow database must not pile them up.
+    if (this.halted || this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.renewRound();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewRound(): Promise<void> {
     const mine: string[] = [];
     for (const slot of this.slots.values()) {
       if (!slot.held || this.halted) continue;
