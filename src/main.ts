@@ -30,12 +30,13 @@ import { SecondFactor } from './auth/second-factor.js';
 import { Journal } from './audit/journal.js';
 import { PullSummaries } from './audit/pull-summaries.js';
 import { AuditService } from './audit/audit-service.js';
-import { every, type Job } from './jobs/every.js';
 import { Outbox } from './events/outbox.js';
 import { Webhooks } from './events/webhooks.js';
 import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { SyslogForwarder } from './jobs/syslog-forwarder.js';
-import { GcRuns } from './jobs/gc-runs.js';
+import { GC_JOB, GcRuns, type GcParams } from './jobs/gc-runs.js';
+import { Scheduler } from './jobs/scheduler.js';
+import type { RequestContext } from './audit/journal.js';
 import { RepositoryBrowser } from './registry/repository-browser.js';
 import type { AddressPolicy } from './lib/address-guard.js';
 import type { DirectoryAccounts } from './auth/directory-accounts.js';
@@ -55,6 +56,8 @@ export interface Berth {
   accounts: Accounts;
   organizations: Organizations;
   gc: GarbageCollector;
+  /** the job runtime: jobs are defined and started by `serve`; any process may queue runs and read their history */
+  jobs: Scheduler;
   /** LDAP / Active Directory accounts, when configured */
   directory?: DirectoryAccounts;
   ldap?: LdapDirectory;
@@ -131,6 +134,9 @@ export function createLogger(config: ResolvedConfig): Logger {
 }
 
 
+/** A process that dies leaves its jobs to another one after this long (at once, if it was on this machine). */
+const JOB_LEASE_TTL_MS = 15_000;
+
 /** What features plug into the access decision: fact sources about manifests and rules on pulls (none yet). */
 export interface BerthPlugins { factSources?: ManifestFactSource[]; pullRules?: PullRule[] }
 
@@ -140,7 +146,9 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   const journal = new Journal(meta);
   const outbox = new Outbox({ publicAddr: config.publicUrl });
   const gc = new GarbageCollector(meta, store);
-  const blobs = new BlobService(meta, store, journal, outbox);
+  // A blob checked in a repository is spared by collections for (at least) three quarters of the grace period.
+  const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined });
+  const jobs = new Scheduler(meta, { log, leaseTtlMs: JOB_LEASE_TTL_MS, concurrency: 2 });
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal, outbox);
   const ldap = await ldapDirectory(config);
@@ -168,7 +176,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     outbox,
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
-    gcRuns: new GcRuns(gc, { graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry }),
+    gcRuns: new GcRuns(jobs),
     webhooks,
     db: meta.db,
     audit: new AuditService(meta, {
@@ -189,8 +197,10 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
-  return { config, meta, store, services, accounts, organizations, gc, directory, ldap,
+  return { config, meta, store, services, accounts, organizations, gc, jobs, directory, ldap,
     async close() {
+      // Nothing of the job runtime may touch the database once it is closed.
+      await jobs.stop();
       await ldap?.close();
       await meta.close();
     },
@@ -250,115 +260,168 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   log.info({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, data: config.data, storage: berth.store.name, database: berth.meta.dialect, workers }, 'listening');
   if (metricsApp) log.info({ url: `${scheme}://${config.metrics.listen}` }, 'metrics listening');
 
-  let gcTimer: NodeJS.Timeout | undefined;
-  if (config.gc.interval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
-    const tick = async () => {
-      try {
-        const report = await berth.gc.run({ graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry, progress: (msg, f) => log.info(f, msg) });
-        log.info({ report }, 'garbage collection finished');
-      } catch (e) {
-        log.error({ err: e }, 'garbage collection failed');
-      }
-      gcTimer = setTimeout(tick, config.gc.interval * 1000);
-    };
-    gcTimer = setTimeout(tick, config.gc.interval * 1000);
-  }
-
-  // Directory users who left (or were disabled) lose access between logins too; one process syncs.
-  let syncTimer: NodeJS.Timeout | undefined;
-  const directory = berth.directory;
-  if (directory && config.auth.ldap.syncInterval > 0 && (cluster.isPrimary || cluster.worker?.id === 1)) {
-    const tick = async () => {
-      try {
-        log.info({ report: await directory.sync() }, 'directory sync finished');
-      } catch (e) {
-        log.error({ err: e }, 'directory sync failed');
-      }
-      syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
-    };
-    syncTimer = setTimeout(tick, config.auth.ldap.syncInterval * 1000);
-  }
-
-  // The audit chain's head is signed regularly; old records are archived and purged when a retention is set.
-  const jobs: Job[] = [];
-  if (cluster.isPrimary || cluster.worker?.id === 1) {
-    const audit = berth.services.audit;
-    jobs.push(every('audit checkpoint', config.audit.checkpointInterval * 1000, () => audit.checkpoint(), log));
-    if (config.audit.retentionDays > 0) {
-      jobs.push(every('audit retention', 3600_000, async () => {
-        const r = await audit.archive(Date.now() - config.audit.retentionDays * 86_400_000);
-        if (r.file) log.info({ records: r.records, upTo: r.upTo, file: r.file }, 'audit records archived and purged');
-      }, log, { runNow: true }));
-    }
-  }
-
-  // Audit records go to the SIEM as they are written (one process forwards; the cursor is in the database).
-  let forwarder: SyslogForwarder | undefined;
-  const sl = config.audit.syslog;
-  if (sl.enabled && (cluster.isPrimary || cluster.worker?.id === 1)) {
-    forwarder = new SyslogForwarder(berth.meta, { host: sl.host!, port: sl.port, appName: sl.appName, tls: sl.tls.enabled ? { ca: sl.tls.ca, cert: sl.tls.cert, key: sl.tls.key, servername: sl.tls.servername } : undefined }, log);
-    let failing = false;
-    jobs.push(every('syslog forwarding', 1000, async () => {
-      try {
-        await forwarder!.forward();
-        if (failing) log.info('syslog forwarding resumed');
-        failing = false;
-      } catch (e) {
-        if (!failing) log.error({ err: { message: (e as Error).message } }, 'syslog forwarding failed; retrying');
-        failing = true;
-      }
-    }, log));
-  }
-
-  // Pull events are written only while some endpoint wants them; every process follows the subscriptions.
-  const webhooks = berth.services.webhooks;
-  await webhooks.refreshSubscriptions();
-  jobs.push(every('webhook subscriptions', 2000, () => webhooks.refreshSubscriptions(), log));
-
-  // Webhook deliveries: one process delivers (the outbox and the leases make a second one harmless).
-  let dispatcher: WebhookDispatcher | undefined;
-  if (config.webhooks.enabled && (cluster.isPrimary || cluster.worker?.id === 1)) {
-    const w = config.webhooks;
-    dispatcher = new WebhookDispatcher(berth.meta, berth.services.webhooks, {
-      timeoutMs: w.timeout * 1000, maxAttempts: w.maxAttempts, backoffBaseMs: w.backoffBase * 1000, backoffMaxMs: w.backoffMax * 1000,
-      concurrency: w.concurrency, policy: webhookPolicy(config),
-    }, log);
-    dispatcher.start();
-  }
-
-  // Ended sessions leave rows behind; one process sweeps them hourly.
-  let sweepTimer: NodeJS.Timeout | undefined;
-  if (cluster.isPrimary || cluster.worker?.id === 1) {
-    sweepTimer = setInterval(() => {
-      berth.services.auth.sessions.purgeExpired().then((n) => { if (n > 0) log.info({ sessions: n }, 'expired sessions removed'); })
-        .catch((e) => log.error({ err: e }, 'session sweep failed'));
-    }, 3600_000);
-    sweepTimer.unref();
-  }
+  // Subscriptions known before the first request's events are written; then refreshed by a per-process job.
+  await berth.services.webhooks.refreshSubscriptions();
+  defineJobs(berth, log);
+  berth.jobs.start();
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
-    clearTimeout(gcTimer);
-    clearTimeout(syncTimer);
-    clearInterval(sweepTimer);
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await Promise.all([app.close(), metricsApp?.close()]);
     await berth.services.pullSummaries.flush();
-    for (const j of jobs) await j.stop();
-    await dispatcher?.stop();
-    await forwarder?.forward().catch(() => undefined);
-    await forwarder?.close();
-    if (cluster.isPrimary || cluster.worker?.id === 1) await berth.services.audit.checkpoint().catch((e) => log.error({ err: e }, 'final audit checkpoint failed'));
+    // Running jobs are cancelled (a collection stops between batches; a queued run goes back to the queue
+    // for another process), services stop, the checkpoint lease's holder signs a last checkpoint, and the
+    // leases are released: only then does the database close.
+    await berth.jobs.stop();
     await berth.close();
     log.info('stopped');
     await exitProcess(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * The background work of `serve`, as jobs of the runtime: each one runs in one process at a time (the
+ * holder of its lease), whatever the number of workers, and moves to another process when its holder dies.
+ */
+function defineJobs(berth: Berth, log: Logger): void {
+  const { config, jobs, services } = berth;
+
+  // Garbage collection: on gc.interval, and whenever the API queues a run (with its parameters).
+  jobs.define({
+    name: GC_JOB, every: config.gc.interval > 0 ? config.gc.interval * 1000 : undefined,
+    maxAttempts: 3, backoff: { baseMs: 10_000, maxMs: 120_000 },
+    async run(ctx) {
+      const params = (ctx.params ?? {}) as GcParams;
+      const report = await berth.gc.run({
+        dryRun: params.dryRun ?? false, graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry, signal: ctx.signal,
+        progress: (msg, fields) => { ctx.progress(msg, fields); log.info(fields, msg); },
+      });
+      log.info({ report }, 'garbage collection finished');
+      return report;
+    },
+    async onFinish(run) {
+      // A run started from the API is audited as its caller's, by the process that ran it.
+      const params = (run.params ?? {}) as GcParams;
+      if (!params.requestedBy) return;
+      await services.journal.record(params.requestedBy as unknown as RequestContext, [{
+        action: 'gc.run', resource: 'storage', outcome: run.state === 'done' ? 'success' : 'failure',
+        detail: { id: run.id, dryRun: params.dryRun ?? false, report: (run.result ?? null) as Record<string, unknown> | null, error: run.error },
+      }]);
+    },
+  });
+
+  // Directory users who left (or were disabled) lose access between logins too.
+  const directory = berth.directory;
+  if (directory && config.auth.ldap.syncInterval > 0) {
+    jobs.define({
+      name: 'directory.sync', every: config.auth.ldap.syncInterval * 1000,
+      async run() {
+        const report = await directory.sync();
+        log.info({ report }, 'directory sync finished');
+        return report;
+      },
+    });
+  }
+
+  // The audit chain's head is signed regularly, and a last time at a clean stop (by the lease's holder).
+  const audit = services.audit;
+  jobs.define({ name: 'audit.checkpoint', every: config.audit.checkpointInterval * 1000, runAtStop: true, run: () => audit.checkpoint() });
+  // Old records are archived and purged when a retention is set.
+  if (config.audit.retentionDays > 0) {
+    jobs.define({
+      name: 'audit.retention', every: 3600_000, runAtStart: true,
+      async run() {
+        const r = await audit.archive(Date.now() - config.audit.retentionDays * 86_400_000);
+        if (r.file) log.info({ records: r.records, upTo: r.upTo, file: r.file }, 'audit records archived and purged');
+        return r;
+      },
+    });
+  }
+
+  // Audit records go to the SIEM as they are written (the cursor is in the database).
+  const sl = config.audit.syslog;
+  if (sl.enabled) {
+    jobs.service({
+      name: 'audit.syslog-forward',
+      async run(signal) {
+        const forwarder = new SyslogForwarder(berth.meta, { host: sl.host!, port: sl.port, appName: sl.appName, tls: sl.tls.enabled ? { ca: sl.tls.ca, cert: sl.tls.cert, key: sl.tls.key, servername: sl.tls.servername } : undefined }, log);
+        let failing = false;
+        try {
+          while (!signal.aborted) {
+            try {
+              await forwarder.forward();
+              if (failing) log.info('syslog forwarding resumed');
+              failing = false;
+            } catch (e) {
+              if (!failing) log.error({ err: { message: (e as Error).message } }, 'syslog forwarding failed; retrying');
+              failing = true;
+            }
+            await pause(1000, signal);
+          }
+          // The records written up to the stop go out before it.
+          await forwarder.forward().catch(() => undefined);
+        } finally {
+          await forwarder.close();
+        }
+      },
+    });
+  }
+
+  // Pull events are written only while some endpoint wants them (createBerth wires the outbox to this cache);
+  // every process follows the subscriptions.
+  const webhooks = services.webhooks;
+  jobs.perProcess({ name: 'webhooks.subscriptions', every: 2000, run: () => webhooks.refreshSubscriptions() });
+
+  // Webhook deliveries: the dispatcher runs in the process that holds its lease.
+  if (config.webhooks.enabled) {
+    const w = config.webhooks;
+    // A started dispatcher wakes on every outbox append itself.
+    let dispatcher: WebhookDispatcher | undefined;
+    jobs.service({
+      name: 'webhooks.deliver',
+      async run(signal) {
+        const d = new WebhookDispatcher(berth.meta, webhooks, {
+          timeoutMs: w.timeout * 1000, maxAttempts: w.maxAttempts, backoffBaseMs: w.backoffBase * 1000, backoffMaxMs: w.backoffMax * 1000,
+          concurrency: w.concurrency, policy: webhookPolicy(config),
+        }, log);
+        dispatcher = d;
+        d.start();
+        try {
+          await pause(Infinity, signal);
+        } finally {
+          dispatcher = undefined;
+          await d.stop();
+        }
+      },
+    });
+  }
+
+  // Ended sessions leave rows behind; they are swept hourly.
+  jobs.define({
+    name: 'auth.session-sweep', every: 3600_000,
+    async run() {
+      const n = await services.auth.sessions.purgeExpired();
+      if (n > 0) log.info({ sessions: n }, 'expired sessions removed');
+      return { removed: n };
+    },
+  });
+}
+
+/** Waits `ms` (Infinity: forever), or until the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+    function done() { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 async function runPrimary(config: ResolvedConfig, workers: number, log: Logger): Promise<void> {

@@ -32,6 +32,16 @@ export class LeaseStore {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /**
+   * Takes a lease from a holder known to be dead (its process is gone) without waiting for it to expire;
+   * false when `from` no longer holds it (it renewed after all, or a third process was quicker).
+   */
+  async takeOver(name: string, from: string, holder: string, ttlMs: number, now = Date.now()): Promise<boolean> {
+    const r = await this.meta.relaxed((db) => db.updateTable('leases').set({ holder, until: now + ttlMs, acquired_at: now })
+      .where('name', '=', name).where('holder', '=', from).executeTakeFirst());
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   /** Gives the lease up at once (a clean stop), so another process need not wait for it to expire. */
   async release(name: string, holder: string): Promise<void> {
     await this.meta.relaxed((db) => db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute());

@@ -165,6 +165,11 @@ export interface WebhookDeliveriesTable {
 export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
 export interface CursorsTable { name: string; value: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
+export interface JobRunsTable {
+  id: string; job: string; trigger: string; state: string; params: string | null; attempt: number; max_attempts: number; not_before: number;
+  holder: string | null; created_at: number; started_at: number | null; finished_at: number | null; progress: string | null; progress_at: number | null;
+  result: string | null; error: string | null; cancel_requested: number;
+}
 
 export interface Database {
   repositories: RepositoriesTable;
@@ -195,4 +200,5 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   cursors: CursorsTable;
   leases: LeasesTable;
+  job_runs: JobRunsTable;
 }

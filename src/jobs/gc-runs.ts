@@ -1,7 +1,9 @@
-// Garbage collection started from the API: runs in this process, its progress kept in memory so the UI
-// can show it (and the last few runs) without freezing.
-import { randomUUID } from 'node:crypto';
-import type { GarbageCollector, GcReport } from '../registry/garbage-collector.js';
+// Garbage collection runs as the API and the UI see them: the "gc" job of the runtime, its runs (started
+// from the API or on gc.interval) kept in the database, so any process can start one, and follow or list
+// the runs of every process.
+import type { JobRun, Scheduler } from './scheduler.js';
+
+export const GC_JOB = 'gc';
 
 export interface GcRun {
   id: string;
@@ -10,34 +12,43 @@ export interface GcRun {
   startedAt: number;
   finishedAt: number | null;
   progress: { phase: string; fields: Record<string, unknown> };
-  report: GcReport | null;
+  report: Record<string, unknown> | null;
   error: string | null;
 }
 
+/** The parameters of a queued "gc" run. */
+export interface GcParams { dryRun?: boolean; requestedBy?: Record<string, unknown> }
+
+export function gcRunView(run: JobRun): GcRun {
+  const params = (run.params ?? {}) as GcParams;
+  const state = run.state === 'done' ? 'done' : run.state === 'failed' || run.state === 'cancelled' ? 'failed' : 'running';
+  let progress = run.progress ?? { phase: 'starting', fields: {} };
+  if (run.state === 'done') progress = { phase: 'finished', fields: {} };
+  else if (run.state === 'queued') progress = run.attempt > 1 ? { phase: `waiting to retry (attempt ${run.attempt} of ${run.maxAttempts})`, fields: { error: run.error } } : { phase: 'queued', fields: {} };
+  return {
+    id: run.id, state, dryRun: params.dryRun ?? false, startedAt: run.startedAt ?? run.createdAt, finishedAt: run.finishedAt, progress,
+    report: run.state === 'done' && run.result && typeof run.result === 'object' ? run.result as Record<string, unknown> : null,
+    error: state === 'failed' ? (run.error ?? run.state) : null,
+  };
+}
+
 export class GcRuns {
-  private readonly runs = new Map<string, GcRun>();
+  constructor(private readonly jobs: Scheduler) {}
 
-  constructor(private readonly gc: GarbageCollector, private readonly opts: { graceSeconds: number; uploadExpirySeconds: number }) {}
-
-  /** Starts a run unless one is going; returns the run either way. */
-  start(dryRun: boolean, onDone?: (run: GcRun) => void): GcRun {
-    const going = [...this.runs.values()].find((r) => r.state === 'running');
-    if (going) return going;
-    const run: GcRun = { id: randomUUID(), state: 'running', dryRun, startedAt: Date.now(), finishedAt: null, progress: { phase: 'starting', fields: {} }, report: null, error: null };
-    this.runs.set(run.id, run);
-    for (const old of [...this.runs.values()].slice(0, -10)) this.runs.delete(old.id);
-    void this.gc.run({ dryRun, graceSeconds: this.opts.graceSeconds, uploadExpirySeconds: this.opts.uploadExpirySeconds, progress: (phase, fields) => { run.progress = { phase, fields }; } })
-      .then((report) => { run.state = 'done'; run.report = report; run.progress = { phase: 'finished', fields: {} }; })
-      .catch((e: Error) => { run.state = 'failed'; run.error = e.message; })
-      .finally(() => { run.finishedAt = Date.now(); onDone?.(run); });
-    return run;
+  /** Queues a run unless one is queued or running (in any process); returns the run either way. */
+  async start(dryRun: boolean, requestedBy?: Record<string, unknown>): Promise<GcRun> {
+    const params: GcParams = { dryRun, requestedBy };
+    const { run } = await this.jobs.enqueue(GC_JOB, params, { unique: true });
+    return gcRunView(run);
   }
 
-  get(id: string): GcRun | undefined {
-    return this.runs.get(id);
+  async get(id: string): Promise<GcRun | undefined> {
+    const run = await this.jobs.get(id);
+    return run && run.job === GC_JOB ? gcRunView(run) : undefined;
   }
 
-  list(): GcRun[] {
-    return [...this.runs.values()].reverse();
+  /** The latest runs, newest first. */
+  async list(n = 10): Promise<GcRun[]> {
+    return (await this.jobs.list(GC_JOB, n)).map(gcRunView);
   }
 }

@@ -17,21 +17,41 @@ const SMALL_BLOB = 256 * 1024;
 
 export interface BlobInfo { digest: string; size: number }
 
-export class BlobService {
-  private readonly statQuery: PreparedQuery<{ digest: string; size: number }>;
+export interface BlobServiceOptions {
+  /**
+   * A blob checked (HEAD, GET) in a repository whose link was last touched longer ago than this has the
+   * link touched again, so that garbage collection spares it for its grace period: a client that saw the
+   * blob and skipped its upload can still reference it from a manifest. A fraction of gc.grace (at most
+   * one write per link per that time, not durable: losing it to a power failure only shortens the protection).
+   * Undefined: checks touch nothing.
+   */
+  touchAfterMs?: number;
+}
 
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox) {
+export class BlobService {
+  private readonly statQuery: PreparedQuery<{ digest: string; size: number; repository_id: number; touched_at: number }>;
+
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox, private readonly opts: BlobServiceOptions = {}) {
     this.statQuery = new PreparedQuery(() => meta.db.selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select(['b.digest', 'b.size'])
+      .select(['b.digest', 'b.size', 'rb.repository_id', 'rb.touched_at'])
       .where('r.name', '=', param('name')).where('rb.digest', '=', param('digest')));
   }
 
-  /** The blob as the repository sees it, or BLOB_UNKNOWN. */
+  /** The blob as the repository sees it, or BLOB_UNKNOWN. Protects it from garbage collection for a while (see touchAfterMs). */
   async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
     const row = await this.statQuery.first(this.meta.db, { name, digest: digest.digest });
     if (!row) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+    const touchAfter = this.opts.touchAfterMs;
+    const now = Date.now();
+    if (touchAfter !== undefined && now - Number(row.touched_at) > touchAfter) {
+      // Answered only once the touch is in: a collection that removed the link first leaves nothing to
+      // touch, and the client is told the blob is unknown (so it uploads it) instead of being told it is there.
+      const res = await this.meta.relaxed((db) => db.updateTable('repository_blobs').set({ touched_at: now })
+        .where('repository_id', '=', Number(row.repository_id)).where('digest', '=', digest.digest).executeTakeFirst());
+      if (Number(res.numUpdatedRows) === 0) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+    }
     return { digest: row.digest, size: Number(row.size) };
   }
 

@@ -357,5 +357,35 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0010_job_runs': {
+      async up(db: Kysely<any>) {
+        // Runs of background jobs, visible from every process: queued ones wait here for the process that
+        // holds the job's lease; running ones carry their holder and progress; finished ones are history.
+        await db.schema.createTable('job_runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('job', 'text', (c) => c.notNull())
+          // schedule (periodic), queue (enqueued with parameters), service (a lease held while it runs)
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          // queued, running, done, failed, cancelled
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('params', 'text')
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('max_attempts', 'integer', (c) => c.notNull())
+          // a queued run (or a retry) starts no earlier than this
+          .addColumn('not_before', 'bigint', (c) => c.notNull())
+          .addColumn('holder', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('started_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .addColumn('progress', 'text')
+          .addColumn('progress_at', 'bigint')
+          .addColumn('result', 'text')
+          .addColumn('error', 'text')
+          .addColumn('cancel_requested', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex('job_runs_job_state').on('job_runs').columns(['job', 'state', 'not_before']).execute();
+        await db.schema.createIndex('job_runs_job_created').on('job_runs').columns(['job', 'created_at']).execute();
+      },
+    },
   };
 }

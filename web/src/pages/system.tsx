@@ -80,7 +80,7 @@ export function SystemPage() {
           </div>
         ) : null}
       </Section>
-      <Section title="Recent runs" description="Runs started from this Berth process since it started.">
+      <Section title="Recent runs" description="Latest runs, started here or on the schedule, by any Berth process.">
         <ErrorBanner error={runs.error} onRetry={runs.reload} />
         <Table caption="Recent garbage collection runs" rows={runs.data?.items ?? []} rowKey={(r) => r.id}
           columns={[

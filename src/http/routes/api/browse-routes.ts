@@ -41,22 +41,20 @@ export const browseRoutes: ApiRoute<any, any>[] = [
     method: 'POST', path: '/gc', tag: 'operations', summary: 'Start a garbage collection (or answer the one running); follow it with GET /gc/{id}',
     body: z.strictObject({ dryRun: z.boolean().optional() }), response: C.GcRunView, status: 202, needs: gcAdmin,
     async handle(c) {
-      const ctx = c.ctx;
-      const run = c.s.gcRuns.start(c.body.dryRun ?? false, (r) => {
-        void c.s.journal.record(ctx, [{ action: 'gc.run', resource: 'storage', outcome: r.state === 'done' ? 'success' : 'failure', detail: { id: r.id, dryRun: r.dryRun, report: r.report as unknown as Record<string, unknown>, error: r.error } }]).catch(() => undefined);
-      });
-      return run;
+      // The run goes to whichever process holds the collection's lease; it records the outcome in the audit
+      // log as this caller's.
+      return c.s.gcRuns.start(c.body.dryRun ?? false, { ...c.ctx });
     },
   }),
   route({
-    method: 'GET', path: '/gc', tag: 'operations', summary: 'Recent garbage collection runs of this process', response: C.Items(C.GcRunView), needs: gcAdmin,
-    async handle(c) { return { items: c.s.gcRuns.list() }; },
+    method: 'GET', path: '/gc', tag: 'operations', summary: 'Recent garbage collection runs (started from the API or on the interval, by any process)', response: C.Items(C.GcRunView), needs: gcAdmin,
+    async handle(c) { return { items: await c.s.gcRuns.list() }; },
   }),
   route({
     method: 'GET', path: '/gc/:id', tag: 'operations', summary: 'A garbage collection run: state, progress, report', response: C.GcRunView, needs: gcAdmin,
     async handle(c) {
-      const run = c.s.gcRuns.get(c.params.id);
-      if (!run) throw new BerthError('NOT_FOUND', { message: `no garbage collection run ${c.params.id.slice(0, 64)} (runs are kept by the process that ran them)` });
+      const run = await c.s.gcRuns.get(c.params.id);
+      if (!run) throw new BerthError('NOT_FOUND', { message: `no garbage collection run ${c.params.id.slice(0, 64)} (old runs are pruned from the history)` });
       return run;
     },
   }),
