@@ -7,10 +7,10 @@
 import { globMatch, listMatch, underPath } from '../lib/glob.js';
 import type { Principal } from './principal.js';
 import type { ManifestFacts, ManifestResource, PullRule } from './pull-rules.js';
+import { ROLES, type Role } from './roles.js';
 import type { ResourceScope } from './scope.js';
 
-export const ROLES = ['reader', 'developer', 'maintainer', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role };
 export const isRole = (r: string): r is Role => (ROLES as readonly string[]).includes(r);
 export const rank = (r: Role | null): number => (r === null ? -1 : ROLES.indexOf(r));
 export const maxRole = (roles: (Role | null)[]): Role | null => roles.reduce<Role | null>((a, b) => (rank(b) > rank(a) ? b : a), null);

@@ -1,11 +1,13 @@
 // Request and response shapes of /api/v1: validated on the way in, and the source of the OpenAPI document.
 import { z } from 'zod';
-import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
+import { ROLES } from '../../auth/roles.js';
+// The families endpoints may subscribe to are the event model's own list, so the two cannot drift.
 import { EVENT_FAMILIES } from '../../events/event.js';
+import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
 import { API_STATUS, API_WIRE_CODES } from '../errors/api-errors.js';
 
 const name = z.string().min(1).max(64).regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'lower-case letters, digits and . _ - (not at the ends)');
-export const role = z.enum(['reader', 'developer', 'maintainer', 'admin']);
+export const role = z.enum(ROLES);
 const time = z.number().int().describe('milliseconds since the epoch');
 
 export const ApiErrorBody = z.object({
@@ -53,17 +55,17 @@ const pattern = z.string().min(1).max(GLOB_MAX_LENGTH).superRefine((v, ctx) => {
   const problem = globProblem(v);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
-const scope = z.strictObject({
+export const Scope = z.strictObject({
   pattern: pattern.describe('repository name pattern: * within a path component, ** across them'),
   actions: z.array(z.enum(['pull', 'push', 'delete'])).min(1),
 });
 export const TokenCreate = z.strictObject({
   name: z.string().min(1).max(100),
-  scopes: z.array(scope).min(1).max(50).optional().describe('absent: everything the user may do'),
+  scopes: z.array(Scope).min(1).max(50).optional().describe('absent: everything the user may do'),
   expiresInDays: z.number().positive().max(3650).optional(),
 });
 export const AccessToken = z.object({
-  id: z.string(), name: z.string(), scopes: z.array(scope).nullable(), createdAt: time,
+  id: z.string(), name: z.string(), scopes: z.array(Scope).nullable(), createdAt: time,
   expiresAt: time.nullable(), lastUsedAt: time.nullable(), revokedAt: time.nullable(),
 }).meta({ id: 'AccessToken' });
 export const CreatedToken = z.object({ token: AccessToken, secret: z.string().describe('shown only in this response') });
@@ -92,9 +94,9 @@ export const TeamUpdate = z.strictObject({ directoryGroup: z.string().min(1).max
 
 export const Robot = z.object({
   name: z.string().describe('ORG+NAME: the user name to log in with'),
-  scopes: z.array(scope), createdAt: time, expiresAt: time.nullable(), lastUsedAt: time.nullable(), disabled: z.boolean(),
+  scopes: z.array(Scope), createdAt: time, expiresAt: time.nullable(), lastUsedAt: time.nullable(), disabled: z.boolean(),
 }).meta({ id: 'Robot' });
-export const RobotCreate = z.strictObject({ name, scopes: z.array(scope).min(1).max(50), expiresInDays: z.number().positive().max(3650).optional() });
+export const RobotCreate = z.strictObject({ name, scopes: z.array(Scope).min(1).max(50), expiresInDays: z.number().positive().max(3650).optional() });
 export const RobotSecret = z.object({ robot: Robot, secret: z.string().describe('shown only in this response') });
 
 export const Repository = z.object({
@@ -178,18 +180,19 @@ export const TagQuery = z.strictObject({
   order: z.enum(['asc', 'desc']).optional(),
   q: z.string().max(128).optional().describe('substring of the tag name'),
 });
-const platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
+export const Platform = z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() });
 export const TagInfo = z.object({
   name: z.string(), digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(),
   size: z.number().int().describe('bytes: the manifest and its blobs (an index: and its children)'), pushedAt: time,
-  platforms: z.array(platform).describe("an index: its children's platforms; an image: its configuration's os/architecture; artifacts: none"),
+  platforms: z.array(Platform).describe("an index: its children's platforms; an image: its configuration's os/architecture; artifacts: none"),
 }).meta({ id: 'TagInfo' });
+export const TagPage = Page(TagInfo).extend({ total: z.number().int().describe('tags matching, on all pages') });
 const descriptor = z.object({ digest: z.string(), mediaType: z.string(), size: z.number().int() });
 export const ManifestDetail = z.object({
   digest: z.string(), mediaType: z.string(), artifactType: z.string().nullable(), size: z.number().int(), pushedAt: time,
   manifest: z.unknown(), config: z.unknown().describe('the image configuration (JSON), when there is one'),
   layers: z.array(descriptor.extend({ annotations: z.record(z.string(), z.string()).nullable() })),
-  children: z.array(descriptor.extend({ platform: platform.nullable(), artifactType: z.string().nullable() })),
+  children: z.array(descriptor.extend({ platform: Platform.nullable(), artifactType: z.string().nullable() })),
   referrers: z.array(descriptor.extend({ artifactType: z.string(), annotations: z.record(z.string(), z.string()).nullable() })),
   tags: z.array(z.string()),
 }).meta({ id: 'ManifestDetail' });

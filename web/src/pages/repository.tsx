@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { api, query, repoPath } from '../api';
-import { ROLES, type Items, type Member, type Page, type Repository, type Role, type TagInfo, type Visibility } from '../api-types';
+import { ROLES, type Items, type Member, type Repository, type Role, type TagInfo, type TagPage, type Visibility } from '../api-types';
 import { Button } from '../components/button';
 import { CopyButton, CopyField } from '../components/copy-button';
 import { ConfirmDialog, Dialog } from '../components/dialog';
@@ -110,7 +110,7 @@ function TagList({ name, canDelete }: { name: string; canDelete: boolean }) {
     return () => window.clearTimeout(t);
   }, [text]);
   const last = cursors[cursors.length - 1];
-  const page = useLoad((signal) => api.get<Page<TagInfo> & { total: number }>(`${repoPath(name)}/tags${query({ n: PAGE, last, sort: sort.key, order: sort.order, q: q || undefined })}`, { signal }), [name, sort.key, sort.order, last, q]);
+  const page = useLoad((signal) => api.get<TagPage>(`${repoPath(name)}/tags${query({ n: PAGE, last, sort: sort.key, order: sort.order, q: q || undefined })}`, { signal }), [name, sort.key, sort.order, last, q]);
   const host = window.location.host;
   const items = page.data?.items ?? [];
   const onSort = (s: SortState) => { setSort(s); setCursors([undefined]); };

@@ -72,8 +72,8 @@ export function SystemPage() {
               {' '}{job.dryRun ? 'Dry run' : 'Run'} <code>{job.id.slice(0, 8)}</code>, started {formatAgo(job.startedAt)}
             </p>
             {running ? (
-              <ProgressBar label={phaseLabel(p?.phase)} done={p?.done} total={p?.total}
-                detail={p?.total ? `${(p.done ?? 0).toLocaleString()} of ${p.total.toLocaleString()}` : describeFields(p?.fields) ?? 'working…'} />
+              // A run reports its phase and counters so far (GcRunView in the contracts), not a total to fill a bar.
+              <ProgressBar label={phaseLabel(p?.phase)} detail={describeFields(p?.fields) ?? 'working…'} />
             ) : null}
             {job.state === 'failed' ? <Banner kind="warning">{job.error ?? 'The run failed; see the server log.'}</Banner> : null}
             {job.report ? <Report report={job.report} /> : null}

@@ -11,7 +11,7 @@ const gcAdmin = () => ({ resource: { type: 'system' as const, name: 'gc' }, acti
 export const browseRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'GET', path: '/repositories/:name/tags', tag: 'repositories', summary: 'Tags with digest, media type, size, push time and platforms; sorted and paged',
-    query: C.TagQuery, response: C.Page(C.TagInfo).extend({ total: z.number().int().describe('tags matching, on all pages') }), needs: repo('pull'),
+    query: C.TagQuery, response: C.TagPage, needs: repo('pull'),
     async handle(c) {
       const page = await c.s.browser.tags(c.params.name, { n: c.query.n ?? 100, last: c.query.last, sort: c.query.sort ?? 'name', order: c.query.order ?? 'asc', q: c.query.q });
       if (!page) throw new BerthError('NAME_UNKNOWN', { message: `no repository ${c.params.name.slice(0, 256)}` });
