@@ -5,7 +5,8 @@
 // (events/outbox.ts) in the same transaction themselves, so audit/ and events/ do not depend on each other.
 import { createHash } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
-import { appendToChain } from '../db/audit-log.js';
+import type { AuditLogTable } from '../db/schema.js';
+import { appendToChain, type ChainHead } from '../db/audit-log.js';
 import type { RequestContext } from '../lib/request-context.js';
 
 export { SYSTEM_CONTEXT, type RequestContext } from '../lib/request-context.js';
@@ -53,29 +54,32 @@ export class Journal {
   /** Appends records (each with its own context) to the chain, with multi-row inserts. */
   private async writeMany(tx: Tx, items: { ctx: RequestContext; entry: JournalEntry }[]): Promise<void> {
     if (items.length === 0) return;
-    // The head is locked until the transaction ends: concurrent writers (other processes too) queue here.
-    await appendToChain(tx, this.meta.dialect, (head) => {
-      let seq = head ? head.seq : 0;
-      let prev = head?.hash ?? GENESIS;
-      const now = Date.now();
-      const rows = [];
-      for (const { ctx, entry: e } of items) {
-        seq++;
-        const r = {
-          seq, at: now, actor: clip(ctx.actor, 256), actorSource: clip(ctx.actorSource, 32), address: clip(ctx.address, 100), userAgent: clip(ctx.userAgent, 300),
-          action: e.action, resource: clip(e.resource, 1024), outcome: e.outcome ?? 'success', requestId: clip(ctx.requestId, 64),
-          // Round-tripped so that the hash covers exactly what is stored.
-          detail: e.detail ? (JSON.parse(JSON.stringify(e.detail)) as Record<string, unknown>) : null, prevHash: prev,
-        };
-        const hash = recordHash(r);
-        rows.push({
-          seq, at: r.at, actor: r.actor, actor_source: r.actorSource, address: r.address, user_agent: r.userAgent, action: r.action,
-          resource: r.resource, outcome: r.outcome, request_id: r.requestId, detail: r.detail === null ? null : JSON.stringify(r.detail), prev_hash: prev, hash,
-        });
-        prev = hash;
-      }
-      return rows;
-    });
+    // The head is locked until the transaction ends: concurrent writers (other processes too) queue there.
+    await appendToChain(tx, this.meta.dialect, (head) => this.rowsAfter(head, items));
+  }
+
+  /** The rows that continue the chain from `head` (undefined: an empty chain). */
+  private rowsAfter(head: ChainHead | undefined, items: { ctx: RequestContext; entry: JournalEntry }[]): AuditLogTable[] {
+    let seq = head ? head.seq : 0;
+    let prev = head?.hash ?? GENESIS;
+    const now = Date.now();
+    const rows: AuditLogTable[] = [];
+    for (const { ctx, entry: e } of items) {
+      seq++;
+      const r = {
+        seq, at: now, actor: clip(ctx.actor, 256), actorSource: clip(ctx.actorSource, 32), address: clip(ctx.address, 100), userAgent: clip(ctx.userAgent, 300),
+        action: e.action, resource: clip(e.resource, 1024), outcome: e.outcome ?? 'success', requestId: clip(ctx.requestId, 64),
+        // Round-tripped so that the hash covers exactly what is stored.
+        detail: e.detail ? (JSON.parse(JSON.stringify(e.detail)) as Record<string, unknown>) : null, prevHash: prev,
+      };
+      const hash = recordHash(r);
+      rows.push({
+        seq, at: r.at, actor: r.actor, actor_source: r.actorSource, address: r.address, user_agent: r.userAgent, action: r.action,
+        resource: r.resource, outcome: r.outcome, request_id: r.requestId, detail: r.detail === null ? null : JSON.stringify(r.detail), prev_hash: prev, hash,
+      });
+      prev = hash;
+    }
+    return rows;
   }
 
   /**
