@@ -5,14 +5,14 @@ import { pino, type Logger } from 'pino';
 import sonicBoom from 'sonic-boom';
 import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
-import { openSqlite, type MetadataStore } from './db/database.js';
+import { openSqlite, probeDatabase, type MetadataStore } from './db/database.js';
 import { secureContextOptions, tlsEnabled } from './http/tls.js';
 import type { Server as TlsServer } from 'node:tls';
 import type { Services } from './http/services.js';
 import { BlobService } from './registry/blob-service.js';
 import { GarbageCollector } from './registry/garbage-collector.js';
 import { ManifestService } from './registry/manifest-service.js';
-import { listRepositories } from './registry/repositories.js';
+import { findRepositoryId, listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
 import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -178,19 +178,18 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(jobs),
     webhooks,
-    db: meta.db,
     audit: new AuditService(meta, {
       signingKeyFile: config.audit.signingKeyFile ?? path.join(config.data, 'secrets', 'audit-signing.key'),
       trustedKeyFiles: config.audit.trustedKeys,
       archiveDir: config.audit.archiveDir ?? path.join(config.data, 'audit-archive'),
     }),
-    repositories: { list: (n, last) => listRepositories(meta.db, n, last) },
+    repositories: { list: (n, last) => listRepositories(meta.db, n, last), exists: async (name) => (await findRepositoryId(meta.db, name)) !== undefined },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal, outbox), new AccessTokens(meta.db, meta.transaction, journal),
       sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
       config.auth.pushCreatesOrganization, pullRules),
     organizations,
     async ready() {
-      await meta.db.selectFrom('repositories').select('id').limit(1).execute();
+      await probeDatabase(meta.db);
       await store.stat('readyz-probe');
       return true;
     },

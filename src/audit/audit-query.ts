@@ -1,45 +1,14 @@
 // Reading the audit log: filtered pages (newest first, by sequence cursor) and a streaming export in
 // JSON Lines or CSV, oldest first, that never holds more than one page in memory.
 import type { Db } from '../db/database.js';
+import { auditRecordsAfter, auditRecordsBefore, type AuditFilter } from '../db/audit-log.js';
 import { toAuditRecord, type AuditRecord } from './journal.js';
 
-export interface AuditFilter {
-  actor?: string;
-  /** exact action, or a prefix ending in "." (e.g. "user.") */
-  action?: string;
-  /** a repository name: its records (repository:NAME, :tag and @digest) */
-  repository?: string;
-  outcome?: string;
-  /** ms since the epoch, inclusive */
-  since?: number;
-  /** ms since the epoch, exclusive */
-  until?: number;
-}
-
-function filtered(db: Db, f: AuditFilter) {
-  let q = db.selectFrom('audit_log').selectAll();
-  if (f.actor !== undefined) q = q.where('actor', '=', f.actor);
-  if (f.action !== undefined) q = f.action.endsWith('.') ? q.where('action', '>=', f.action).where('action', '<', `${f.action.slice(0, -1)}/`) : q.where('action', '=', f.action);
-  if (f.repository !== undefined) {
-    const r = `repository:${f.repository}`;
-    // Prefix ranges (":" sorts before ";", "@" before "A"): an index-friendly "starts with", no LIKE wildcards.
-    q = q.where((eb) => eb.or([
-      eb('resource', '=', r),
-      eb.and([eb('resource', '>=', `${r}:`), eb('resource', '<', `${r};`)]),
-      eb.and([eb('resource', '>=', `${r}@`), eb('resource', '<', `${r}A`)]),
-    ]));
-  }
-  if (f.outcome !== undefined) q = q.where('outcome', '=', f.outcome);
-  if (f.since !== undefined) q = q.where('at', '>=', f.since);
-  if (f.until !== undefined) q = q.where('at', '<', f.until);
-  return q;
-}
+export type { AuditFilter } from '../db/audit-log.js';
 
 /** A page, newest first; `before` is the cursor (a sequence number) from the previous page. */
 export async function queryAudit(db: Db, f: AuditFilter, n: number, before?: number): Promise<{ items: AuditRecord[]; next: string | null }> {
-  let q = filtered(db, f).orderBy('seq', 'desc').limit(n + 1);
-  if (before !== undefined) q = q.where('seq', '<', before);
-  const rows = (await q.execute()).map(toAuditRecord);
+  const rows = (await auditRecordsBefore(db, f, before, n + 1)).map(toAuditRecord);
   const items = rows.slice(0, n);
   return { items, next: rows.length > n ? String(items[items.length - 1].seq) : null };
 }
@@ -48,7 +17,7 @@ export async function queryAudit(db: Db, f: AuditFilter, n: number, before?: num
 export async function* streamAudit(db: Db, f: AuditFilter, pageSize = 1000): AsyncGenerator<AuditRecord> {
   let after = 0;
   for (;;) {
-    const rows = await filtered(db, f).where('seq', '>', after).orderBy('seq').limit(pageSize).execute();
+    const rows = await auditRecordsAfter(db, after, pageSize, f);
     if (rows.length === 0) return;
     for (const row of rows) yield toAuditRecord(row);
     after = Number(rows[rows.length - 1].seq);

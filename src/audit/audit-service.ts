@@ -6,7 +6,9 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MetadataStore } from '../db/database.js';
-import { jsonLine } from './audit-query.js';
+import { archiveCheckpoints, hasCheckpointAt, insertCheckpoint, lastCheckpointSeq, markCheckpointArchived } from '../db/audit-checkpoints.js';
+import { auditRecordsUpTo, lastSeqBefore, purgeAuditRecords } from '../db/audit-log.js';
+import { jsonLine, queryAudit, streamAudit, type AuditFilter } from './audit-query.js';
 import { loadOrCreateSigningKey, loadPublicKey, signCheckpoint, verifyAudit, writeCheckpoint, type SigningKey, type VerifyResult } from './audit-verifier.js';
 import { GENESIS, recordHash, toAuditRecord, type AuditRecord } from './journal.js';
 
@@ -34,16 +36,34 @@ export class AuditService {
     return verifyAudit(this.meta.db, this.trusted(), progress);
   }
 
+  /** A page of matching records, newest first; `before` is the previous page's `next`. */
+  query(f: AuditFilter, n: number, before?: number): Promise<{ items: AuditRecord[]; next: string | null }> {
+    return queryAudit(this.meta.db, f, n, before);
+  }
+
+  /** Every matching record, oldest first, read one page at a time. */
+  stream(f: AuditFilter): AsyncGenerator<AuditRecord> {
+    return streamAudit(this.meta.db, f);
+  }
+
+  /** Checks an archive file against the checkpoint that records it (found by the file's name). */
+  async verifyArchived(file: string): Promise<VerifyResult> {
+    const name = path.basename(file);
+    const cps = await archiveCheckpoints(this.meta.db);
+    const i = cps.findIndex((c) => c.archived!.startsWith(`${name} `));
+    if (i < 0) throw new Error(`no checkpoint records the archive ${name}`);
+    return verifyArchive(file, { startHash: i > 0 ? cps[i - 1].hash : undefined, endHash: cps[i].hash });
+  }
+
   /**
    * Archives every record older than `before` (ms) to a JSON Lines file (fsynced), signs a checkpoint at
    * the last archived record marked with the file's SHA-256, and purges the archived records, in that order.
    */
   async archive(before: number): Promise<ArchiveReport> {
     const db = this.meta.db;
-    const lastArchived = await db.selectFrom('audit_checkpoints').select('seq').where('archived', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    const from = lastArchived ? Number(lastArchived.seq) + 1 : 1;
-    const upToRow = await db.selectFrom('audit_log').select((eb) => eb.fn.max('seq').as('seq')).where('at', '<', before).executeTakeFirst();
-    const upTo = upToRow?.seq === null || upToRow?.seq === undefined ? null : Number(upToRow.seq);
+    const lastArchived = await lastCheckpointSeq(db, { archived: true });
+    const from = lastArchived !== undefined ? lastArchived + 1 : 1;
+    const upTo = await lastSeqBefore(db, before);
     if (upTo === null || upTo < from) return { records: 0, file: null, upTo: null, sha256: null };
     mkdirSync(this.opts.archiveDir, { recursive: true, mode: 0o700 });
     const file = path.join(this.opts.archiveDir, `audit-${String(from).padStart(12, '0')}-${String(upTo).padStart(12, '0')}.jsonl`);
@@ -53,7 +73,7 @@ export class AuditService {
     let last: AuditRecord | undefined;
     try {
       for (let after = from - 1; after < upTo;) {
-        const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>', after).where('seq', '<=', upTo).orderBy('seq').limit(1000).execute();
+        const rows = await auditRecordsUpTo(db, after, upTo, 1000);
         if (rows.length === 0) break;
         const text = rows.map((row) => { last = toAuditRecord(row); return jsonLine(last); }).join('');
         hash.update(text);
@@ -71,14 +91,13 @@ export class AuditService {
     const key = this.key();
     const end = last;
     await this.meta.transaction(async (tx) => {
-      const existing = await tx.selectFrom('audit_checkpoints').select('seq').where('seq', '=', end.seq).executeTakeFirst();
-      if (existing) await tx.updateTable('audit_checkpoints').set({ archived: marker }).where('seq', '=', end.seq).execute();
+      if (await hasCheckpointAt(tx, end.seq)) await markCheckpointArchived(tx, end.seq, marker);
       else {
         const at = Date.now();
         const signature = signCheckpoint(key, end.seq, end.hash, at);
-        await tx.insertInto('audit_checkpoints').values({ seq: end.seq, hash: end.hash, at, key_id: key.keyId, signature, archived: marker }).execute();
+        await insertCheckpoint(tx, { seq: end.seq, hash: end.hash, at, keyId: key.keyId, signature, archived: marker });
       }
-      await tx.deleteFrom('audit_log').where('seq', '<=', end.seq).execute();
+      await purgeAuditRecords(tx, end.seq);
     });
     return { records, file, upTo: end.seq, sha256: digest };
   }

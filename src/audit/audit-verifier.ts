@@ -4,6 +4,8 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Db, MetadataStore } from '../db/database.js';
+import { checkpoints, insertCheckpoint, lastCheckpointSeq } from '../db/audit-checkpoints.js';
+import { auditRecordsAfter, lastAuditRecord } from '../db/audit-log.js';
 import { GENESIS, recordHash, toAuditRecord } from './journal.js';
 
 export interface SigningKey { privateKey: KeyObject; publicKey: KeyObject; keyId: string }
@@ -49,14 +51,14 @@ export function signCheckpoint(key: SigningKey, seq: number, hash: string, at: n
 /** Signs the current head of the chain, when it moved since the last checkpoint. */
 export async function writeCheckpoint(meta: MetadataStore, key: SigningKey): Promise<{ seq: number; hash: string } | null> {
   return meta.transaction(async (tx) => {
-    const head = await tx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const head = await lastAuditRecord(tx);
     if (!head) return null;
-    const last = await tx.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    if (last && Number(last.seq) >= Number(head.seq)) return null;
+    const last = await lastCheckpointSeq(tx);
+    if (last !== undefined && last >= head.seq) return null;
     const at = Date.now();
-    const signature = signCheckpoint(key, Number(head.seq), head.hash, at);
-    await tx.insertInto('audit_checkpoints').values({ seq: Number(head.seq), hash: head.hash, at, key_id: key.keyId, signature, archived: null }).execute();
-    return { seq: Number(head.seq), hash: head.hash };
+    const signature = signCheckpoint(key, head.seq, head.hash, at);
+    await insertCheckpoint(tx, { seq: head.seq, hash: head.hash, at, keyId: key.keyId, signature, archived: null });
+    return head;
   });
 }
 
@@ -78,11 +80,11 @@ export interface VerifyResult {
  */
 export async function verifyAudit(db: Db, trusted: KeyObject[], progress?: (seq: number) => void): Promise<VerifyResult> {
   const keys = new Map(trusted.map((k) => [keyIdOf(k), k]));
-  const cps = (await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute()).map((c) => ({ ...c, seq: Number(c.seq), at: Number(c.at) }));
+  const cps = await checkpoints(db);
   const bad = (seq: number, reason: string, extra: Partial<VerifyResult>): VerifyResult => ({ ok: false, records: 0, checkpoints: 0, ...extra, firstBad: { seq, reason } });
   for (const c of cps) {
-    const k = keys.get(c.key_id);
-    if (!k) return bad(c.seq, `checkpoint at ${c.seq} is signed by key ${c.key_id}, which is not trusted`, {});
+    const k = keys.get(c.keyId);
+    if (!k) return bad(c.seq, `checkpoint at ${c.seq} is signed by key ${c.keyId}, which is not trusted`, {});
     if (!verify(null, message(c.seq, c.hash, c.at), k, Buffer.from(c.signature, 'base64'))) return bad(c.seq, `checkpoint at ${c.seq} has a bad signature`, {});
   }
   const archived = [...cps].reverse().find((c) => c.archived !== null);
@@ -92,7 +94,7 @@ export async function verifyAudit(db: Db, trusted: KeyObject[], progress?: (seq:
   let records = 0;
   let head: { seq: number; hash: string } | undefined;
   for (;;) {
-    const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>=', expected).orderBy('seq').limit(1000).execute();
+    const rows = await auditRecordsAfter(db, expected - 1, 1000);
     if (rows.length === 0) break;
     for (const row of rows) {
       const r = toAuditRecord(row);

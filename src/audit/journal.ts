@@ -5,7 +5,8 @@
 // (events/outbox.ts) in the same transaction themselves, so audit/ and events/ do not depend on each other.
 import { createHash } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
-import { chainHead, insertAuditRows } from '../db/audit-log.js';
+import type { AuditLogTable } from '../db/schema.js';
+import { appendToChain, type ChainHead } from '../db/audit-log.js';
 import type { RequestContext } from '../lib/request-context.js';
 
 export { SYSTEM_CONTEXT, type RequestContext } from '../lib/request-context.js';
@@ -53,11 +54,16 @@ export class Journal {
   /** Appends records (each with its own context) to the chain, with multi-row inserts. */
   private async writeMany(tx: Tx, items: { ctx: RequestContext; entry: JournalEntry }[]): Promise<void> {
     if (items.length === 0) return;
-    const head = await chainHead(tx);
+    // The head is locked until the transaction ends: concurrent writers (other processes too) queue there.
+    await appendToChain(tx, this.meta.dialect, (head) => this.rowsAfter(head, items));
+  }
+
+  /** The rows that continue the chain from `head` (undefined: an empty chain). */
+  private rowsAfter(head: ChainHead | undefined, items: { ctx: RequestContext; entry: JournalEntry }[]): AuditLogTable[] {
     let seq = head ? head.seq : 0;
     let prev = head?.hash ?? GENESIS;
     const now = Date.now();
-    const rows = [];
+    const rows: AuditLogTable[] = [];
     for (const { ctx, entry: e } of items) {
       seq++;
       const r = {
@@ -73,7 +79,7 @@ export class Journal {
       });
       prev = hash;
     }
-    await insertAuditRows(tx, rows);
+    return rows;
   }
 
   /**

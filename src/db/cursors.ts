@@ -18,6 +18,11 @@ export async function ensureCursor(db: Tx, name: string, value: number): Promise
   return (await readCursor(db, name)) ?? value;
 }
 
+/** Sets the cursor to `value`, creating it if needed (a single reader that needs no compare and set). */
+export async function setCursor(db: Tx, name: string, value: number): Promise<void> {
+  await db.insertInto('cursors').values({ name, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).execute();
+}
+
 /**
  * Moves the cursor from `from` to `to` only if it is still at `from` (compare and set): false when someone
  * else moved it meanwhile, and the caller's transaction must not commit what it did for that range.

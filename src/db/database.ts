@@ -32,5 +32,10 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
+/** Answers when the database does (readiness): one cheap read, which throws when it cannot be made. */
+export async function probeDatabase(db: Db): Promise<void> {
+  await db.selectFrom('repositories').select('id').limit(1).execute();
+}
+
 // Opening stays reachable from here for the callers that predate dialects/.
 export { openSqlite, type SqliteOptions } from './dialects/sqlite.js';

@@ -152,6 +152,8 @@ export interface AuditLogTable {
   seq: number; at: number; actor: string; actor_source: string; address: string; user_agent: string;
   action: string; resource: string; outcome: string; request_id: string; detail: string | null; prev_hash: string; hash: string;
 }
+/** The chain's head (one row, id 1): locked by every writer of the chain; seq 0 for an empty chain. */
+export interface AuditHeadTable { id: number; seq: number; hash: string }
 export interface AuditCheckpointsTable { seq: number; hash: string; at: number; key_id: string; signature: string; archived: string | null }
 export interface EventsTable { id: Generated<number>; event_id: string; type: string; repository: string | null; payload: string; created_at: number }
 export interface WebhookEndpointsTable {
@@ -193,6 +195,7 @@ export interface Database {
   repository_settings: RepositorySettingsTable;
   sessions: SessionsTable;
   audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
   events: EventsTable;
   webhook_endpoints: WebhookEndpointsTable;

@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 // audit/ (AuditTrail is the one method used), so neither depends on the other.
 import type { Db, Transact, Tx } from '../db/database.js';
 import { lastEventId } from '../db/events.js';
-import { insertDelivery } from '../db/webhook-deliveries.js';
+import { attemptsOf, deliveriesOf, insertDelivery, resetDelivery } from '../db/webhook-deliveries.js';
+import {
+  deleteEndpoint, findEndpoint, findOrganizationId, insertEndpoint, listEndpoints, sealedSecrets, sealEndpointSecrets, subscribedFamilies,
+  updateEndpoint, type EndpointRow,
+} from '../db/webhook-endpoints.js';
 import { BerthError } from '../errors/berth-error.js';
 import type { SecretBox } from '../lib/secret-box.js';
 import { checkUrl, type AddressBlockedError, type AddressPolicy } from '../lib/address-guard.js';
@@ -67,8 +71,7 @@ export class Webhooks {
   }
 
   async refreshSubscriptions(): Promise<void> {
-    const rows = await this.db.selectFrom('webhook_endpoints').select('events').where('enabled', '=', 1).execute();
-    this.families = new Set(rows.flatMap((r) => JSON.parse(r.events) as string[]));
+    this.families = new Set(await subscribedFamilies(this.db));
   }
 
   private validate(input: Partial<EndpointInput>): void {
@@ -90,9 +93,9 @@ export class Webhooks {
 
   private async orgId(org: string | null): Promise<number | null> {
     if (org === null) return null;
-    const o = await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst();
-    if (!o) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
-    return Number(o.id);
+    const id = await findOrganizationId(this.db, org);
+    if (id === undefined) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
+    return id;
   }
 
   /** Creates an endpoint; it receives events from now on. Returns the secret (generated unless given) once. */
@@ -102,16 +105,13 @@ export class Webhooks {
     const secret = input.secret ?? `whsec_${randomBytes(24).toString('base64url')}`;
     const id = await this.transact(async (tx: Tx) => {
       const head = await lastEventId(tx);
-      const row = await tx.insertInto('webhook_endpoints').values({
-        org_id: orgId, name: input.name, url: input.url, secret_sealed: 'pending', format: input.format, events: JSON.stringify(input.events),
-        repository_pattern: input.repositoryPattern ?? null, headers_sealed: null, tls_verify: input.tlsVerify === false ? 0 : 1,
-        enabled: input.enabled === false ? 0 : 1, from_event: head + 1, created_at: Date.now(), created_by: ctx.actor,
-      }).returning('id').executeTakeFirstOrThrow();
-      const id = Number(row.id);
-      await tx.updateTable('webhook_endpoints').set({
-        secret_sealed: this.box.seal(secret, secretContext(id)),
-        headers_sealed: input.headers && Object.keys(input.headers).length ? this.box.seal(JSON.stringify(input.headers), secretContext(id)) : null,
-      }).where('id', '=', id).execute();
+      const id = await insertEndpoint(tx, {
+        orgId, name: input.name, url: input.url, format: input.format, events: input.events, repositoryPattern: input.repositoryPattern ?? null,
+        tlsVerify: input.tlsVerify !== false, enabled: input.enabled !== false, fromEvent: head + 1, createdAt: Date.now(), createdBy: ctx.actor,
+      });
+      // Sealed once the id is known: it binds the sealed values to this endpoint.
+      await sealEndpointSecrets(tx, id, this.box.seal(secret, secretContext(id)),
+        input.headers && Object.keys(input.headers).length ? this.box.seal(JSON.stringify(input.headers), secretContext(id)) : null);
       await this.journal.write(tx, ctx, [{ action: 'webhook.create', resource: org ? `organization:${org}` : 'webhooks', detail: { id, name: input.name, url: redact(input.url), events: input.events, format: input.format } }]);
       return id;
     });
@@ -123,17 +123,12 @@ export class Webhooks {
     this.validate(input);
     await this.get(org, id, true);
     await this.transact(async (tx: Tx) => {
-      await tx.updateTable('webhook_endpoints').set({
-        ...(input.name !== undefined ? { name: input.name } : {}),
-        ...(input.url !== undefined ? { url: input.url } : {}),
-        ...(input.format !== undefined ? { format: input.format } : {}),
-        ...(input.events !== undefined ? { events: JSON.stringify(input.events) } : {}),
-        ...(input.repositoryPattern !== undefined ? { repository_pattern: input.repositoryPattern } : {}),
-        ...(input.headers !== undefined ? { headers_sealed: Object.keys(input.headers).length ? this.box.seal(JSON.stringify(input.headers), secretContext(id)) : null } : {}),
-        ...(input.tlsVerify !== undefined ? { tls_verify: input.tlsVerify ? 1 : 0 } : {}),
-        ...(input.enabled !== undefined ? { enabled: input.enabled ? 1 : 0 } : {}),
-        ...(input.secret !== undefined ? { secret_sealed: this.box.seal(input.secret, secretContext(id)) } : {}),
-      }).where('id', '=', id).execute();
+      await updateEndpoint(tx, id, {
+        name: input.name, url: input.url, format: input.format, events: input.events, repositoryPattern: input.repositoryPattern,
+        headersSealed: input.headers === undefined ? undefined : Object.keys(input.headers).length ? this.box.seal(JSON.stringify(input.headers), secretContext(id)) : null,
+        tlsVerify: input.tlsVerify, enabled: input.enabled,
+        secretSealed: input.secret === undefined ? undefined : this.box.seal(input.secret, secretContext(id)),
+      });
       const changed = Object.keys(input).filter((k) => k !== 'secret' && k !== 'headers');
       await this.journal.write(tx, ctx, [{ action: 'webhook.update', resource: org ? `organization:${org}` : 'webhooks', detail: { id, changed, secret: input.secret !== undefined, headers: input.headers !== undefined } }]);
     });
@@ -144,44 +139,37 @@ export class Webhooks {
   async remove(org: string | null, id: number, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.get(org, id, true);
     await this.transact(async (tx: Tx) => {
-      await tx.deleteFrom('webhook_endpoints').where('id', '=', id).execute();
+      await deleteEndpoint(tx, id);
       await this.journal.write(tx, ctx, [{ action: 'webhook.delete', resource: org ? `organization:${org}` : 'webhooks', detail: { id } }]);
     });
     await this.refreshSubscriptions();
   }
 
   async list(org: string | null): Promise<Endpoint[]> {
-    const orgId = await this.orgId(org);
-    let q = this.db.selectFrom('webhook_endpoints').leftJoin('organizations as o', 'o.id', 'webhook_endpoints.org_id').selectAll('webhook_endpoints').select('o.name as org_name');
-    q = orgId === null ? q.where('webhook_endpoints.org_id', 'is', null) : q.where('webhook_endpoints.org_id', '=', orgId);
-    return (await q.orderBy('webhook_endpoints.id').execute()).map((r) => this.view(r));
+    return (await listEndpoints(this.db, await this.orgId(org))).map((r) => this.view(r));
   }
 
   /** One endpoint of the scope (an organization's, or a global one). */
   async get(org: string | null, id: number, required = false): Promise<Endpoint | undefined> {
-    const orgId = await this.orgId(org);
-    let q = this.db.selectFrom('webhook_endpoints').leftJoin('organizations as o', 'o.id', 'webhook_endpoints.org_id').selectAll('webhook_endpoints').select('o.name as org_name')
-      .where('webhook_endpoints.id', '=', id);
-    q = orgId === null ? q.where('webhook_endpoints.org_id', 'is', null) : q.where('webhook_endpoints.org_id', '=', orgId);
-    const r = await q.executeTakeFirst();
+    const r = await findEndpoint(this.db, await this.orgId(org), id);
     if (!r && required) throw new BerthError('NOT_FOUND', { message: `no webhook ${id}` });
     return r ? this.view(r) : undefined;
   }
 
-  private view(r: { id: number; org_name: string | null; name: string; url: string; format: string; events: string; repository_pattern: string | null; headers_sealed: string | null; tls_verify: number; enabled: number; created_at: number; created_by: string }): Endpoint {
-    const headers = r.headers_sealed ? Object.keys(JSON.parse(this.box.open(r.headers_sealed, secretContext(Number(r.id)))) as Record<string, string>) : [];
+  private view(r: EndpointRow): Endpoint {
+    const headers = r.headersSealed ? Object.keys(JSON.parse(this.box.open(r.headersSealed, secretContext(r.id))) as Record<string, string>) : [];
     return {
-      id: Number(r.id), org: r.org_name, name: r.name, url: displayUrl(r.url), format: r.format as PayloadFormat, events: JSON.parse(r.events), repositoryPattern: r.repository_pattern,
-      headerNames: headers, tlsVerify: Boolean(r.tls_verify), enabled: Boolean(r.enabled), createdAt: Number(r.created_at), createdBy: r.created_by,
+      id: r.id, org: r.org, name: r.name, url: displayUrl(r.url), format: r.format as PayloadFormat, events: r.events as EventFamily[], repositoryPattern: r.repositoryPattern,
+      headerNames: headers, tlsVerify: r.tlsVerify, enabled: r.enabled, createdAt: r.createdAt, createdBy: r.createdBy,
     };
   }
 
   /** The endpoint's secret and custom headers, for signing and sending only. */
   async secrets(id: number): Promise<EndpointSecrets> {
-    const r = await this.db.selectFrom('webhook_endpoints').select(['secret_sealed', 'headers_sealed']).where('id', '=', id).executeTakeFirstOrThrow();
+    const r = await sealedSecrets(this.db, id);
     return {
-      secret: this.box.open(r.secret_sealed, secretContext(id)),
-      headers: r.headers_sealed ? JSON.parse(this.box.open(r.headers_sealed, secretContext(id))) as Record<string, string> : {},
+      secret: this.box.open(r.secretSealed, secretContext(id)),
+      headers: r.headersSealed ? JSON.parse(this.box.open(r.headersSealed, secretContext(id))) as Record<string, string> : {},
     };
   }
 
@@ -199,22 +187,15 @@ export class Webhooks {
 
   async deliveries(org: string | null, id: number, n: number, before?: number): Promise<{ items: Delivery[]; next: string | null }> {
     await this.get(org, id, true);
-    let q = this.db.selectFrom('webhook_deliveries as d').innerJoin('events as e', 'e.id', 'd.event_seq')
-      .select(['d.id', 'd.event_id', 'e.type', 'd.state', 'd.attempts', 'd.next_attempt_at', 'd.last_status', 'd.last_error', 'd.created_at', 'd.finished_at'])
-      .where('d.endpoint_id', '=', id).orderBy('d.id', 'desc').limit(n + 1);
-    if (before !== undefined) q = q.where('d.id', '<', before);
-    const rows = await q.execute();
+    const rows = await deliveriesOf(this.db, id, before, n + 1);
     const page = rows.slice(0, n);
-    const ids = page.map((r) => Number(r.id));
     // Fix: ordered by insertion (time), not by attempt number: a redelivery restarts the numbering at 1, so
     // ordering by `attempt` mixed old and new attempts and the newest one was not last.
-    const attempts = ids.length ? await this.db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('id').execute() : [];
+    const attempts = await attemptsOf(this.db, page.map((r) => r.id));
     const items = page.map((r) => ({
-      id: Number(r.id), eventId: r.event_id, eventType: r.type, state: r.state, attempts: Number(r.attempts), nextAttemptAt: Number(r.next_attempt_at),
-      lastStatus: r.last_status === null ? null : Number(r.last_status), lastError: r.last_error, createdAt: Number(r.created_at), finishedAt: r.finished_at === null ? null : Number(r.finished_at),
-      history: attempts.filter((a) => Number(a.delivery_id) === Number(r.id)).map((a) => ({
-        attempt: Number(a.attempt), at: Number(a.at), status: a.status === null ? null : Number(a.status), latencyMs: Number(a.latency_ms), error: a.error, response: a.response,
-      })),
+      ...r,
+      history: attempts.filter((a) => a.deliveryId === r.id)
+        .map((a) => ({ attempt: a.attempt, at: a.at, status: a.status, latencyMs: a.latencyMs, error: a.error, response: a.response })),
     }));
     return { items, next: rows.length > n ? String(items[items.length - 1].id) : null };
   }
@@ -223,9 +204,7 @@ export class Webhooks {
   async redeliver(org: string | null, id: number, deliveryId: number, ctx: RequestContext): Promise<void> {
     await this.get(org, id, true);
     await this.transact(async (tx: Tx) => {
-      const res = await tx.updateTable('webhook_deliveries').set({ state: 'pending', attempts: 0, next_attempt_at: Date.now(), lease_until: 0, finished_at: null })
-        .where('id', '=', deliveryId).where('endpoint_id', '=', id).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new BerthError('NOT_FOUND', { message: `no delivery ${deliveryId}` });
+      if (!(await resetDelivery(tx, id, deliveryId))) throw new BerthError('NOT_FOUND', { message: `no delivery ${deliveryId}` });
       await this.journal.write(tx, ctx, [{ action: 'webhook.redeliver', resource: org ? `organization:${org}` : 'webhooks', detail: { id, delivery: deliveryId } }]);
     });
   }

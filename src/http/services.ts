@@ -4,7 +4,6 @@ import type { Organizations } from '../auth/organizations.js';
 import type { Journal } from '../audit/journal.js';
 import type { PullSummaries } from '../audit/pull-summaries.js';
 import type { AuditService } from '../audit/audit-service.js';
-import type { Db } from '../db/database.js';
 import type { Outbox } from '../events/outbox.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { RepositoryBrowser } from '../registry/repository-browser.js';
@@ -22,7 +21,7 @@ export interface Services {
   uploads: UploadService;
   manifests: ManifestService;
   deletion: RepositoryDeletion;
-  repositories: { list(n: number, last: string | undefined): Promise<CatalogPage> };
+  repositories: { list(n: number, last: string | undefined): Promise<CatalogPage>; exists(name: string): Promise<boolean> };
   auth: AuthService;
   organizations: Organizations;
   journal: Journal;
@@ -33,8 +32,6 @@ export interface Services {
   webhooks: Webhooks;
   browser: RepositoryBrowser;
   gcRuns: GcRuns;
-  /** read-only queries of records (audit, webhooks) that have no service of their own */
-  db: Db;
   /** readiness: metadata and storage answer */
   ready(): Promise<boolean>;
 }

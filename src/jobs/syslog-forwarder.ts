@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { MetadataStore } from '../db/database.js';
+import { auditRecordsAfter } from '../db/audit-log.js';
+import { readCursor, setCursor } from '../db/cursors.js';
 import { formatSyslog, SyslogSender } from '../audit/syslog.js';
 import { toAuditRecord } from '../audit/journal.js';
 
@@ -31,14 +33,14 @@ export class SyslogForwarder {
   async forward(batch = 500): Promise<number> {
     let sent = 0;
     for (;;) {
-      const cursor = Number((await this.meta.db.selectFrom('cursors').select('value').where('name', '=', CURSOR).executeTakeFirst())?.value ?? 0);
-      const rows = await this.meta.db.selectFrom('audit_log').selectAll().where('seq', '>', cursor).orderBy('seq').limit(batch).execute();
+      const cursor = (await readCursor(this.meta.db, CURSOR)) ?? 0;
+      const rows = await auditRecordsAfter(this.meta.db, cursor, batch);
       if (rows.length === 0) return sent;
       const messages = rows.map((row) => formatSyslog(toAuditRecord(row), { hostname: this.hostname, appName: this.opts.appName }));
       // Throws when the collector cannot be reached: the cursor stays, the job retries on its next run.
       await this.sender.send(messages);
       const last = Number(rows[rows.length - 1].seq);
-      await this.meta.relaxed((db) => db.insertInto('cursors').values({ name: CURSOR, value: last }).onConflict((oc) => oc.column('name').doUpdateSet({ value: last })).execute());
+      await this.meta.relaxed((db) => setCursor(db, CURSOR, last));
       sent += rows.length;
       if (rows.length < batch) return sent;
     }

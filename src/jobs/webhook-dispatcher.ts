@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { MetadataStore } from '../db/database.js';
 import { eventAt } from '../db/events.js';
-import { pruneFinishedDeliveries } from '../db/webhook-deliveries.js';
+import { deliveryOfEvent, leaseDelivery, pendingHeads, pruneFinishedDeliveries, recordAttempt } from '../db/webhook-deliveries.js';
+import { deliveryTarget } from '../db/webhook-endpoints.js';
 import type { BerthEvent } from '../events/event.js';
 import { ConsumerRunner } from '../events/consumer-runner.js';
 import { pruneOutbox } from '../events/outbox.js';
@@ -124,28 +125,23 @@ export class WebhookDispatcher {
     const now = Date.now();
     // Fix: only enabled endpoints. A disabled endpoint was still sent its pending deliveries and retries (until
     // they were dead-lettered); now they wait, in order, until it is enabled again.
-    const heads = await this.meta.db.selectFrom('webhook_deliveries').select(['endpoint_id', (eb) => eb.fn.min('event_seq').as('event_seq')])
-      .where('state', '=', 'pending')
-      .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', 1))
-      .groupBy('endpoint_id').execute();
+    const heads = await pendingHeads(this.meta.db);
     let started = false;
     for (const h of heads) {
       if (this.inFlight.size >= this.opts.concurrency) break;
-      const endpointId = Number(h.endpoint_id);
+      const endpointId = h.endpointId;
       if (this.inFlight.has(endpointId)) continue;
-      const d = await this.meta.db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', endpointId).where('event_seq', '=', Number(h.event_seq)).executeTakeFirst();
-      if (!d || Number(d.next_attempt_at) > now || Number(d.lease_until) > now) continue;
+      const d = await deliveryOfEvent(this.meta.db, endpointId, h.eventSeq);
+      if (!d || d.nextAttemptAt > now || d.leaseUntil > now) continue;
       // A lease, so that another worker (or this one after a restart) does not send it at the same time.
       const lease = now + this.opts.timeoutMs + 5000;
-      const claimed = await this.meta.relaxed((db) => db.updateTable('webhook_deliveries').set({ lease_until: lease })
-        .where('id', '=', d.id).where('state', '=', 'pending').where('lease_until', '<=', now).executeTakeFirst());
-      if (Number(claimed.numUpdatedRows) !== 1) continue;
+      if (!(await this.meta.relaxed((db) => leaseDelivery(db, d.id, lease, now)))) continue;
       this.inFlight.add(endpointId);
       started = true;
       // Fix: a failure to record the outcome (a DB error) used to be an unhandled rejection, which ends the
       // whole process on Node 20. Log it instead; the lease expires and the delivery is sent again.
-      void this.attempt(Number(d.id), endpointId, Number(d.event_seq), Number(d.attempts) + 1).catch((e) => {
-        this.log.error({ err: e, endpoint: endpointId, delivery: Number(d.id) }, 'webhook delivery outcome not recorded');
+      void this.attempt(d.id, endpointId, h.eventSeq, d.attempts + 1).catch((e) => {
+        this.log.error({ err: e, endpoint: endpointId, delivery: d.id }, 'webhook delivery outcome not recorded');
       }).finally(() => {
         this.inFlight.delete(endpointId);
         this.wake?.();
@@ -160,7 +156,7 @@ export class WebhookDispatcher {
     let eventId = '';
     let url = '';
     try {
-      const ep = await this.meta.db.selectFrom('webhook_endpoints').select(['url', 'format', 'tls_verify', 'enabled']).where('id', '=', endpointId).executeTakeFirst();
+      const ep = await deliveryTarget(this.meta.db, endpointId);
       const ev = await eventAt(this.meta.db, eventSeq);
       if (!ep || !ev) return; // the endpoint was removed: its deliveries went with it
       eventId = ev.eventId;
@@ -169,7 +165,7 @@ export class WebhookDispatcher {
       const payload = renderPayload(ep.format as PayloadFormat, [JSON.parse(ev.payload) as BerthEvent]);
       result = await deliver({
         url: ep.url, body: payload.body, contentType: payload.contentType, headers: secrets.headers, timeoutMs: this.opts.timeoutMs,
-        policy: this.opts.policy, tls: { verify: Boolean(ep.tls_verify) }, signature: { secret: secrets.secret, id: ev.eventId },
+        policy: this.opts.policy, tls: { verify: ep.tlsVerify }, signature: { secret: secrets.secret, id: ev.eventId },
       });
     } catch (e) {
       result = { ok: false, latencyMs: Date.now() - at, error: (e as Error).message };
@@ -178,21 +174,14 @@ export class WebhookDispatcher {
     const state = result.ok ? 'delivered' : dead ? 'dead' : 'pending';
     const nextAttemptAt = result.ok || dead ? Date.now() : Date.now() + backoff(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
     // A lost commit here means one more delivery of the same event: at least once, as promised.
-    const recorded = await this.meta.relaxedTransaction(async (tx) => {
-      // Fix: the endpoint (and with it this delivery) may have been removed while the request was in flight;
-      // inserting the attempt then violated the foreign key and took the process down. Nothing to record.
-      if (!(await tx.selectFrom('webhook_deliveries').select('id').where('id', '=', deliveryId).executeTakeFirst())) return false;
-      await tx.insertInto('webhook_attempts').values({
-        delivery_id: deliveryId, attempt, at, status: result.status ?? null, latency_ms: Math.round(result.latencyMs), error: result.error?.slice(0, 500) ?? null,
-        response: result.responseSnippet?.slice(0, 4096) ?? null,
-      }).execute();
-      await tx.updateTable('webhook_deliveries').set({
-        state, attempts: attempt, lease_until: 0, last_status: result.status ?? null, last_error: result.ok ? null : (result.error ?? `HTTP ${result.status}`).slice(0, 500),
-        next_attempt_at: nextAttemptAt,
-        finished_at: result.ok || dead ? Date.now() : null,
-      }).where('id', '=', deliveryId).execute();
-      return true;
-    });
+    // Fix: the endpoint (and with it this delivery) may have been removed while the request was in flight;
+    // inserting the attempt then violated the foreign key and took the process down. Nothing is recorded then.
+    const recorded = await this.meta.relaxedTransaction((tx) => recordAttempt(tx, deliveryId, {
+      attempt, at, status: result.status ?? null, latencyMs: Math.round(result.latencyMs), error: result.error?.slice(0, 500) ?? null,
+      response: result.responseSnippet?.slice(0, 4096) ?? null,
+      state, lastError: result.ok ? null : (result.error ?? `HTTP ${result.status}`).slice(0, 500), nextAttemptAt,
+      finishedAt: result.ok || dead ? Date.now() : null,
+    }));
     if (result.ok || !recorded) return;
     // The URL without credentials and query (often tokens); the error never names them (webhook-client.ts).
     const fields = { endpoint: endpointId, delivery: deliveryId, event: eventId, url: redact(url), status: result.status ?? null, error: result.error ?? null, attempt };

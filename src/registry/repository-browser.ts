@@ -1,12 +1,13 @@
 // What people browse (the web UI, the API): tags with size, push time and platforms; a manifest with its
 // configuration, layers, children and referrers; storage used per organization and repository.
-import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import { pushesAndPullsSince } from '../db/audit-log.js';
+import { countTags, linkedBlobs, manifestByReference, referrersOf, tagNamesOf, tagPage, tagSortKeys } from '../db/browsing.js';
+import { findRepositoryId } from '../db/repositories.js';
 import { parseDigest } from '../oci/digest.js';
 import { namespaceOf } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
-import { findRepositoryId } from './repositories.js';
 
 export interface Platform { os: string; architecture: string; variant?: string }
 export interface TagInfo { name: string; digest: string; mediaType: string; artifactType: string | null; size: number; pushedAt: number; platforms: Platform[] }
@@ -70,49 +71,29 @@ export class RepositoryBrowser {
   async tags(name: string, opts: { n: number; last?: string; sort: TagSort; order: 'asc' | 'desc'; q?: string }): Promise<{ items: TagInfo[]; next: string | null; total: number } | null> {
     const repositoryId = await findRepositoryId(this.db, name);
     if (repositoryId === undefined) return null;
-    const base = () => {
-      let b = this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').where('t.repository_id', '=', repositoryId);
-      // A case-sensitive substring, as before (LIKE would ignore ASCII case on SQLite).
-      if (opts.q) b = b.where(sql<boolean>`instr(t.name, ${opts.q}) > 0`);
-      return b;
-    };
     // Without a search the repository's own count; a search counts its matches.
-    const count = async () => Number(opts.q
-      ? (await base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n
-      : (await this.db.selectFrom('repositories').select('tag_count').where('id', '=', repositoryId).executeTakeFirstOrThrow()).tag_count);
-    const keyColumn = opts.sort === 'pushed' ? 't.updated_at' : opts.sort === 'size' ? 't.size' : undefined;
+    const count = () => countTags(this.db, repositoryId, opts.q);
+    const keyed = opts.sort !== 'name';
     let after = parseCursor(opts.last, opts.sort);
-    if (after && keyColumn && after.key === undefined) {
+    if (after && keyed && after.key === undefined) {
       // A tag name from an older client: continue after that tag's key, if it is still there.
-      const at = await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').select(['t.updated_at'])
-        .select('t.size').where('t.repository_id', '=', repositoryId).where('t.name', '=', after.name).executeTakeFirst();
+      const at = await tagSortKeys(this.db, repositoryId, after.name);
       if (!at) return { items: [], next: null, total: await count() };
-      after = { name: after.name, key: Number(opts.sort === 'pushed' ? at.updated_at : at.size) };
+      after = { name: after.name, key: opts.sort === 'pushed' ? at.pushed : at.size };
     }
-    let query = base().select(['t.name', 't.updated_at', 't.size', 'm.id', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.content']);
-    const desc = opts.order === 'desc';
-    if (after) {
-      const cmp = desc ? '<' : '>';
-      query = keyColumn && after.key !== undefined
-        ? query.where((eb) => eb.or([eb(keyColumn, cmp, after.key!), eb.and([eb(keyColumn, '=', after.key!), eb('t.name', cmp, after.name)])]))
-        : query.where('t.name', cmp, after.name);
-    }
-    const dir = desc ? 'desc' : 'asc';
-    if (keyColumn) query = query.orderBy(keyColumn, dir);
-    const rows = await query.orderBy('t.name', dir).limit(opts.n + 1).execute();
+    const rows = await tagPage(this.db, repositoryId, { order: opts.sort, desc: opts.order === 'desc', after, q: opts.q, limit: opts.n + 1 });
     const total = await count();
     const page = rows.slice(0, opts.n);
     const items: TagInfo[] = [];
     for (const r of page) {
-      const content = Buffer.from(r.content);
       // Platforms: an index lists them; an image's come from its configuration.
-      const platforms = INDEX_TYPES.has(r.media_type) ? platformsOf(content)
-        : IMAGE_CONFIG_TYPES.has(r.artifact_type ?? '') ? await this.imagePlatform(content) : [];
-      items.push({ name: r.name, digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), pushedAt: Number(r.updated_at), platforms });
+      const platforms = INDEX_TYPES.has(r.mediaType) ? platformsOf(r.content)
+        : IMAGE_CONFIG_TYPES.has(r.artifactType ?? '') ? await this.imagePlatform(r.content) : [];
+      items.push({ name: r.name, digest: r.digest, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size, pushedAt: r.updatedAt, platforms });
     }
     const lastRow = page[page.length - 1];
     const next = rows.length > opts.n && lastRow
-      ? (keyColumn ? `~${opts.sort === 'pushed' ? Number(lastRow.updated_at) : Number(lastRow.size)}~${lastRow.name}` : lastRow.name) : null;
+      ? (keyed ? `~${opts.sort === 'pushed' ? lastRow.updatedAt : lastRow.size}~${lastRow.name}` : lastRow.name) : null;
     return { items, next, total };
   }
 
@@ -120,13 +101,9 @@ export class RepositoryBrowser {
   async manifest(name: string, reference: string) {
     const repositoryId = await findRepositoryId(this.db, name);
     if (repositoryId === undefined) return null;
-    let row = reference.includes(':')
-      ? await this.db.selectFrom('manifests').selectAll().where('repository_id', '=', repositoryId).where('digest', '=', reference).executeTakeFirst()
-      : await this.db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').selectAll('m')
-        .where('t.repository_id', '=', repositoryId).where('t.name', '=', reference).executeTakeFirst();
+    const row = await manifestByReference(this.db, repositoryId, reference);
     if (!row) return null;
-    row = { ...row };
-    const manifest = JSON.parse(Buffer.from(row.content).toString('utf8')) as {
+    const manifest = JSON.parse(row.content.toString('utf8')) as {
       config?: { digest: string; mediaType: string; size: number };
       layers?: { digest: string; mediaType: string; size: number; annotations?: Record<string, string> }[];
       manifests?: { digest: string; mediaType: string; size: number; platform?: Platform; artifactType?: string }[];
@@ -140,22 +117,20 @@ export class RepositoryBrowser {
         config = null;
       }
     }
-    const referrers = await this.db.selectFrom('manifests').select(['digest', 'artifact_type', 'media_type', 'size', 'annotations'])
-      .where('repository_id', '=', repositoryId).where('subject_digest', '=', row.digest).orderBy('created_at').limit(500).execute();
-    const tags = (await this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('manifest_id', '=', row.id).orderBy('name').execute()).map((t) => t.name);
+    const referrers = await referrersOf(this.db, repositoryId, row.digest, 500);
+    const tags = await tagNamesOf(this.db, repositoryId, row.id);
     return {
-      digest: row.digest, mediaType: row.media_type, artifactType: row.artifact_type, size: Number(row.size), pushedAt: Number(row.created_at), manifest, config,
+      digest: row.digest, mediaType: row.mediaType, artifactType: row.artifactType, size: row.size, pushedAt: row.createdAt, manifest, config,
       layers: (manifest.layers ?? []).map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, annotations: l.annotations ?? null })),
       children: (manifest.manifests ?? []).map((m) => ({ digest: m.digest, mediaType: m.mediaType, size: m.size, platform: m.platform ?? null, artifactType: m.artifactType ?? null })),
-      referrers: referrers.map((r) => ({ digest: r.digest, artifactType: r.artifact_type ?? r.media_type, mediaType: r.media_type, size: Number(r.size), annotations: r.annotations ? JSON.parse(r.annotations) as Record<string, string> : null })),
+      referrers: referrers.map((r) => ({ digest: r.digest, artifactType: r.artifactType ?? r.mediaType, mediaType: r.mediaType, size: r.size, annotations: r.annotations ? JSON.parse(r.annotations) as Record<string, string> : null })),
       tags,
     };
   }
 
   /** Bytes stored per repository and per organization (blobs shared within an organization counted once). */
   async storage(visible: (repository: string) => Promise<boolean>) {
-    const rows = await this.db.selectFrom('repository_blobs as rb').innerJoin('repositories as r', 'r.id', 'rb.repository_id').innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select(['r.name', 'b.digest', 'b.size']).execute();
+    const rows = (await linkedBlobs(this.db)).map((b) => ({ name: b.repository, digest: b.digest, size: b.size }));
     const repos = new Map<string, number>();
     const orgs = new Map<string, { digests: Set<string>; bytes: number; repositories: Set<string> }>();
     const all = new Map<string, number>();
@@ -191,8 +166,7 @@ export class RepositoryBrowser {
   /** Pushes and pulls per day (UTC), from the audit log, for repositories the caller may see. */
   async activity(days: number, visible: (repository: string) => Promise<boolean>) {
     const since = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - (days - 1) * 86_400_000;
-    const rows = await this.db.selectFrom('audit_log').select(['at', 'action', 'resource']).where('at', '>=', since)
-      .where('action', 'in', ['manifest.push', 'manifest.pull']).where('outcome', '=', 'success').execute();
+    const rows = await pushesAndPullsSince(this.db, since);
     const out = new Map<string, { pushes: number; pulls: number }>();
     for (let i = 0; i < days; i++) out.set(new Date(since + i * 86_400_000).toISOString().slice(0, 10), { pushes: 0, pulls: 0 });
     const allowed = new Map<string, boolean>();

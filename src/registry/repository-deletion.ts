@@ -10,7 +10,7 @@ import { RepositoryDeleted } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
 import type { ManifestService } from './manifest-service.js';
 import { uploadPath } from './paths.js';
-import { findRepositoryId } from './repositories.js';
+import { deleteRepositoryRows, findRepositoryId, repositoriesInNamespace, repositoryContents } from '../db/repositories.js';
 
 export interface RepositoryDeleted { tags: number; manifests: number; blobLinks: number }
 
@@ -51,30 +51,17 @@ export class RepositoryDeletion {
    */
   async deleteNamespace(tx: Tx, ns: string, ctx: RequestContext): Promise<number> {
     if (!this.opts.deleteEnabled) throw new BerthError('DELETION_DISABLED', { message: 'deletion is disabled on this registry (registry.deleteEnabled: false)' });
-    const repos = await tx.selectFrom('repositories').select(['id', 'name']).where('name', '>=', `${ns}/`).where('name', '<', `${ns}0`).execute();
-    for (const r of repos) await this.removeIn(tx, Number(r.id), r.name, ctx);
+    const repos = await repositoriesInNamespace(tx, ns);
+    for (const r of repos) await this.removeIn(tx, r.id, r.name, ctx);
     return repos.length;
   }
 
   /** One repository's rows, with its audit record and event, inside `tx`. */
   private async removeIn(tx: Tx, id: number, name: string, ctx: RequestContext): Promise<{ result: RepositoryDeleted; uploads: string[] }> {
-      const count = async (table: 'tags' | 'manifests' | 'repository_blobs') =>
-        Number((await tx.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', id).executeTakeFirstOrThrow()).n);
-      const result = { tags: await count('tags'), manifests: await count('manifests'), blobLinks: await count('repository_blobs') };
-      const uploads = (await tx.selectFrom('uploads').select('id').where('repository_id', '=', id).execute()).map((u) => u.id);
-      await this.journal.write(tx, ctx, [{ action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length } }]);
-      await this.outbox.append(tx, ctx, RepositoryDeleted(name));
-      // Children before parents: the foreign keys cascade, but explicit deletes do not depend on
-      // SQLite's foreign_keys pragma.
-      await tx.deleteFrom('tags').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('manifest_blobs').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('manifest_children').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('manifests').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('repository_blobs').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('uploads').where('repository_id', '=', id).execute();
-      await tx.deleteFrom('repository_settings').where('name', '=', name).execute();
-      await tx.deleteFrom('repository_members').where('repository_name', '=', name).execute();
-      await tx.deleteFrom('repositories').where('id', '=', id).execute();
+    const { uploads, ...result } = await repositoryContents(tx, id);
+    await this.journal.write(tx, ctx, [{ action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length } }]);
+    await this.outbox.append(tx, ctx, RepositoryDeleted(name));
+    await deleteRepositoryRows(tx, id, name);
     return { result, uploads };
   }
 

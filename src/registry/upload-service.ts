@@ -13,7 +13,8 @@ import { ALGORITHMS, type ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import type { BlobService } from './blob-service.js';
 import { blobPath, uploadPath } from './paths.js';
-import { ensureRepository } from './repositories.js';
+import { ensureRepository } from '../db/repositories.js';
+import { advanceUpload, deleteUpload, findUpload, insertUpload, markPublishing, markShortChunk } from '../db/uploads.js';
 
 export interface UploadSession {
   id: string;
@@ -54,17 +55,16 @@ export class UploadService {
     // Relaxed: a session lost to a power failure is simply unknown afterwards, and the client starts over.
     await this.meta.relaxed(async (db) => {
       const repositoryId = await ensureRepository(db, name, now);
-      await db.insertInto('uploads').values({ id, repository_id: repositoryId, size: 0, created_at: now, updated_at: now }).execute();
+      await insertUpload(db, id, repositoryId, now);
     });
     return { id, name, size: 0, shortChunk: false };
   }
 
   /** The session, only under the repository it was started for. */
   async get(name: string, id: string): Promise<UploadSession> {
-    const row = await this.meta.db.selectFrom('uploads as u').innerJoin('repositories as r', 'r.id', 'u.repository_id')
-      .select(['u.id', 'u.size', 'u.short_chunk_end', 'u.publishing_digest']).where('u.id', '=', id).where('r.name', '=', name).executeTakeFirst();
+    const row = await findUpload(this.meta.db, name, id);
     if (!row) throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: id } });
-    return { id: row.id, name, size: Number(row.size), shortChunk: row.short_chunk_end !== null, publishing: row.publishing_digest ?? undefined };
+    return { id: row.id, name, size: row.size, shortChunk: row.shortChunkEnd !== null, publishing: row.publishingDigest ?? undefined };
   }
 
   /**
@@ -84,7 +84,7 @@ export class UploadService {
       const before = session.size;
       await this.write(session, input);
       if (minChunk > 0 && session.size - before < minChunk) {
-        await this.meta.relaxed((db) => db.updateTable('uploads').set({ short_chunk_end: session.size }).where('id', '=', id).execute());
+        await this.meta.relaxed((db) => markShortChunk(db, id, session.size));
       }
       return session;
     });
@@ -131,7 +131,7 @@ export class UploadService {
 
   private async discard(id: string): Promise<void> {
     this.forget(id);
-    await this.meta.db.deleteFrom('uploads').where('id', '=', id).execute();
+    await deleteUpload(this.meta.db, id);
     await this.store.delete(uploadPath(id));
   }
 
@@ -178,9 +178,7 @@ export class UploadService {
   private async advance(session: UploadSession, state: HashState, offset: number, written: number): Promise<void> {
     const now = Date.now();
     // Relaxed: if a power failure loses it, the session is behind its file and the surplus is truncated.
-    const res = await this.meta.relaxed((db) => db.updateTable('uploads').set({ size: offset + written, updated_at: now })
-      .where('id', '=', session.id).where('size', '=', offset).executeTakeFirst());
-    if (Number(res.numUpdatedRows) !== 1) {
+    if (!(await this.meta.relaxed((db) => advanceUpload(db, session.id, offset, offset + written, now)))) {
       this.forget(session.id);
       throw new BerthError('RANGE_INVALID', { message: 'upload was changed concurrently', detail: { session: session.id } });
     }
@@ -265,14 +263,12 @@ export class UploadService {
     }
     this.forget(session.id);
     // Remember what is being published, so a crash between the move and the commit can be completed.
-    await this.meta.relaxed((db) => db.updateTable('uploads').set({ publishing_digest: digest.digest }).where('id', '=', session.id).execute());
+    await this.meta.relaxed((db) => markPublishing(db, session.id, digest.digest));
     return this.publish(session, digest, path);
   }
 
   private async publish(session: UploadSession, digest: ParsedDigest, path: string): Promise<{ digest: string; size: number }> {
-    await this.blobs.publish(session.name, digest, session.size, path, async (tx) => {
-      await tx.deleteFrom('uploads').where('id', '=', session.id).execute();
-    });
+    await this.blobs.publish(session.name, digest, session.size, path, (tx) => deleteUpload(tx, session.id));
     return { digest: digest.digest, size: session.size };
   }
 

@@ -1,6 +1,5 @@
 // `berth audit ...` and `berth ldap ...`.
 import { createWriteStream } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { common, withBerth, type Common } from '../common.js';
 
@@ -34,14 +33,9 @@ export function register(program: Command): void {
     .option('--archive <file>', 'check an archive file (JSON Lines) instead, against its checkpoint in the database')
     .action(async (opts: Common & { archive?: string }) => {
       await withBerth(opts, async (b) => {
-        const { verifyArchive } = await import('../../audit/audit-service.js');
         let res;
         if (opts.archive) {
-          const name = path.basename(opts.archive);
-          const cps = await b.meta.db.selectFrom('audit_checkpoints').selectAll().where('archived', 'is not', null).orderBy('seq').execute();
-          const i = cps.findIndex((c) => c.archived!.startsWith(`${name} `));
-          if (i < 0) throw new Error(`no checkpoint records the archive ${name}`);
-          res = await verifyArchive(opts.archive, { startHash: i > 0 ? cps[i - 1].hash : undefined, endHash: cps[i].hash });
+          res = await b.services.audit.verifyArchived(opts.archive);
         } else {
           const tty = process.stderr.isTTY;
           res = await b.services.audit.verify((seq) => { if (tty) process.stderr.write(`\rverified up to record ${seq}`); });
@@ -69,13 +63,13 @@ export function register(program: Command): void {
     .action(async (opts: Common & { format: string; out?: string; actor?: string; action?: string; repository?: string; since?: string; until?: string }) => {
       if (!['jsonl', 'csv'].includes(opts.format)) throw new Error('--format must be jsonl or csv');
       const t = (v?: string) => (v === undefined ? undefined : Date.parse(v));
-      const { csvLine, CSV_COLUMNS, jsonLine, streamAudit } = await import('../../audit/audit-query.js');
+      const { csvLine, CSV_COLUMNS, jsonLine } = await import('../../audit/audit-query.js');
       await withBerth(opts, async (b) => {
         const out = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : process.stdout;
         const write = (line: string) => new Promise<void>((resolve) => { if (out.write(line)) resolve(); else out.once('drain', resolve); });
         if (opts.format === 'csv') await write(`${CSV_COLUMNS.join(',')}\r\n`);
         let n = 0;
-        for await (const r of streamAudit(b.meta.db, { actor: opts.actor, action: opts.action, repository: opts.repository, since: t(opts.since), until: t(opts.until) })) {
+        for await (const r of b.services.audit.stream({ actor: opts.actor, action: opts.action, repository: opts.repository, since: t(opts.since), until: t(opts.until) })) {
           await write(opts.format === 'csv' ? csvLine(r) : jsonLine(r));
           if (++n % 10000 === 0) process.stderr.write(`exported ${n} records\n`);
         }

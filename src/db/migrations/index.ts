@@ -319,7 +319,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.updateTable('cursors').set({ name: 'consumer:webhook-fanout' }).where('name', '=', 'webhook-fanout').execute();
       },
     },
-    '0013_manifest_total_size': {
+    '0012_manifest_total_size': {
       async up(db: Kysely<any>) {
         // What a tag costs in storage, kept with the manifest so that tag pages sort by size in the
         // database: its own bytes, its blobs', and (an index) its children's totals.
@@ -385,6 +385,25 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
         await db.schema.createIndex('job_runs_job_state').on('job_runs').columns(['job', 'state', 'not_before']).execute();
         await db.schema.createIndex('job_runs_job_created').on('job_runs').columns(['job', 'created_at']).execute();
+      },
+    },
+    '0013_audit_chain_head': {
+      async up(db: Kysely<any>) {
+        // The chain's head in one row that every writer of the chain locks first (PostgreSQL: SELECT ... FOR
+        // UPDATE; SQLite: its write lock), so that concurrent writers never build on the same head. It also
+        // outlives a purge: records after an archive that took every record continue from the archive's end.
+        await db.schema.createTable('audit_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        // Backfilled with the newer of the last record and the last archived checkpoint (0 and the genesis
+        // hash for an empty chain).
+        await sql`insert into audit_head (id, seq, hash) select 1, h.seq, h.hash from (
+            select * from (select seq, hash from audit_log order by seq desc limit 1) r
+            union all select * from (select seq, hash from audit_checkpoints where archived is not null order by seq desc limit 1) c
+            union all select 0, ${sql.lit('0'.repeat(64))}
+          ) h order by h.seq desc limit 1`.execute(db);
       },
     },
   };

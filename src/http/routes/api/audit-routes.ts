@@ -1,6 +1,6 @@
 // /api/v1/audit: query with filters and a cursor, streaming export (JSON Lines, CSV), verification.
 import { Readable } from 'node:stream';
-import { csvLine, CSV_COLUMNS, jsonLine, streamAudit, queryAudit, type AuditFilter } from '../../../audit/audit-query.js';
+import { csvLine, CSV_COLUMNS, jsonLine, type AuditFilter } from '../../../audit/audit-query.js';
 import { BerthError } from '../../../errors/berth-error.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
@@ -22,7 +22,7 @@ export const auditRoutes: ApiRoute<any, any>[] = [
   route({
     method: 'GET', path: '/audit', tag: 'audit', summary: 'Audit records, newest first, filtered; page with `before`',
     query: C.AuditQuery, response: C.Page(C.AuditRecord), needs: auditor,
-    async handle(c) { return queryAudit(c.s.db, filter(c.query), c.query.n ?? 100, c.query.before); },
+    async handle(c) { return c.s.audit.query(filter(c.query), c.query.n ?? 100, c.query.before); },
   }),
   route({
     method: 'GET', path: '/audit/export', tag: 'audit', summary: 'Every matching record, oldest first, streamed as JSON Lines or CSV',
@@ -30,10 +30,10 @@ export const auditRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const f = filter(c.query);
       const csv = c.query.format === 'csv';
-      const db = c.s.db;
+      const audit = c.s.audit;
       const lines = async function* () {
         if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
-        for await (const r of streamAudit(db, f)) yield csv ? csvLine(r) : jsonLine(r);
+        for await (const r of audit.stream(f)) yield csv ? csvLine(r) : jsonLine(r);
       };
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       c.reply.code(200).header('Content-Type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson')

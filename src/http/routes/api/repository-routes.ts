@@ -3,7 +3,6 @@ import { parseSubject } from '../../../auth/organizations.js';
 import type { Resource } from '../../../auth/policy.js';
 import { BerthError } from '../../../errors/berth-error.js';
 import { isValidName } from '../../../oci/reference.js';
-import { findRepositoryId } from '../../../registry/repositories.js';
 import { visibleRepositories } from '../../visible-repositories.js';
 import * as C from '../../contracts/api.js';
 import { route, type ApiRoute } from './framework.js';
@@ -34,7 +33,7 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
       const name = c.params.name;
       const can = async (a: string) => c.authz.can({ type: 'repository', name }, a);
       return {
-        name, exists: (await findRepositoryId(c.s.db, name)) !== undefined,
+        name, exists: await c.s.repositories.exists(name),
         visibility: await c.s.organizations.repositoryVisibility(name), public: (await c.authz.context(name)).public,
         permissions: { pull: true, push: await can('push'), delete: await can('delete'), settings: await can('settings'), members: await can('members') },
       };
