@@ -25,20 +25,26 @@ const GOOD: Record<string, string> = {
   'src/http/server.ts': "import type { Blobs } from '../registry/blobs.js';\nimport { Member } from './contracts/api.js';\nexport const serve = (b: Blobs) => [b, Member];\n",
   'src/main.ts': "import { openSqlite } from './db/database.js';\nimport { MemoryDriver } from './storage/drivers/memory/memory-driver.js';\nimport { Blobs } from './registry/blobs.js';\nimport { serve } from './http/server.js';\nexport const main = async () => serve(new Blobs(await openSqlite(), new MemoryDriver()));\n",
   'src/cli/index.ts': "export const run = async () => (await import('../main.js')).main();\n",
+  // The CLI may name concrete drivers and open a database, as main.ts does.
+  'src/cli/scratch.ts': "import { openSqlite } from '../db/database.js';\nimport { MemoryDriver } from '../storage/drivers/memory/memory-driver.js';\nexport const scratch = async () => [await openSqlite(), new MemoryDriver()];\n",
+  // Tolerated for now (a warning): http/ naming the database handle's type.
+  'src/http/wiring.ts': "import type { Db } from '../db/database.js';\nexport type Wiring = { db: Db };\n",
   'web/src/roles.ts': "import { ROLES, type Member } from '../../src/http/contracts/shared.js';\nexport const list: Member['role'][] = [...ROLES];\n",
 };
 
 /** One bad import per rule (file → the rule that must name it). */
 const BAD: Record<string, { rule: string; text: string }> = {
   'src/oci/bad-core.ts': { rule: 'core-imports-nothing-of-ours', text: "import { id } from '../lib/ids.js';\nexport const x = id;\n" },
-  'src/http/bad-db.ts': { rule: 'http-through-services', text: "import type { Db } from '../db/database.js';\nexport type X = Db;\n" },
-  'src/http/bad-storage.ts': { rule: 'http-through-services', text: "import type { StorageDriver } from '../storage/driver.js';\nexport type X = StorageDriver;\n" },
+  'src/http/bad-db.ts': { rule: 'http-through-services', text: "import type { T } from '../db/schema.js';\nexport type X = T;\n" },
+  'src/http/bad-db-value.ts': { rule: 'http-db-types-only', text: "import { openSqlite } from '../db/database.js';\nexport const o = openSqlite;\n" },
+  'src/http/bad-storage.ts': { rule: 'http-through-services', text: "import type { MemoryDriver } from '../storage/drivers/memory/memory-driver.js';\nexport type X = MemoryDriver;\n" },
+  'src/http/contracts/bad-io.ts': { rule: 'contracts-pure', text: "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n" },
   'src/registry/bad-sql.ts': { rule: 'sql-only-in-db', text: "import { sql } from 'kysely';\nexport const x = sql;\n" },
   'src/registry/bad-builder.ts': { rule: 'sql-built-outside-db', text: "import type { Db } from '../db/database.js';\nexport const q = (db: Db) => db.selectFrom('blobs' as never).selectAll();\n" },
   'src/audit/bad-sql-tag.ts': { rule: 'sql-built-outside-db', text: "declare const sql: (s: TemplateStringsArray) => unknown;\nexport const q = sql`select 1`;\n" },
   'src/registry/bad-schema.ts': { rule: 'db-internals-stay-in-db', text: "import type { T } from '../db/schema.js';\nexport type X = T;\n" },
-  'src/cli/bad-driver.ts': { rule: 'concrete-implementations-in-main', text: "export const m = () => import('../storage/drivers/memory/memory-driver.js');\n" },
-  'src/cli/bad-open.ts': { rule: 'open-database-in-main', text: "import { openSqlite } from '../db/database.js';\nexport const o = openSqlite;\n" },
+  'src/jobs/bad-driver.ts': { rule: 'concrete-implementations-in-main', text: "export const m = () => import('../storage/drivers/memory/memory-driver.js');\n" },
+  'src/jobs/bad-open.ts': { rule: 'open-database-in-main', text: "import { openSqlite } from '../db/database.js';\nexport const o = openSqlite;\n" },
   'src/storage/drivers/memory/bad-reach.ts': { rule: 'drivers-import-only-the-interface', text: "import type { Blobs } from '../../../registry/blobs.js';\nexport type X = Blobs;\n" },
   'src/registry/bad-cycle-a.ts': { rule: 'no-circular', text: "import { b } from './bad-cycle-b.js';\nexport const a = () => b;\n" },
   'src/registry/bad-cycle-b.ts': { rule: 'no-circular', text: "import { a } from './bad-cycle-a.js';\nexport const b = () => a;\n" },
@@ -73,7 +79,8 @@ describe('import rules (npm run check:deps)', () => {
   test('a tree that keeps the rules passes', () => {
     const r = check();
     assert.equal(r.status, 0, r.out);
-    assert.match(r.out, /no dependency violations found/);
+    assert.match(r.out, /warn http-names-db-types: src\/http\/wiring\.ts → src\/db\/database\.ts/);
+    assert.match(r.out, /0 errors, 1 warnings/);
   });
 
   test('each bad import is reported under its rule, and the check fails', async () => {
