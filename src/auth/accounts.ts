@@ -14,7 +14,7 @@ import {
   anyUser, deleteUserAndRoles, findUserById, findUserByName, insertUser, listUsers, otherActiveAdminExists, robotsOf,
   setPasswordHash, setUserAdmin, setUserDisabled, type UserRow,
 } from '../db/users.js';
-import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from '../db/namespaces.js';
 
 /**
  * What becomes of a user's repositories when the user is removed: `refuse` (the default) while any

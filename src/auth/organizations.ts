@@ -10,7 +10,7 @@ import type { Outbox } from '../events/outbox.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { BerthError } from '../errors/berth-error.js';
 import { isRole, type Role } from './policy.js';
-import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from '../db/namespaces.js';
 import {
   addOrgMember, addTeamMember, deleteOrganization, deleteTeamAndRoles, deleteTeamsRepositoryRoles, findOrganization, findTeamId, insertOrganization,
   insertTeam, listOrganizations, orgRoles, removeTeamMember, replaceOrgRole, replaceRepositoryRole, repositoryPublic, repositoryRoles,
