@@ -5,8 +5,7 @@
 // (events/outbox.ts) in the same transaction themselves, so audit/ and events/ do not depend on each other.
 import { createHash } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
-import type { AuditLogTable } from '../db/schema.js';
-import { appendToChain, type ChainHead } from '../db/audit-log.js';
+import { appendToChain, type AuditRecordRow, type ChainHead } from '../db/audit-log.js';
 import type { RequestContext } from '../lib/request-context.js';
 
 export { SYSTEM_CONTEXT, type RequestContext } from '../lib/request-context.js';
@@ -59,11 +58,11 @@ export class Journal {
   }
 
   /** The rows that continue the chain from `head` (undefined: an empty chain). */
-  private rowsAfter(head: ChainHead | undefined, items: { ctx: RequestContext; entry: JournalEntry }[]): AuditLogTable[] {
+  private rowsAfter(head: ChainHead | undefined, items: { ctx: RequestContext; entry: JournalEntry }[]): AuditRecordRow[] {
     let seq = head ? head.seq : 0;
     let prev = head?.hash ?? GENESIS;
     const now = Date.now();
-    const rows: AuditLogTable[] = [];
+    const rows: AuditRecordRow[] = [];
     for (const { ctx, entry: e } of items) {
       seq++;
       const r = {

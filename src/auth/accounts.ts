@@ -8,7 +8,13 @@ import { BerthError, isBerthError } from '../errors/berth-error.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
 import { OrganizationMemberAdded } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
-import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+import { findOrganizationId } from '../db/webhook-endpoints.js';
+import { addOrgMember, insertOrganization } from '../db/organizations.js';
+import {
+  anyUser, deleteUserAndRoles, findUserById, findUserByName, insertUser, listUsers, otherActiveAdminExists, robotsOf,
+  setPasswordHash, setUserAdmin, setUserDisabled, type UserRow,
+} from '../db/users.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from '../db/namespaces.js';
 
 /**
  * What becomes of a user's repositories when the user is removed: `refuse` (the default) while any
@@ -41,12 +47,12 @@ export class Accounts {
   constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox) {}
 
   async byName(name: string): Promise<User | undefined> {
-    const r = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    const r = await findUserByName(this.db, name);
     return r ? toUser(r) : undefined;
   }
 
   async byId(id: number): Promise<User | undefined> {
-    const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await findUserById(this.db, id);
     return r ? toUser(r) : undefined;
   }
 
@@ -56,10 +62,10 @@ export class Accounts {
     const problem = passwordProblem(password, name);
     if (problem) throw new BerthError('INPUT_INVALID', { message: `password ${problem}`, field: 'password' });
     if (await this.byName(name)) throw new BerthError('CONFLICT', { message: `user ${name} already exists`, field: 'name' });
-    if (await this.db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) throw new BerthError('CONFLICT', { message: `${name} is an organization's namespace`, field: 'name' });
+    if ((await findOrganizationId(this.db, name)) !== undefined) throw new BerthError('CONFLICT', { message: `${name} is an organization's namespace`, field: 'name' });
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
-      await tx.insertInto('users').values({ name, password_hash: hash, is_admin: opts.admin ? 1 : 0, disabled: 0, source: 'local', tokens_valid_after: 0, created_at: Date.now() }).execute();
+      await insertUser(tx, { name, passwordHash: hash, admin: Boolean(opts.admin), source: 'local', createdAt: Date.now() });
       await this.journal.write(tx, ctx, [{ action: 'user.create', resource: `user:${name}`, detail: { admin: Boolean(opts.admin) } }]);
     });
     return (await this.byName(name))!;
@@ -71,18 +77,18 @@ export class Accounts {
    */
   async createRobot(org: string, name: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<User> {
     if (!USER_NAME.test(name) || name.length > 64) throw new BerthError('INPUT_INVALID', { message: 'robot name must be lower-case letters, digits and . _ -' });
-    if (!(await this.db.selectFrom('organizations').select('id').where('name', '=', org).executeTakeFirst())) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
+    if ((await findOrganizationId(this.db, org)) === undefined) throw new BerthError('NOT_FOUND', { message: `no organization ${org}` });
     const full = `${org}+${name}`;
     if (await this.byName(full)) throw new BerthError('CONFLICT', { message: `robot ${full} already exists` });
     await this.transact(async (tx: Tx) => {
-      await tx.insertInto('users').values({ name: full, password_hash: null, is_admin: 0, disabled: 0, source: 'robot', tokens_valid_after: 0, created_at: Date.now() }).execute();
+      await insertUser(tx, { name: full, passwordHash: null, admin: false, source: 'robot', createdAt: Date.now() });
       await this.journal.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
     });
     return (await this.byName(full))!;
   }
 
   async robots(org: string): Promise<User[]> {
-    return (await this.db.selectFrom('users').selectAll().where('source', '=', 'robot').where('name', '>=', `${org}+`).where('name', '<', `${org},`).orderBy('name').execute()).map(toUser);
+    return (await robotsOf(this.db, org)).map(toUser);
   }
 
   /** Set by the composition root: deletes a namespace's repositories (registry/), for `repositories: 'delete'`. */
@@ -116,14 +122,12 @@ export class Accounts {
         if (mode !== 'transfer') await forgetNamespaceSettings(tx, name);
       }
       await this.journal.write(tx, ctx, entries);
-      await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
-      await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', u.id).execute();
-      await tx.deleteFrom('users').where('id', '=', u.id).execute();
+      await deleteUserAndRoles(tx, u.id);
       if (mode === 'transfer') {
         // The namespace changes owner in the same transaction: it is never without one.
         if (await namespaceOwner(tx, name)) throw new BerthError('CONFLICT', { message: `${name} is already taken` });
-        const { id } = await tx.insertInto('organizations').values({ name, public: 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
-        await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: heir!.id, role: 'admin' }).execute();
+        const id = await insertOrganization(tx, name, false, Date.now());
+        await addOrgMember(tx, id, { kind: 'user', id: heir!.id }, 'admin');
         repositories = (await namespaceRepositories(tx, name, 1_000_000)).length;
         await this.journal.write(tx, ctx, [{ action: 'org.create', resource: `organization:${name}`, detail: { transferredFrom: `user:${name}`, owner: heir!.name, repositories } }]);
         await this.outbox.append(tx, ctx, OrganizationMemberAdded({ organization: name, subject: { kind: 'user', name: heir!.name }, role: 'admin' }));
@@ -133,15 +137,13 @@ export class Accounts {
   }
 
   async list(): Promise<User[]> {
-    return (await this.db.selectFrom('users').selectAll().orderBy('name').execute()).map(toUser);
+    return (await listUsers(this.db)).map(toUser);
   }
 
   /** Disabling revokes every token issued so far: they fail their next check, not only at expiry. */
   async setDisabled(name: string, disabled: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.transact(async (tx: Tx) => {
-      const res = await tx.updateTable('users').set(disabled ? { disabled: 1, tokens_valid_after: Date.now() } : { disabled: 0 })
-        .where('name', '=', name).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
+      if (!(await setUserDisabled(tx, name, disabled, Date.now()))) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
       await this.journal.write(tx, ctx, [{ action: disabled ? 'user.disable' : 'user.enable', resource: `user:${name}` }]);
     });
     this.verified.clear();
@@ -155,7 +157,7 @@ export class Accounts {
     if (problem) throw new BerthError('INPUT_INVALID', { message: `password ${problem}`, field: 'password' });
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
-      await tx.updateTable('users').set({ password_hash: hash, tokens_valid_after: Date.now() }).where('id', '=', u.id).execute();
+      await setPasswordHash(tx, u.id, hash, Date.now());
       await this.journal.write(tx, ctx, [{ action: 'user.password', resource: `user:${name}` }]);
     });
     this.verified.clear();
@@ -168,18 +170,16 @@ export class Accounts {
     await this.transact(async (tx: Tx) => {
       // Checked inside the write transaction, so two revocations at once cannot both pass it.
       if (!admin && u.admin && !u.disabled) {
-        const other = await tx.selectFrom('users').select('id').where('is_admin', '=', 1).where('disabled', '=', 0).where('id', '!=', u.id).limit(1).executeTakeFirst();
-        if (!other) throw new BerthError('CONFLICT', { message: `${name} is the last active system administrator` });
+        if (!(await otherActiveAdminExists(tx, u.id))) throw new BerthError('CONFLICT', { message: `${name} is the last active system administrator` });
       }
-      await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', u.id).execute();
+      await setUserAdmin(tx, u.id, admin);
       await this.journal.write(tx, ctx, [{ action: 'user.update', resource: `user:${name}`, detail: { admin } }]);
     });
   }
 
   /** On a registry without users: creates `admin`; returns the password when Berth generated it. */
   async ensureAdmin(password?: string): Promise<{ created: boolean; generated?: string }> {
-    const any = await this.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-    if (any) return { created: false };
+    if (await anyUser(this.db)) return { created: false };
     const generated = password ? undefined : randomBytes(18).toString('base64url');
     try {
       await this.create('admin', password ?? generated!, { admin: true });
@@ -198,18 +198,18 @@ export class Accounts {
    */
   async authenticate(name: string, password: string): Promise<User | null> {
     const key = createHash('sha256').update(name).update('\u0000').update(password).digest('hex');
-    const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await findUserByName(this.db, name);
     const user = row ? toUser(row) : undefined;
-    if (!row || !user || user.disabled || user.source !== 'local' || !row.password_hash) {
+    if (!row || !user || user.disabled || user.source !== 'local' || !row.passwordHash) {
       // Same work either way: timing does not tell whether the account exists.
       await verifyPassword(password, DUMMY_HASH);
       return null;
     }
     const hit = this.verified.get(key);
-    if (hit && hit.id === user.id && hit.hash === row.password_hash && hit.generation === user.tokensValidAfter && hit.until > Date.now()) return user;
-    if (!(await verifyPassword(password, row.password_hash))) return null;
+    if (hit && hit.id === user.id && hit.hash === row.passwordHash && hit.generation === user.tokensValidAfter && hit.until > Date.now()) return user;
+    if (!(await verifyPassword(password, row.passwordHash))) return null;
     if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.set(key, { id: user.id, hash: row.password_hash, generation: user.tokensValidAfter, until: Date.now() + 60_000 });
+    this.verified.set(key, { id: user.id, hash: row.passwordHash, generation: user.tokensValidAfter, until: Date.now() + 60_000 });
     return user;
   }
 }
@@ -217,13 +217,7 @@ export class Accounts {
 // A valid hash of a random password, for constant-time refusals of unknown users.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-function toUser(r: {
-  id: number; name: string; is_admin: number; disabled: number; source: string; tokens_valid_after: number;
-  totp_secret_sealed: string | null; email: string | null; display_name: string | null; created_at: number;
-}): User {
-  return {
-    id: Number(r.id), name: r.name, admin: Boolean(r.is_admin), disabled: Boolean(r.disabled), source: r.source,
-    tokensValidAfter: Number(r.tokens_valid_after), totp: Boolean(r.totp_secret_sealed), email: r.email, displayName: r.display_name,
-    createdAt: Number(r.created_at),
-  };
+/** The account without its password hash. */
+function toUser({ passwordHash: _hash, ...u }: UserRow): User {
+  return u;
 }

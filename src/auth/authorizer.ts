@@ -11,6 +11,8 @@ import {
 import type { Principal } from './principal.js';
 import { PullRules, type ManifestFacts } from './pull-rules.js';
 import type { ResourceScope } from './scope.js';
+import { findOrganization, orgRoles, repositoryPublic, repositoryRoles, teamMemberships, type RoleRow } from '../db/organizations.js';
+import { findUserId } from '../db/users.js';
 
 export interface AuthorizerOptions {
   anonymousPull: boolean;
@@ -106,16 +108,16 @@ export class Authorizer {
   private teamIds(): Promise<number[]> {
     const p = this.principal;
     this.teams ??= p.kind === 'user'
-      ? this.db.selectFrom('team_members').select('team_id').where('user_id', '=', p.id).execute().then((rows) => rows.map((t) => Number(t.team_id)))
+      ? teamMemberships(this.db, p.id).then((rows) => rows.map((t) => t.teamId))
       : Promise.resolve([]);
     return this.teams;
   }
 
-  private async roleIn(rows: { subject_kind: string; subject_id: number; role: string }[]): Promise<Role | null> {
+  private async roleIn(rows: RoleRow[]): Promise<Role | null> {
     const p = this.principal;
     if (p.kind !== 'user') return null;
     const teams = await this.teamIds();
-    return maxRole(rows.filter((r) => (r.subject_kind === 'user' && Number(r.subject_id) === p.id) || (r.subject_kind === 'team' && teams.includes(Number(r.subject_id))))
+    return maxRole(rows.filter((r) => (r.kind === 'user' && r.subjectId === p.id) || (r.kind === 'team' && teams.includes(r.subjectId)))
       .map((r) => (isRole(r.role) ? r.role : null)));
   }
 
@@ -124,13 +126,13 @@ export class Authorizer {
     let n = this.namespaces.get(ns);
     if (!n) {
       n = (async () => {
-        const org = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', ns).executeTakeFirst();
+        const org = await findOrganization(this.db, ns);
         if (org) {
-          const rows = this.principal.kind === 'user' ? await this.db.selectFrom('org_members').select(['subject_kind', 'subject_id', 'role']).where('org_id', '=', org.id).execute() : [];
-          return { kind: 'org' as const, orgPublic: Boolean(org.public), orgRole: await this.roleIn(rows) };
+          const rows = this.principal.kind === 'user' ? await orgRoles(this.db, org.id) : [];
+          return { kind: 'org' as const, orgPublic: org.public, orgRole: await this.roleIn(rows) };
         }
-        const user = await this.db.selectFrom('users').select('id').where('name', '=', ns).executeTakeFirst();
-        return { kind: user ? ('user' as const) : ('none' as const), orgPublic: false, orgRole: null };
+        const user = await findUserId(this.db, ns);
+        return { kind: user !== undefined ? ('user' as const) : ('none' as const), orgPublic: false, orgRole: null };
       })();
       this.namespaces.set(ns, n);
     }
@@ -142,9 +144,8 @@ export class Authorizer {
     const p = this.principal;
     const space = await this.namespace(ns);
     if (space.kind === 'none') return { namespace: 'none', owner: false, role: null, public: false };
-    const setting = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
-    const explicitPublic = setting?.public === null || setting?.public === undefined ? null : Boolean(setting.public);
-    const repoRole = p.kind === 'user' ? await this.roleIn(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute()) : null;
+    const explicitPublic = await repositoryPublic(this.db, repository);
+    const repoRole = p.kind === 'user' ? await this.roleIn(await repositoryRoles(this.db, repository)) : null;
     if (space.kind === 'org') return { namespace: 'org', owner: false, role: maxRole([space.orgRole, repoRole]), public: explicitPublic ?? space.orgPublic };
     return { namespace: 'user', owner: p.kind === 'user' && p.name === ns, role: repoRole, public: explicitPublic ?? false };
   }

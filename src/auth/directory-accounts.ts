@@ -11,6 +11,9 @@ import type { Journal, JournalEntry, RequestContext } from '../audit/journal.js'
 import { TeamMemberAdded, TeamMemberRemoved } from '../events/catalogue.js';
 import type { NewEvent } from '../events/event.js';
 import type { Outbox } from '../events/outbox.js';
+import { addDirectoryTeamMember, directoryTeams, removeTeamMember, teamMemberships } from '../db/organizations.js';
+import { activeDirectoryUserNames, findUserSource, insertDirectoryUser, updateDirectoryFields } from '../db/users.js';
+import { findOrganizationId } from '../db/webhook-endpoints.js';
 
 /** Changes the directory makes are on record as Berth's directory sync. */
 const DIRECTORY: RequestContext = { actor: 'berth', actorSource: 'directory', address: '', userAgent: '', requestId: '' };
@@ -79,14 +82,14 @@ export class DirectoryAccounts {
     if (existing?.disabled) return null;
     const groups = new Set(du.groups.map(dnKey));
     const admin = this.adminGroups.size > 0 ? [...this.adminGroups].some((g) => groups.has(g)) : existing?.admin ?? false;
-    const fields = { external_dn: du.dn, email: du.email ?? null, display_name: du.displayName ?? null, synced_at: Date.now(), is_admin: admin ? 1 : 0 };
+    const fields = { dn: du.dn, email: du.email ?? null, displayName: du.displayName ?? null, syncedAt: Date.now(), admin };
     await this.transact(async (tx) => {
       const entries: JournalEntry[] = [];
       if (existing) {
-        await tx.updateTable('users').set(fields).where('id', '=', existing.id).execute();
+        await updateDirectoryFields(tx, existing.id, fields);
         if (existing.admin !== admin) entries.push({ action: 'user.update', resource: `user:${name}`, detail: { admin, by: 'directory group' } });
       } else {
-        if (await tx.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) {
+        if ((await findOrganizationId(tx, name)) !== undefined) {
           // Organizations cannot be created under names the directory knows; one made before the directory
           // was configured blocks this login until an administrator renames or removes it.
           this.log?.warn({ user: name }, 'directory login refused: an organization has this name');
@@ -94,13 +97,11 @@ export class DirectoryAccounts {
           await this.journal.write(tx, DIRECTORY, entries);
           return;
         }
-        const res = await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: Date.now(), ...fields })
-          .onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
-        if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) entries.push({ action: 'user.create', resource: `user:${name}`, detail: { source: 'ldap', dn: du.dn, admin } });
+        if (await insertDirectoryUser(tx, name, fields, Date.now())) entries.push({ action: 'user.create', resource: `user:${name}`, detail: { source: 'ldap', dn: du.dn, admin } });
       }
-      const row = await tx.selectFrom('users').select(['id', 'source']).where('name', '=', name).executeTakeFirst();
+      const row = await findUserSource(tx, name);
       const events: NewEvent[] = [];
-      if (row?.source === 'ldap') entries.push(...(await this.syncTeams(tx, Number(row.id), name, groups, events)));
+      if (row?.source === 'ldap') entries.push(...(await this.syncTeams(tx, row.id, name, groups, events)));
       await this.journal.write(tx, DIRECTORY, entries);
       await this.outbox.appendAll(tx, DIRECTORY, events);
     });
@@ -111,20 +112,19 @@ export class DirectoryAccounts {
   /** Team memberships that follow directory groups: added and removed by the directory; manual ones stay. */
   private async syncTeams(tx: Tx, userId: number, userName: string, groups: Set<string>, events: NewEvent[]): Promise<JournalEntry[]> {
     const entries: JournalEntry[] = [];
-    const teams = await tx.selectFrom('teams').innerJoin('organizations as o', 'o.id', 'teams.org_id')
-      .select(['teams.id', 'teams.name', 'teams.directory_group', 'o.name as org']).where('teams.directory_group', 'is not', null).execute();
-    const current = new Map((await tx.selectFrom('team_members').select(['team_id', 'source']).where('user_id', '=', userId).execute()).map((m) => [Number(m.team_id), m.source]));
+    const teams = await directoryTeams(tx);
+    const current = new Map((await teamMemberships(tx, userId)).map((m) => [m.teamId, m.source]));
     for (const t of teams) {
-      const id = Number(t.id);
-      const wanted = groups.has(dnKey(t.directory_group!));
+      const id = t.id;
+      const wanted = groups.has(dnKey(t.directoryGroup));
       const have = current.get(id);
       if (wanted && have === undefined) {
-        await tx.insertInto('team_members').values({ team_id: id, user_id: userId, source: 'directory' }).execute();
+        await addDirectoryTeamMember(tx, id, userId);
         entries.push({ action: 'team.member.add', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
         events.push(TeamMemberAdded({ organization: t.org, team: t.name, user: userName, source: 'directory' }));
       }
       if (!wanted && have === 'directory') {
-        await tx.deleteFrom('team_members').where('team_id', '=', id).where('user_id', '=', userId).execute();
+        await removeTeamMember(tx, id, userId);
         entries.push({ action: 'team.member.remove', resource: `team:${t.org}/${t.name}`, detail: { user: userName, source: 'directory' } });
         events.push(TeamMemberRemoved({ organization: t.org, team: t.name, user: userName, source: 'directory' }));
       }
@@ -146,8 +146,7 @@ export class DirectoryAccounts {
    */
   async sync(): Promise<SyncReport> {
     const report: SyncReport = { checked: 0, updated: 0, disabled: 0, skipped: 0 };
-    const users = await this.db.selectFrom('users').select(['name']).where('source', '=', 'ldap').where('disabled', '=', 0).orderBy('name').execute();
-    for (const { name } of users) {
+    for (const name of await activeDirectoryUserNames(this.db)) {
       const u = await this.accounts.byName(name);
       if (!u || u.disabled) continue;
       report.checked++;

@@ -3,9 +3,11 @@
 // Answers slow down as failures mount, then that key is locked for a while. Counting per account and address
 // means a guesser elsewhere cannot lock a user out; the account-wide limit still stops guessing from many
 // addresses. Administrators can lift a lock (`berth user unlock`, POST /api/v1/users/{name}/unlock).
-import type { ExpressionBuilder } from 'kysely';
 import type { Db, MetadataStore } from '../db/database.js';
-import type { Database } from '../db/schema.js';
+import {
+  accountLockEnds, deleteAccountCounters, deleteCounters, existingCounters, findCounter, lockEnds, lockedAccountCounters, putCounter, recordAuthFailure,
+  type AccountCounters,
+} from '../db/login-throttle.js';
 import type { Journal, RequestContext } from '../audit/journal.js';
 import { LoginFailed } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
@@ -25,10 +27,7 @@ export function loginLocked(retryAfterSeconds: number): BerthError {
 const pairKey = (name: string, address: string) => `pair:${name}\u0000${address}`;
 
 /** Every counter of one account: account-wide and per address. */
-const accountKeys = (name: string) => (eb: ExpressionBuilder<Database, 'login_throttle'>) => eb.or([
-  eb('key', '=', `user:${name}`),
-  eb.and([eb('key', '>=', pairKey(name, '')), eb('key', '<', `pair:${name}\u0001`)]),
-]);
+const accountKeys = (name: string): AccountCounters => ({ key: `user:${name}`, from: pairKey(name, ''), to: `pair:${name}\u0001` });
 
 export class LoginThrottle {
   private readonly db: Db;
@@ -49,8 +48,7 @@ export class LoginThrottle {
   /** Throws LOGIN_LOCKED while the account from this address, the account, or the address is locked. */
   async check(name: string, address: string): Promise<void> {
     const now = Date.now();
-    const rows = await this.db.selectFrom('login_throttle').select(['locked_until']).where('key', 'in', this.keys(name, address).map(([k]) => k)).execute();
-    const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
+    const until = Math.max(0, ...(await lockEnds(this.db, this.keys(name, address).map(([k]) => k))));
     if (until > now) throw loginLocked(Math.ceil((until - now) / 1000));
   }
 
@@ -61,17 +59,16 @@ export class LoginThrottle {
     const worst = await this.meta.transaction(async (tx) => {
       let share = 0;
       for (const [key, limit] of this.keys(name, address)) {
-        const row = await tx.selectFrom('login_throttle').selectAll().where('key', '=', key).executeTakeFirst();
-        const fresh = !row || now - Number(row.window_start) > this.limits.window * 1000;
-        const failures = fresh ? 1 : Number(row!.failures) + 1;
-        const windowStart = fresh ? now : Number(row!.window_start);
-        const lockedUntil = failures >= limit ? now + this.limits.lockout * 1000 : fresh ? 0 : Number(row!.locked_until);
-        await tx.insertInto('login_throttle').values({ key, failures, window_start: windowStart, locked_until: lockedUntil })
-          .onConflict((oc) => oc.column('key').doUpdateSet({ failures, window_start: windowStart, locked_until: lockedUntil })).execute();
+        const row = await findCounter(tx, key);
+        const fresh = !row || now - row.windowStart > this.limits.window * 1000;
+        const failures = fresh ? 1 : row!.failures + 1;
+        const windowStart = fresh ? now : row!.windowStart;
+        const lockedUntil = failures >= limit ? now + this.limits.lockout * 1000 : fresh ? 0 : row!.lockedUntil;
+        await putCounter(tx, { key, failures, windowStart, lockedUntil });
         // Once locked, the lock answers; before that, each failure waits a little longer.
         if (failures < limit) share = Math.max(share, failures / limit);
       }
-      await tx.insertInto('auth_failures').values({ at: now, user_name: name.slice(0, 256), address, source, reason }).execute();
+      await recordAuthFailure(tx, { at: now, userName: name.slice(0, 256), address, source, reason });
       // The failure, its record and its event commit together.
       const who = { ...(ctx ?? { userAgent: '', requestId: '' }), actor: name.slice(0, 256), actorSource: source, address };
       await this.journal.write(tx, who, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'failure', detail: { source, reason } }]);
@@ -86,15 +83,14 @@ export class LoginThrottle {
   async succeeded(name: string, address: string): Promise<void> {
     const keys = [pairKey(name, address), `user:${name}`];
     // Read first: Basic on every request must not turn every request into a write.
-    const rows = await this.db.selectFrom('login_throttle').select('key').where('key', 'in', keys).execute();
-    if (rows.length) await this.db.deleteFrom('login_throttle').where('key', 'in', keys).execute();
+    if ((await existingCounters(this.db, keys)).length) await deleteCounters(this.db, keys);
   }
 
   /** Lifts every lock and counter of an account (from every address); returns how many were lifted. */
   async unlock(name: string, ctx: RequestContext): Promise<number> {
     return this.meta.transaction(async (tx) => {
-      const locked = await tx.selectFrom('login_throttle').select('key').where(accountKeys(name)).where('locked_until', '>', Date.now()).execute();
-      await tx.deleteFrom('login_throttle').where(accountKeys(name)).execute();
+      const locked = await lockedAccountCounters(tx, accountKeys(name), Date.now());
+      await deleteAccountCounters(tx, accountKeys(name));
       await this.journal.write(tx, ctx, [{ action: 'user.unlock', resource: `user:${name.slice(0, 256)}`, detail: { locks: locked.length } }]);
       return locked.length;
     });
@@ -102,8 +98,7 @@ export class LoginThrottle {
 
   /** Whether an account is locked from anywhere right now (for the UI and the CLI). */
   async lockedUntil(name: string): Promise<number | null> {
-    const rows = await this.db.selectFrom('login_throttle').select('locked_until').where(accountKeys(name)).execute();
-    const until = Math.max(0, ...rows.map((r) => Number(r.locked_until)));
+    const until = Math.max(0, ...(await accountLockEnds(this.db, accountKeys(name))));
     return until > Date.now() ? until : null;
   }
 }

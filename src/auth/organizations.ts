@@ -10,7 +10,15 @@ import type { Outbox } from '../events/outbox.js';
 import { isValidName, namespaceOf } from '../oci/reference.js';
 import { BerthError } from '../errors/berth-error.js';
 import { isRole, type Role } from './policy.js';
-import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from './namespaces.js';
+import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from '../db/namespaces.js';
+import {
+  addOrgMember, addTeamMember, deleteOrganization, deleteTeamAndRoles, deleteTeamsRepositoryRoles, findOrganization, findTeamId, insertOrganization,
+  insertTeam, listOrganizations, orgRoles, removeTeamMember, replaceOrgRole, replaceRepositoryRole, repositoryPublic, repositoryRoles,
+  setOrganizationPublic, setRepositoryPublic, setTeamDirectoryGroup, teamIdsOf, teamMemberNames, teamNames, teamsWithCounts, userNames,
+  type OrganizationRow, type RoleRow,
+} from '../db/organizations.js';
+import { deleteRobotsOf, findUserId } from '../db/users.js';
+import { findOrganizationId } from '../db/webhook-endpoints.js';
 
 /** Why a name may not become an organization although nobody owns it yet (a directory user's name), or null. */
 export type ReservedName = (name: string) => Promise<string | null>;
@@ -46,9 +54,9 @@ export class Organizations {
   }
 
   private async org(name: string): Promise<{ id: number; public: boolean }> {
-    const o = await this.db.selectFrom('organizations').select(['id', 'public']).where('name', '=', name).executeTakeFirst();
+    const o = await findOrganization(this.db, name);
     if (!o) throw new BerthError('NOT_FOUND', { message: `no organization ${name}` });
-    return { id: Number(o.id), public: Boolean(o.public) };
+    return { id: o.id, public: o.public };
   }
 
   /**
@@ -73,9 +81,9 @@ export class Organizations {
       if (await namespaceOwner(tx, name)) throw new BerthError('CONFLICT', { message: `${name} is already taken` });
       // Settings and roles left on names of a namespace nobody owned do not pass to its new owner unasked.
       if (!opts.adopt) await forgetNamespaceSettings(tx, name);
-      const { id } = await tx.insertInto('organizations').values({ name, public: opts.public ? 1 : 0, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
+      const id = await insertOrganization(tx, name, Boolean(opts.public), Date.now());
       if (ownerId === undefined) return [];
-      await tx.insertInto('org_members').values({ org_id: Number(id), subject_kind: 'user', subject_id: ownerId, role: 'admin' }).execute();
+      await addOrgMember(tx, id, { kind: 'user', id: ownerId }, 'admin');
       return [OrganizationMemberAdded({ organization: name, subject: { kind: 'user', name: opts.owner! }, role: 'admin' })];
     });
   }
@@ -83,7 +91,7 @@ export class Organizations {
   async setPublic(name: string, isPublic: boolean, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(name);
     await this.change(ctx, { action: 'org.update', resource: `organization:${name}`, detail: { public: isPublic } }, async (tx) => {
-      await tx.updateTable('organizations').set({ public: isPublic ? 1 : 0 }).where('id', '=', o.id).execute();
+      await setOrganizationPublic(tx, o.id, isPublic);
     });
   }
 
@@ -92,29 +100,29 @@ export class Organizations {
     const o = await this.org(orgName);
     if (await this.teamId(o.id, team).catch(() => null)) throw new BerthError('CONFLICT', { message: `team ${orgName}/${team} already exists`, field: 'name' });
     await this.change(ctx, { action: 'team.create', resource: `team:${orgName}/${team}` }, async (tx) => {
-      await tx.insertInto('teams').values({ org_id: o.id, name: team }).execute();
+      await insertTeam(tx, o.id, team);
       return [TeamCreated({ organization: orgName, team })];
     });
   }
 
   private async teamId(orgId: number, team: string): Promise<number> {
-    const t = await this.db.selectFrom('teams').select('id').where('org_id', '=', orgId).where('name', '=', team).executeTakeFirst();
-    if (!t) throw new BerthError('NOT_FOUND', { message: `no team ${team}` });
-    return Number(t.id);
+    const id = await findTeamId(this.db, orgId, team);
+    if (id === undefined) throw new BerthError('NOT_FOUND', { message: `no team ${team}` });
+    return id;
   }
 
   private async userId(name: string): Promise<number> {
-    const u = await this.db.selectFrom('users').select('id').where('name', '=', name).executeTakeFirst();
-    if (!u) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
-    return Number(u.id);
+    const id = await findUserId(this.db, name);
+    if (id === undefined) throw new BerthError('NOT_FOUND', { message: `no user ${name}` });
+    return id;
   }
 
   async addTeamMember(orgName: string, team: string, user: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
-    const values = { team_id: await this.teamId(o.id, team), user_id: await this.userId(user) };
+    const teamId = await this.teamId(o.id, team);
+    const userId = await this.userId(user);
     await this.change(ctx, { action: 'team.member.add', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
-      const res = await tx.insertInto('team_members').values(values).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).executeTakeFirst();
-      return Number(res.numInsertedOrUpdatedRows ?? 0) > 0 ? [TeamMemberAdded({ organization: orgName, team, user, source: 'manual' })] : [];
+      return (await addTeamMember(tx, teamId, userId)) ? [TeamMemberAdded({ organization: orgName, team, user, source: 'manual' })] : [];
     });
   }
 
@@ -123,8 +131,8 @@ export class Organizations {
     const teamId = await this.teamId(o.id, team);
     const userId = await this.userId(user);
     await this.change(ctx, { action: 'team.member.remove', resource: `team:${orgName}/${team}`, detail: { user } }, async (tx) => {
-      const gone = await tx.deleteFrom('team_members').where('team_id', '=', teamId).where('user_id', '=', userId).returning('source').executeTakeFirst();
-      return gone ? [TeamMemberRemoved({ organization: orgName, team, user, source: gone.source })] : [];
+      const source = await removeTeamMember(tx, teamId, userId);
+      return source !== undefined ? [TeamMemberRemoved({ organization: orgName, team, user, source })] : [];
     });
   }
 
@@ -137,12 +145,9 @@ export class Organizations {
   /** A role on the organization (null removes it). */
   async setOrgRole(orgName: string, subject: Subject, role: Role | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
-    const key = { org_id: o.id, subject_kind: subject.kind, subject_id: await this.subjectId(o.id, subject) };
+    const ref = { kind: subject.kind, id: await this.subjectId(o.id, subject) };
     await this.change(ctx, { action: 'org.role', resource: `organization:${orgName}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
-      const before = await tx.deleteFrom('org_members').where('org_id', '=', key.org_id).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id)
-        .returning('role').executeTakeFirst();
-      if (role) await tx.insertInto('org_members').values({ ...key, role }).execute();
-      const previous = before?.role ?? null;
+      const previous = await replaceOrgRole(tx, o.id, ref, role);
       if (previous === role) return [];
       const d = { organization: orgName, subject };
       if (role === null) return [OrganizationMemberRemoved({ ...d, previous: previous! })];
@@ -153,13 +158,10 @@ export class Organizations {
   /** A role on one repository, which may differ from the organization role (null removes it). */
   async setRepositoryRole(repository: string, subject: Subject, role: Role | null, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     if (!isValidName(repository)) throw new BerthError('INPUT_INVALID', { message: `invalid repository name ${repository}` });
-    const org = await this.db.selectFrom('organizations').select('id').where('name', '=', namespaceOf(repository)).executeTakeFirst();
-    const key = { repository_name: repository, subject_kind: subject.kind, subject_id: await this.subjectId(org ? Number(org.id) : null, subject) };
+    const orgId = await findOrganizationId(this.db, namespaceOf(repository));
+    const ref = { kind: subject.kind, id: await this.subjectId(orgId ?? null, subject) };
     await this.change(ctx, { action: 'repository.role', resource: `repository:${repository}`, detail: { subject: `${subject.kind}:${subject.name}`, role } }, async (tx) => {
-      const before = await tx.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', key.subject_kind).where('subject_id', '=', key.subject_id)
-        .returning('role').executeTakeFirst();
-      if (role) await tx.insertInto('repository_members').values({ ...key, role }).execute();
-      const previous = before?.role ?? null;
+      const previous = await replaceRepositoryRole(tx, repository, ref, role);
       if (previous === role) return [];
       if (role === null) return [RepositoryRoleRevoked({ repository, subject, previous: previous! })];
       return [RepositoryRoleGranted({ repository, subject, role, previous })];
@@ -169,21 +171,19 @@ export class Organizations {
   /** public, private, or inherit (as its organization; private in a user namespace). */
   async setRepositoryVisibility(repository: string, visibility: 'public' | 'private' | 'inherit', ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     if (!isValidName(repository)) throw new BerthError('INPUT_INVALID', { message: `invalid repository name ${repository}` });
-    const value = visibility === 'inherit' ? null : visibility === 'public' ? 1 : 0;
+    const value = visibility === 'inherit' ? null : visibility === 'public';
     await this.change(ctx, { action: 'repository.visibility', resource: `repository:${repository}`, detail: { visibility } }, async (tx) => {
-      await tx.insertInto('repository_settings').values({ name: repository, public: value })
-        .onConflict((oc) => oc.column('name').doUpdateSet({ public: value })).execute();
+      await setRepositoryPublic(tx, repository, value);
     });
   }
 
   async list(): Promise<OrganizationInfo[]> {
-    return (await this.db.selectFrom('organizations').selectAll().orderBy('name').execute())
-      .map((o) => ({ name: o.name, public: Boolean(o.public), createdAt: Number(o.created_at) }));
+    return (await listOrganizations(this.db)).map(toInfo);
   }
 
   async get(name: string): Promise<OrganizationInfo | undefined> {
-    const o = await this.db.selectFrom('organizations').selectAll().where('name', '=', name).executeTakeFirst();
-    return o ? { name: o.name, public: Boolean(o.public), createdAt: Number(o.created_at) } : undefined;
+    const o = await findOrganization(this.db, name);
+    return o ? toInfo(o) : undefined;
   }
 
   /** Removes an organization that holds no repositories (its teams, roles and robots go with it). */
@@ -195,37 +195,29 @@ export class Organizations {
       if ((await namespaceRepositories(tx, name, 1)).length) throw new BerthError('CONFLICT', { message: `organization ${name} still holds repositories; delete them first` });
       // Settings given on names never pushed would otherwise pass to whoever takes the name next.
       await forgetNamespaceSettings(tx, name);
-      const teams = (await tx.selectFrom('teams').select('id').where('org_id', '=', o.id).execute()).map((t) => Number(t.id));
-      if (teams.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teams).execute();
-      await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${name}+`).where('name', '<', `${name},`).execute();
-      await tx.deleteFrom('organizations').where('id', '=', o.id).execute();
+      await deleteTeamsRepositoryRoles(tx, await teamIdsOf(tx, o.id));
+      await deleteRobotsOf(tx, name);
+      await deleteOrganization(tx, o.id);
       await this.journal.write(tx, ctx, [{ action: 'org.delete', resource: `organization:${name}` }]);
     });
   }
 
   async teams(orgName: string): Promise<TeamInfo[]> {
     const o = await this.org(orgName);
-    const rows = await this.db.selectFrom('teams').leftJoin('team_members', 'team_members.team_id', 'teams.id')
-      .select((eb) => ['teams.name', 'teams.directory_group', eb.fn.count<number>('team_members.user_id').as('members')])
-      .where('teams.org_id', '=', o.id).groupBy(['teams.id', 'teams.name', 'teams.directory_group']).orderBy('teams.name').execute();
-    return rows.map((t) => ({ name: t.name, directoryGroup: t.directory_group, members: Number(t.members) }));
+    return teamsWithCounts(this.db, o.id);
   }
 
   async teamMembers(orgName: string, team: string): Promise<{ name: string; source: string }[]> {
     const o = await this.org(orgName);
     const id = await this.teamId(o.id, team);
-    return (await this.db.selectFrom('team_members').innerJoin('users', 'users.id', 'team_members.user_id')
-      .select(['users.name', 'team_members.source']).where('team_members.team_id', '=', id).orderBy('users.name').execute())
-      .map((m) => ({ name: m.name, source: m.source }));
+    return teamMemberNames(this.db, id);
   }
 
   async removeTeam(orgName: string, team: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     const o = await this.org(orgName);
     const id = await this.teamId(o.id, team);
     await this.transact(async (tx: Tx) => {
-      await tx.deleteFrom('org_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
-      await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
-      await tx.deleteFrom('teams').where('id', '=', id).execute();
+      await deleteTeamAndRoles(tx, id);
       await this.journal.write(tx, ctx, [{ action: 'team.delete', resource: `team:${orgName}/${team}` }]);
       await this.outbox.append(tx, ctx, TeamDeleted({ organization: orgName, team }));
     });
@@ -236,41 +228,39 @@ export class Organizations {
     const o = await this.org(orgName);
     const id = await this.teamId(o.id, team);
     await this.change(ctx, { action: 'team.update', resource: `team:${orgName}/${team}`, detail: { directoryGroup: groupDn } }, async (tx) => {
-      await tx.updateTable('teams').set({ directory_group: groupDn }).where('id', '=', id).execute();
-      if (groupDn === null) await tx.updateTable('team_members').set({ source: 'manual' }).where('team_id', '=', id).execute();
+      await setTeamDirectoryGroup(tx, id, groupDn);
     });
   }
 
   /** Roles on an organization: users and teams. */
   async orgMembers(orgName: string): Promise<MemberInfo[]> {
     const o = await this.org(orgName);
-    return this.named(await this.db.selectFrom('org_members').select(['subject_kind', 'subject_id', 'role']).where('org_id', '=', o.id).execute());
+    return this.named(await orgRoles(this.db, o.id));
   }
 
   /** Roles given on one repository (besides the organization's). */
   async repositoryMembers(repository: string): Promise<MemberInfo[]> {
-    return this.named(await this.db.selectFrom('repository_members').select(['subject_kind', 'subject_id', 'role']).where('repository_name', '=', repository).execute());
+    return this.named(await repositoryRoles(this.db, repository));
   }
 
   async repositoryVisibility(repository: string): Promise<'public' | 'private' | 'inherit'> {
-    const r = await this.db.selectFrom('repository_settings').select('public').where('name', '=', repository).executeTakeFirst();
-    return r?.public === null || r?.public === undefined ? 'inherit' : r.public ? 'public' : 'private';
+    const isPublic = await repositoryPublic(this.db, repository);
+    return isPublic === null ? 'inherit' : isPublic ? 'public' : 'private';
   }
 
-  private async named(rows: { subject_kind: string; subject_id: number; role: string }[]): Promise<MemberInfo[]> {
-    const userIds = rows.filter((r) => r.subject_kind === 'user').map((r) => Number(r.subject_id));
-    const teamIds = rows.filter((r) => r.subject_kind === 'team').map((r) => Number(r.subject_id));
-    const users = new Map((userIds.length ? await this.db.selectFrom('users').select(['id', 'name']).where('id', 'in', userIds).execute() : []).map((u) => [Number(u.id), u.name]));
-    const teams = new Map((teamIds.length ? await this.db.selectFrom('teams').select(['id', 'name']).where('id', 'in', teamIds).execute() : []).map((t) => [Number(t.id), t.name]));
+  private async named(rows: RoleRow[]): Promise<MemberInfo[]> {
+    const users = await userNames(this.db, rows.filter((r) => r.kind === 'user').map((r) => r.subjectId));
+    const teams = await teamNames(this.db, rows.filter((r) => r.kind === 'team').map((r) => r.subjectId));
     const out: MemberInfo[] = [];
     for (const r of rows) {
-      const name = r.subject_kind === 'user' ? users.get(Number(r.subject_id)) : teams.get(Number(r.subject_id));
-      if (name && isRole(r.role)) out.push({ kind: r.subject_kind as 'user' | 'team', name, role: r.role });
+      const name = r.kind === 'user' ? users.get(r.subjectId) : teams.get(r.subjectId);
+      if (name && isRole(r.role)) out.push({ kind: r.kind, name, role: r.role });
     }
     return out.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'team' ? -1 : 1));
   }
 }
 
 export interface OrganizationInfo { name: string; public: boolean; createdAt: number }
+const toInfo = (o: OrganizationRow): OrganizationInfo => ({ name: o.name, public: o.public, createdAt: o.createdAt });
 export interface TeamInfo { name: string; directoryGroup: string | null; members: number }
 export interface MemberInfo { kind: 'user' | 'team'; name: string; role: Role }

@@ -6,6 +6,7 @@ import type { SecretBox } from '../lib/secret-box.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 import type { Transact } from './accounts.js';
 import { BerthError } from '../errors/berth-error.js';
+import { clearTotp, enableTotp, findUserName, setPendingTotp, totpSecrets, useTotpStep } from '../db/users.js';
 
 const PERIOD = 30;
 const CODE = /^\d{6}$/;
@@ -24,47 +25,43 @@ export class SecondFactor {
   /** Starts enrollment: a new secret, not yet in force until `confirm` sees a code made from it. */
   async begin(userId: number, userName: string): Promise<{ secret: string; uri: string }> {
     const secret = new OTPAuth.Secret({ size: 20 }).base32;
-    await this.db.updateTable('users').set({ totp_pending_sealed: this.box.seal(secret, this.context(userId)) }).where('id', '=', userId).execute();
+    await setPendingTotp(this.db, userId, this.box.seal(secret, this.context(userId)));
     return { secret, uri: this.totp(secret, userName).toString() };
   }
 
   /** Completes enrollment with a code from the authenticator app; false when the code does not match. */
   async confirm(userId: number, userName: string, code: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<boolean> {
-    const row = await this.db.selectFrom('users').select(['totp_pending_sealed']).where('id', '=', userId).executeTakeFirst();
-    if (!row?.totp_pending_sealed) throw new BerthError('SECOND_FACTOR_NOT_STARTED');
-    const secret = this.box.open(row.totp_pending_sealed, this.context(userId));
+    const pending = (await totpSecrets(this.db, userId))?.pending;
+    if (!pending) throw new BerthError('SECOND_FACTOR_NOT_STARTED');
+    const secret = this.box.open(pending, this.context(userId));
     const step = this.match(secret, userName, code);
     if (step === null) return false;
     await this.transact(async (tx) => {
-      await tx.updateTable('users').set({ totp_secret_sealed: row.totp_pending_sealed, totp_pending_sealed: null, totp_last_step: step })
-        .where('id', '=', userId).execute();
+      await enableTotp(tx, userId, pending, step);
       await this.journal.write(tx, ctx, [{ action: 'user.totp.enable', resource: `user:${userName}` }]);
     });
     return true;
   }
 
   async enabled(userId: number): Promise<boolean> {
-    const row = await this.db.selectFrom('users').select('totp_secret_sealed').where('id', '=', userId).executeTakeFirst();
-    return Boolean(row?.totp_secret_sealed);
+    return Boolean((await totpSecrets(this.db, userId))?.active);
   }
 
   async disable(userId: number, ctx: RequestContext = SYSTEM_CONTEXT): Promise<void> {
     await this.transact(async (tx) => {
-      await tx.updateTable('users').set({ totp_secret_sealed: null, totp_pending_sealed: null, totp_last_step: null }).where('id', '=', userId).execute();
-      const u = await tx.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
-      await this.journal.write(tx, ctx, [{ action: 'user.totp.disable', resource: `user:${u?.name ?? userId}` }]);
+      await clearTotp(tx, userId);
+      const name = await findUserName(tx, userId);
+      await this.journal.write(tx, ctx, [{ action: 'user.totp.disable', resource: `user:${name ?? userId}` }]);
     });
   }
 
   /** Checks a login code. Each code works once: a replayed or older code is refused, also across processes. */
   async verify(userId: number, userName: string, code: string): Promise<boolean> {
-    const row = await this.db.selectFrom('users').select(['totp_secret_sealed']).where('id', '=', userId).executeTakeFirst();
-    if (!row?.totp_secret_sealed) return false;
-    const step = this.match(this.box.open(row.totp_secret_sealed, this.context(userId)), userName, code);
+    const active = (await totpSecrets(this.db, userId))?.active;
+    if (!active) return false;
+    const step = this.match(this.box.open(active, this.context(userId)), userName, code);
     if (step === null) return false;
-    const res = await this.db.updateTable('users').set({ totp_last_step: step }).where('id', '=', userId)
-      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)])).executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    return useTotpStep(this.db, userId, step);
   }
 
   /** The time step a code belongs to (one step of clock drift either way), or null. */

@@ -3,6 +3,7 @@
 // and cannot be guessed without the cookie.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/database.js';
+import { deleteSession, deleteSessionsOf, deleteStaleSessions, findSession, insertSession, touchSession } from '../db/sessions.js';
 
 export const SESSION_COOKIE = 'berth_session';
 
@@ -28,40 +29,36 @@ export class Sessions {
     const secret = randomBytes(32).toString('base64url');
     const now = Date.now();
     const expiresAt = now + this.opts.lifetime * 1000;
-    await this.db.insertInto('sessions').values({
-      id_hash: sha256(secret), user_id: userId, created_at: now, last_seen_at: now, expires_at: expiresAt,
-      address: address.slice(0, 100), user_agent: userAgent.slice(0, 300),
-    }).execute();
+    await insertSession(this.db, { idHash: sha256(secret), userId, now, expiresAt, address: address.slice(0, 100), userAgent: userAgent.slice(0, 300) });
     return { secret, userId, createdAt: now, expiresAt, csrfToken: csrfTokenFor(secret) };
   }
 
   /** The live session a cookie names: not expired, not idle too long; its last use is recorded. */
   async resolve(secret: string): Promise<SessionInfo | null> {
     if (!SECRET.test(secret)) return null;
-    const row = await this.db.selectFrom('sessions').selectAll().where('id_hash', '=', sha256(secret)).executeTakeFirst();
+    const row = await findSession(this.db, sha256(secret));
     if (!row) return null;
     const now = Date.now();
-    if (Number(row.expires_at) <= now || Number(row.last_seen_at) + this.opts.idleTimeout * 1000 <= now) {
-      await this.db.deleteFrom('sessions').where('id_hash', '=', row.id_hash).execute();
+    if (row.expiresAt <= now || row.lastSeenAt + this.opts.idleTimeout * 1000 <= now) {
+      await deleteSession(this.db, row.idHash);
       return null;
     }
     // At most one write a minute per session, not one per request.
-    if (now - Number(row.last_seen_at) > 60_000) await this.db.updateTable('sessions').set({ last_seen_at: now }).where('id_hash', '=', row.id_hash).execute();
-    return { userId: Number(row.user_id), createdAt: Number(row.created_at), expiresAt: Number(row.expires_at), csrfToken: csrfTokenFor(secret) };
+    if (now - row.lastSeenAt > 60_000) await touchSession(this.db, row.idHash, now);
+    return { userId: row.userId, createdAt: row.createdAt, expiresAt: row.expiresAt, csrfToken: csrfTokenFor(secret) };
   }
 
   async destroy(secret: string): Promise<void> {
-    await this.db.deleteFrom('sessions').where('id_hash', '=', sha256(secret)).execute();
+    await deleteSession(this.db, sha256(secret));
   }
 
   /** Ends every session of a user (password change, disabling, second factor changes). */
   async destroyAll(userId: number): Promise<void> {
-    await this.db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+    await deleteSessionsOf(this.db, userId);
   }
 
   async purgeExpired(): Promise<number> {
     const now = Date.now();
-    const res = await this.db.deleteFrom('sessions').where((eb) => eb.or([eb('expires_at', '<=', now), eb('last_seen_at', '<=', now - this.opts.idleTimeout * 1000)])).executeTakeFirst();
-    return Number(res.numDeletedRows);
+    return deleteStaleSessions(this.db, now, now - this.opts.idleTimeout * 1000);
   }
 }

@@ -7,6 +7,9 @@ import type { AuditLogTable } from './schema.js';
 
 export interface ChainHead { seq: number; hash: string }
 
+/** One record of the chain as stored (audit/journal.ts builds them, hashed, for appendToChain). */
+export type AuditRecordRow = AuditLogTable;
+
 /**
  * Appends records to the chain, safely under concurrent writers on any dialect: the head (table
  * audit_head, one row) is locked first, `build` makes the rows that continue it, and the head moves to the
