@@ -7,7 +7,8 @@ import type { ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/driver.js';
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
-import { param, PreparedQuery } from '../db/prepared.js';
+import { BlobLookups, findLinkedBlob, linkBlob, touchBlob, touchBlobLink, unlinkBlob, upsertBlob } from '../db/blobs.js';
+import { manifestUsingBlob } from '../db/manifests.js';
 import { SYSTEM_CONTEXT, type Journal, type RequestContext } from '../audit/journal.js';
 import { BlobDeleted, BlobMounted } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
@@ -29,28 +30,24 @@ export interface BlobServiceOptions {
 }
 
 export class BlobService {
-  private readonly statQuery: PreparedQuery<{ digest: string; size: number; repository_id: number; touched_at: number }>;
+  /** The stat lookup, compiled once. */
+  private readonly lookups: BlobLookups;
 
   constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox, private readonly opts: BlobServiceOptions = {}) {
-    this.statQuery = new PreparedQuery(() => meta.db.selectFrom('repository_blobs as rb')
-      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
-      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select(['b.digest', 'b.size', 'rb.repository_id', 'rb.touched_at'])
-      .where('r.name', '=', param('name')).where('rb.digest', '=', param('digest')));
+    this.lookups = new BlobLookups(meta.db);
   }
 
   /** The blob as the repository sees it, or BLOB_UNKNOWN. Protects it from garbage collection for a while (see touchAfterMs). */
   async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
-    const row = await this.statQuery.first(this.meta.db, { name, digest: digest.digest });
+    const row = await this.lookups.linkedBlob(name, digest.digest);
     if (!row) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
     const touchAfter = this.opts.touchAfterMs;
     const now = Date.now();
     if (touchAfter !== undefined && now - Number(row.touched_at) > touchAfter) {
       // Answered only once the touch is in: a collection that removed the link first leaves nothing to
       // touch, and the client is told the blob is unknown (so it uploads it) instead of being told it is there.
-      const res = await this.meta.relaxed((db) => db.updateTable('repository_blobs').set({ touched_at: now })
-        .where('repository_id', '=', Number(row.repository_id)).where('digest', '=', digest.digest).executeTakeFirst());
-      if (Number(res.numUpdatedRows) === 0) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      const touched = await this.meta.relaxed((db) => touchBlobLink(db, Number(row.repository_id), digest.digest, now));
+      if (!touched) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
     }
     return { digest: row.digest, size: Number(row.size) };
   }
@@ -139,40 +136,29 @@ export class BlobService {
         await this.store.move(tempPath, target);
         consumed = true;
       }
-      await tx.insertInto('blobs').values({ digest: digest.digest, size, created_at: now, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size })).execute();
+      await upsertBlob(tx, digest.digest, size, now);
       const repositoryId = await ensureRepository(tx, name, now);
-      await this.link(tx, repositoryId, digest.digest, now);
+      await linkBlob(tx, repositoryId, digest.digest, now);
       await also?.(tx);
     });
     if (!consumed) await this.store.delete(tempPath);
-  }
-
-  private async link(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
-    await tx.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now, touched_at: now })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now })).execute();
   }
 
   /** Links a blob the source repository holds into the target. False when the source lacks it. */
   async mount(target: string, digest: ParsedDigest, from: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<BlobInfo | null> {
     const now = Date.now();
     return this.meta.transaction(async (tx) => {
-      const src = await tx.selectFrom('repository_blobs as rb')
-        .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
-        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-        .select(['b.digest', 'b.size'])
-        .where('r.name', '=', from).where('rb.digest', '=', digest.digest)
-        .executeTakeFirst();
+      const src = await findLinkedBlob(tx, from, digest.digest);
       if (!src) return null;
       // Bytes must really be there: never link a blob whose content is gone.
       const st = await this.store.stat(blobPath(digest));
-      if (!st || st.size !== Number(src.size)) return null;
-      await tx.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest.digest).execute();
+      if (!st || st.size !== src.size) return null;
+      await touchBlob(tx, digest.digest, now);
       const repositoryId = await ensureRepository(tx, target, now);
-      await this.link(tx, repositoryId, digest.digest, now);
-      await this.journal.write(tx, ctx, [{ action: 'blob.mount', resource: `repository:${target}@${digest.digest}`, detail: { from, size: Number(src.size) } }]);
-      await this.outbox.append(tx, ctx, BlobMounted({ repository: target, digest: digest.digest, size: Number(src.size), mediaType: 'application/octet-stream', from }));
-      return { digest: src.digest, size: Number(src.size) };
+      await linkBlob(tx, repositoryId, digest.digest, now);
+      await this.journal.write(tx, ctx, [{ action: 'blob.mount', resource: `repository:${target}@${digest.digest}`, detail: { from, size: src.size } }]);
+      await this.outbox.append(tx, ctx, BlobMounted({ repository: target, digest: digest.digest, size: src.size, mediaType: 'application/octet-stream', from }));
+      return { digest: src.digest, size: src.size };
     });
   }
 
@@ -181,17 +167,14 @@ export class BlobService {
     await this.meta.transaction(async (tx) => {
       const repositoryId = await findRepositoryId(tx, name);
       if (repositoryId === undefined) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
-      const used = await tx.selectFrom('manifest_blobs as mb').innerJoin('manifests as m', 'm.id', 'mb.manifest_id')
-        .select('m.digest').where('mb.repository_id', '=', repositoryId).where('mb.digest', '=', digest.digest)
-        .executeTakeFirst();
-      if (used) {
+      const used = await manifestUsingBlob(tx, repositoryId, digest.digest);
+      if (used !== undefined) {
         throw new BerthError('BLOB_IN_USE', {
           message: 'blob is referenced by a manifest in this repository; delete the manifest first',
-          detail: { digest: digest.digest, manifest: used.digest },
+          detail: { digest: digest.digest, manifest: used },
         });
       }
-      const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest.digest).executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      if (!(await unlinkBlob(tx, repositoryId, digest.digest))) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
       await this.journal.write(tx, ctx, [{ action: 'blob.delete', resource: `repository:${name}@${digest.digest}` }]);
       await this.outbox.append(tx, ctx, BlobDeleted({ repository: name, digest: digest.digest }));
     });

@@ -3,8 +3,11 @@
 // period are spared, and each removal re-checks inside a transaction; publishing re-checks its file
 // inside its own transaction, so a concurrent upload either keeps its blob or fails, never half-done.
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
-import type { Db, MetadataStore } from '../db/database.js';
+import type { MetadataStore } from '../db/database.js';
+import {
+  allBlobLinks, blobRowExists, blobsOlderThan, deleteBlobRows, deleteExpiredUploads, deleteUnreferencedLinks, expiredUploadsPage,
+  knownBlobDigests, orphanBlobsAmong, orphanBlobsPage, unreferencedLinksPage, uploadIds, type BlobLinkKey,
+} from '../db/gc.js';
 import { parseDigest, type ParsedDigest } from '../oci/digest.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { BLOBS_PREFIX, blobPath, TRASH_PREFIX, trashPath, UPLOADS_PREFIX, uploadPath } from './paths.js';
@@ -45,8 +48,8 @@ export class GarbageCollector {
       const d = m ? parseDigest(`${m[1]}:${m[2]}`) : null;
       if (!d || typeof d !== 'object') { await this.store.delete(entry.path); continue; }
       await this.meta.transaction(async (tx) => {
-        const row = await tx.selectFrom('blobs').select('size').where('digest', '=', d.digest).executeTakeFirst();
-        if (row && !(await this.store.stat(blobPath(d)))) await this.store.move(entry.path, blobPath(d));
+        const known = await blobRowExists(tx, d.digest);
+        if (known && !(await this.store.stat(blobPath(d)))) await this.store.move(entry.path, blobPath(d));
         else await this.store.delete(entry.path);
       });
     }
@@ -72,19 +75,11 @@ export class GarbageCollector {
 
     // 1. Links from a repository to a blob that none of its manifests reference, a batch per transaction.
     // The deletion re-checks both conditions, so a link touched (pushed, mounted, checked) meanwhile stays.
-    const unreferenced = (qb: typeof db) => qb.selectFrom('repository_blobs as rb').select(['rb.repository_id', 'rb.digest'])
-      .where('rb.touched_at', '<', cutoff)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_blobs as mb').select(sql`1`.as('one'))
-        .whereRef('mb.repository_id', '=', 'rb.repository_id').whereRef('mb.digest', '=', 'rb.digest'))));
     const dryLinks = new Set<string>();
-    let lastLink: { repository_id: number; digest: string } | undefined;
+    let lastLink: BlobLinkKey | undefined;
     let reported = 0;
     for (;;) {
-      const after = lastLink;
-      const batch = await unreferenced(db)
-        .$if(after !== undefined, (q) => q.where((eb) => eb.or([eb('rb.repository_id', '>', after!.repository_id),
-          eb.and([eb('rb.repository_id', '=', after!.repository_id), eb('rb.digest', '>', after!.digest)])])))
-        .orderBy('rb.repository_id').orderBy('rb.digest').limit(batchSize).execute();
+      const batch = await unreferencedLinksPage(db, cutoff, lastLink, batchSize);
       if (batch.length === 0) break;
       lastLink = batch[batch.length - 1];
       if (dryRun) {
@@ -93,13 +88,7 @@ export class GarbageCollector {
       } else {
         const byRepository = new Map<number, string[]>();
         for (const l of batch) byRepository.set(Number(l.repository_id), [...(byRepository.get(Number(l.repository_id)) ?? []), l.digest]);
-        const res = await this.meta.transaction((tx) => tx.deleteFrom('repository_blobs')
-          .where((eb) => eb.or([...byRepository].map(([id, digests]) => eb.and([eb('repository_id', '=', id), eb('digest', 'in', digests)]))))
-          .where('touched_at', '<', cutoff)
-          .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_blobs as mb').select(sql`1`.as('one'))
-            .whereRef('mb.repository_id', '=', 'repository_blobs.repository_id').whereRef('mb.digest', '=', 'repository_blobs.digest'))))
-          .executeTakeFirst());
-        report.unlinked += Number(res.numDeletedRows);
+        report.unlinked += await this.meta.transaction((tx) => deleteUnreferencedLinks(tx, byRepository, cutoff));
       }
       if (report.unlinked - reported >= 1000) {
         reported = report.unlinked;
@@ -116,9 +105,9 @@ export class GarbageCollector {
     reported = 0;
     if (dryRun) {
       // Also count blobs whose last links step 1 would remove.
-      const remaining = await db.selectFrom('repository_blobs').select(['repository_id', 'digest']).execute();
+      const remaining = await allBlobLinks(db);
       const stillLinked = new Set(remaining.filter((r) => !dryLinks.has(`${r.repository_id} ${r.digest}`)).map((r) => r.digest));
-      const all = await db.selectFrom('blobs').select(['digest', 'size']).where('touched_at', '<', cutoff).execute();
+      const all = await blobsOlderThan(db, cutoff);
       for (const b of all) {
         if (stillLinked.has(b.digest) || typeof parseDigest(b.digest) !== 'object') continue;
         report.blobsRemoved++;
@@ -128,8 +117,7 @@ export class GarbageCollector {
       const token = randomBytes(6).toString('hex');
       let lastDigest: string | undefined;
       for (;;) {
-        const after = lastDigest;
-        const batch = await orphanBlobs(db, cutoff).$if(after !== undefined, (q) => q.where('b.digest', '>', after!)).orderBy('b.digest').limit(batchSize).execute();
+        const batch = await orphanBlobsPage(db, cutoff, lastDigest, batchSize);
         if (batch.length === 0) break;
         lastDigest = batch[batch.length - 1].digest;
         const removed = await this.removeBlobs(batch.map((c) => c.digest), cutoff, token);
@@ -149,13 +137,10 @@ export class GarbageCollector {
     const expiry = started - opts.uploadExpirySeconds * 1000;
     let lastUpload: string | undefined;
     for (;;) {
-      const after = lastUpload;
-      const batch = await db.selectFrom('uploads').select(['id', 'size']).where('updated_at', '<', expiry)
-        .$if(after !== undefined, (q) => q.where('id', '>', after!)).orderBy('id').limit(batchSize).execute();
+      const batch = await expiredUploadsPage(db, expiry, lastUpload, batchSize);
       if (batch.length === 0) break;
       lastUpload = batch[batch.length - 1].id;
-      const gone = dryRun ? batch : await this.meta.transaction((tx) => tx.deleteFrom('uploads').where('id', 'in', batch.map((u) => u.id))
-        .where('updated_at', '<', expiry).returning(['id', 'size']).execute());
+      const gone = dryRun ? batch : await this.meta.transaction((tx) => deleteExpiredUploads(tx, batch.map((u) => u.id), expiry));
       for (const u of gone) {
         if (!dryRun) await this.store.delete(uploadPath(u.id));
         report.uploadsRemoved++;
@@ -168,7 +153,7 @@ export class GarbageCollector {
     await pause();
 
     // 4. Files no row accounts for: uploads cut off by a crash, blobs whose publication did not commit.
-    const sessions = new Set((await db.selectFrom('uploads').select('id').execute()).map((r) => r.id));
+    const sessions = new Set(await uploadIds(db));
     let seen = 0;
     for await (const f of this.store.list(UPLOADS_PREFIX)) {
       if (++seen % batchSize === 0) await pause();
@@ -183,7 +168,7 @@ export class GarbageCollector {
       const batch = files;
       files = [];
       const named = batch.filter((f) => f.digest !== null).map((f) => f.digest!);
-      const known = new Set(named.length ? (await db.selectFrom('blobs').select('digest').where('digest', 'in', named).execute()).map((r) => r.digest) : []);
+      const known = await knownBlobDigests(db, named);
       const orphans = batch.filter((f) => f.digest === null || !known.has(f.digest));
       if (orphans.length === 0) return;
       if (dryRun) {
@@ -193,7 +178,7 @@ export class GarbageCollector {
       // Deleted inside a transaction, after looking again: a publication commits its row under the same lock.
       const removed = await this.meta.transaction(async (tx) => {
         const digests = orphans.filter((f) => f.digest !== null).map((f) => f.digest!);
-        const again = new Set(digests.length ? (await tx.selectFrom('blobs').select('digest').where('digest', 'in', digests).execute()).map((r) => r.digest) : []);
+        const again = await knownBlobDigests(tx, digests);
         const out: typeof orphans = [];
         for (const f of orphans) {
           if (f.digest !== null && again.has(f.digest)) continue;
@@ -230,7 +215,7 @@ export class GarbageCollector {
     let removed: { digest: string; size: number }[];
     try {
       removed = await this.meta.transaction(async (tx) => {
-        const still = await orphanBlobs(tx as Db, cutoff).where('b.digest', 'in', digests).execute();
+        const still = await orphanBlobsAmong(tx, cutoff, digests);
         const out: { digest: string; size: number }[] = [];
         for (const c of still) {
           const d = parseDigest(c.digest);
@@ -245,7 +230,7 @@ export class GarbageCollector {
           }
           out.push({ digest: c.digest, size: Number(c.size) });
         }
-        if (out.length > 0) await tx.deleteFrom('blobs').where('digest', 'in', out.map((b) => b.digest)).execute();
+        if (out.length > 0) await deleteBlobRows(tx, out.map((b) => b.digest));
         return out;
       });
     } catch (e) {
@@ -255,12 +240,6 @@ export class GarbageCollector {
     for (const m of moved) await this.store.delete(m.trash);
     return removed;
   }
-}
-
-/** Blobs older than the cutoff that no repository links. */
-function orphanBlobs(qb: Db, cutoff: number) {
-  return qb.selectFrom('blobs as b').select(['b.digest', 'b.size']).where('b.touched_at', '<', cutoff)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('repository_blobs as rb').select(sql`1`.as('one')).whereRef('rb.digest', '=', 'b.digest'))));
 }
 
 /** Lets queued I/O callbacks (requests) run before the next batch. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
 import { openSqlite, type MetadataStore } from '../../src/db/database.js';
-import { manifestLookup } from '../../src/registry/manifest-service.js';
+import { manifestLookup } from '../../src/db/manifests.js';
 
 let dir: string;
 let meta: MetadataStore;

@@ -1,0 +1,74 @@
+// Blobs (tables blobs, repository_blobs): the rows of content-addressed bytes and the links that say
+// which repository may see which blob. The bytes and their publication are registry/blob-service.ts.
+import type { Db, Tx } from './database.js';
+import { param, PreparedQuery } from './prepared.js';
+
+export interface BlobLinkRow { digest: string; size: number; repository_id: number; touched_at: number }
+
+/**
+ * The blob HEAD/GET lookup, compiled once. The method hands back the prepared query's own promise, so
+ * SQLite's synchronous read (SYNC_READ) adds no promise turn.
+ */
+export class BlobLookups {
+  private readonly linked: PreparedQuery<BlobLinkRow>;
+
+  constructor(private readonly db: Db) {
+    this.linked = new PreparedQuery(() => db.selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['b.digest', 'b.size', 'rb.repository_id', 'rb.touched_at'])
+      .where('r.name', '=', param('name')).where('rb.digest', '=', param('digest')));
+  }
+
+  /** The blob as the repository (by name) links it, with the link's repository id and last touch. */
+  linkedBlob(name: string, digest: string): Promise<BlobLinkRow | undefined> {
+    return this.linked.first(this.db, { name, digest });
+  }
+}
+
+/** Marks the link as used now; false when the link is gone. */
+export async function touchBlobLink(db: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
+  const res = await db.updateTable('repository_blobs').set({ touched_at: now })
+    .where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Records the blob (or touches it and corrects its size when it is already there). */
+export async function upsertBlob(tx: Tx, digest: string, size: number, now: number): Promise<void> {
+  await tx.insertInto('blobs').values({ digest, size, created_at: now, touched_at: now })
+    .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size })).execute();
+}
+
+export async function touchBlob(tx: Tx, digest: string, now: number): Promise<void> {
+  await tx.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest).execute();
+}
+
+/** Links the blob into the repository (or touches the link). */
+export async function linkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
+  await tx.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now, touched_at: now })
+    .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now })).execute();
+}
+
+/** Removes the repository's link to the blob; false when there was none. */
+export async function unlinkBlob(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
+  const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+/** The blob as the repository (by name) links it, inside a transaction. */
+export async function findLinkedBlob(tx: Tx, name: string, digest: string): Promise<{ digest: string; size: number } | undefined> {
+  const r = await tx.selectFrom('repository_blobs as rb')
+    .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+    .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select(['b.digest', 'b.size'])
+    .where('r.name', '=', name).where('rb.digest', '=', digest)
+    .executeTakeFirst();
+  return r && { digest: r.digest, size: Number(r.size) };
+}
+
+/** The sizes of the blobs among `digests` that the repository links, by digest. */
+export async function linkedBlobSizes(tx: Tx, repositoryId: number, digests: string[]): Promise<Map<string, number>> {
+  const rows = await tx.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select(['b.digest', 'b.size']).where('rb.repository_id', '=', repositoryId).where('rb.digest', 'in', digests).execute();
+  return new Map(rows.map((p) => [p.digest, Number(p.size)]));
+}
