@@ -37,5 +37,3 @@ export async function probeDatabase(db: Db): Promise<void> {
   await db.selectFrom('repositories').select('id').limit(1).execute();
 }
 
-// Opening stays reachable from here for the callers that predate dialects/.
-export { openSqlite, type SqliteOptions } from './dialects/sqlite.js';

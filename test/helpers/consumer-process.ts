@@ -1,7 +1,7 @@
 // A second process running one event consumer on a SQLite file, for the consumer tests: it prints
 // `holder <id>` once, then `handled <seq> <event id>` for every event handed to its (transactional)
 // handler, and runs until killed. Usage: node --import tsx consumer-process.ts DB NAME LEASE_MS
-import { openSqlite } from '../../src/db/database.js';
+import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { ConsumerRunner } from '../../src/events/consumer-runner.js';
 
 const [file, name, leaseMs] = process.argv.slice(2);

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { ADMIN_PASSWORD, removeDir, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
-import { openSqlite } from '../../src/db/database.js';
+import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { GarbageCollector } from '../../src/registry/garbage-collector.js';
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem/filesystem-driver.js';
 import { blobPath } from '../../src/registry/paths.js';

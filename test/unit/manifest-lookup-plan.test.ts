@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
-import { openSqlite, type MetadataStore } from '../../src/db/database.js';
+import type { MetadataStore } from '../../src/db/database.js';
+import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { manifestLookup } from '../../src/db/manifests.js';
 
 let dir: string;

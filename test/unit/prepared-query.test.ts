@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openSqlite, type MetadataStore } from '../../src/db/database.js';
+import type { MetadataStore } from '../../src/db/database.js';
+import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { param, PreparedQuery } from '../../src/db/prepared.js';
 
 describe('PreparedQuery on SQLite', () => {

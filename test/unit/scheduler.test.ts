@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { openSqlite, type MetadataStore } from '../../src/db/database.js';
+import type { MetadataStore } from '../../src/db/database.js';
+import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { Scheduler, type JobRun, type SchedulerOptions } from '../../src/jobs/scheduler.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

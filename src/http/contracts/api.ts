@@ -4,7 +4,7 @@ import { ROLES } from '../../auth/roles.js';
 // The families endpoints may subscribe to are the event model's own list, so the two cannot drift.
 import { EVENT_FAMILIES } from '../../events/event.js';
 import { globProblem, GLOB_MAX_LENGTH } from '../../lib/glob.js';
-import { API_STATUS, API_WIRE_CODES } from '../errors/api-errors.js';
+import { API_STATUS, API_WIRE_CODES } from './api-wire-codes.js';
 
 const name = z.string().min(1).max(64).regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'lower-case letters, digits and . _ - (not at the ends)');
 export const role = z.enum(ROLES);

@@ -4,25 +4,8 @@ import type { BerthError } from '../../errors/berth-error.js';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { allowHeader, retryAfterHeader, type Answer, type SerializeContext, type Wire } from './wire.js';
 
-/** The API's wire codes and their statuses (listed in the OpenAPI document's Error schema). */
-export const API_STATUS = {
-  INVALID_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  SECOND_FACTOR_REQUIRED: 401,
-  DENIED: 403,
-  CSRF_FAILED: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  TOO_MANY_REQUESTS: 429,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-} as const;
-
-export type ApiWireCode = keyof typeof API_STATUS;
-export const API_WIRE_CODES = Object.keys(API_STATUS) as [ApiWireCode, ...ApiWireCode[]];
+export { API_STATUS, API_WIRE_CODES, type ApiWireCode } from '../contracts/api-wire-codes.js';
+import { API_STATUS, type ApiWireCode } from '../contracts/api-wire-codes.js';
 
 export interface ApiEnvelope { error: { code: ApiWireCode; message: string; detail?: unknown; requestId: string } }
 
