@@ -1,5 +1,6 @@
 // Repositories (table repositories): lookup, creation on first write, the catalog and summaries, and
 // what removing a whole repository deletes with it.
+import { sql } from 'kysely';
 import type { Tx } from './database.js';
 
 export async function findRepositoryId(db: Tx, name: string): Promise<number | undefined> {
@@ -18,11 +19,13 @@ export async function ensureRepository(tx: Tx, name: string, now: number): Promi
 export interface CatalogPage { names: string[]; more: boolean }
 
 /** Repositories holding at least one manifest, in lexical order, after `last`. */
-export async function listRepositories(db: Tx, n: number, last: string | undefined): Promise<CatalogPage> {
+/** A page of repositories holding a manifest, in name order; `contains`: only names with that substring (case-sensitive). */
+export async function listRepositories(db: Tx, n: number, last: string | undefined, contains?: string): Promise<CatalogPage> {
   let q = db.selectFrom('repositories as r').select('r.name')
     .where((eb) => eb.exists(eb.selectFrom('manifests as m').select('m.id').whereRef('m.repository_id', '=', 'r.id')))
     .orderBy('r.name').limit(n + 1);
   if (last !== undefined) q = q.where('r.name', '>', last);
+  if (contains) q = q.where(sql<boolean>`instr(r.name, ${contains}) > 0`);
   const rows = await q.execute();
   return { names: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
 }

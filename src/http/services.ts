@@ -21,7 +21,7 @@ export interface Services {
   uploads: UploadService;
   manifests: ManifestService;
   deletion: RepositoryDeletion;
-  repositories: { list(n: number, last: string | undefined): Promise<CatalogPage>; exists(name: string): Promise<boolean> };
+  repositories: { list(n: number, last: string | undefined, contains?: string): Promise<CatalogPage>; exists(name: string): Promise<boolean> };
   auth: AuthService;
   organizations: Organizations;
   journal: Journal;

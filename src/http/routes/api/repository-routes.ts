@@ -20,7 +20,7 @@ export const repositoryRoutes: ApiRoute<any, any>[] = [
     async handle(c) {
       const n = c.query.n ?? 100;
       const q = c.query.q;
-      const page = await visibleRepositories(c.s, c.authz, n, c.query.last, q ? (name) => name.includes(q) : undefined);
+      const page = await visibleRepositories(c.s, c.authz, n, c.query.last, q || undefined);
       const items = [];
       for (const name of page.names) items.push({ name, public: (await c.authz.context(name)).public });
       return { items, next: page.more ? page.names[page.names.length - 1] : null };
