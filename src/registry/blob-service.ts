@@ -5,6 +5,9 @@ import type { MetadataStore, Tx } from '../db/database.js';
 import { BerthError } from '../errors/berth-error.js';
 import type { ParsedDigest } from '../oci/digest.js';
 import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/driver.js';
+
+/** A byte range of a blob that writes itself to a socket; http/ names storage types only through registry/. */
+export type { RangeSource };
 import { blobPath } from './paths.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { BlobLookups, findLinkedBlob, linkBlob, touchBlob, touchBlobLink, unlinkBlob, upsertBlob } from '../db/blobs.js';

@@ -14,7 +14,7 @@ import { isNondistributable } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { SYSTEM_CONTEXT, type Journal, type JournalEntry, type RequestContext } from '../audit/journal.js';
-import { ManifestDeleted, ManifestPushed, TagDeleted, TagUpdated } from '../events/catalogue.js';
+import { ManifestDeleted, ManifestPulled, ManifestPushed, TagDeleted, TagUpdated } from '../events/catalogue.js';
 import type { NewEvent } from '../events/event.js';
 import type { Outbox } from '../events/outbox.js';
 
@@ -56,6 +56,23 @@ export class ManifestService {
     if (!row) throw unknown(ref);
     negotiate(row.media_type, accept, ref);
     return { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: Buffer.from(row.content) };
+  }
+
+  /**
+   * Puts a manifest GET on record (and its manifest.pulled event), committed before the caller answers:
+   * the pull is on record before the client has the manifest. A HEAD is not a pull.
+   */
+  async recordPull(ctx: RequestContext, name: string, ref: Reference, m: ManifestHead): Promise<void> {
+    await this.journal.record(ctx, [{
+      action: 'manifest.pull', resource: `repository:${name}${'tag' in ref ? `:${ref.tag}` : `@${m.digest}`}`, detail: { digest: m.digest },
+    }], (tx) => this.outbox.append(tx, ctx, ManifestPulled({ repository: name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) })));
+  }
+
+  /** Puts a manifest pull that a pull rule refused on record, with the rule and its reason. */
+  async recordPullRefused(ctx: RequestContext, name: string, ref: Reference, digest: string, refusal: { rule: string; reason: string }): Promise<void> {
+    await this.journal.record(ctx, [{
+      action: 'manifest.pull', resource: `repository:${name}${'tag' in ref ? `:${ref.tag}` : `@${digest}`}`, outcome: 'denied', detail: { digest, rule: refusal.rule, reason: refusal.reason },
+    }]);
   }
 
   /** Pushes a manifest; `tags` (a digest push's `?tag=` list) are applied in the same transaction. */

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRange } from '../../src/http/routes/v2/handlers.js';
+import { parseRange } from '../../src/http/routes/v2/blobs.js';
 
 describe('parseRange', () => {
   test('no header: no range', () => {

@@ -1,17 +1,17 @@
 // The management API's plumbing: every route declares its inputs, its response and the resource and
-// action it needs; one wrapper authenticates (session cookie + CSRF, bearer access token, or Basic),
-// validates, asks the policy, and answers errors in the API's one shape. The OpenAPI document is
+// action it needs; one wrapper authenticates (http/authenticate.ts, the step /v2 shares: session cookie +
+// CSRF, bearer access token, or Basic), validates, asks the policy, and answers errors in the API's one shape. The OpenAPI document is
 // generated from the same declarations, so it cannot drift from the code.
 import { infrastructureError } from '../../../errors/infrastructure.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Authorizer } from '../../../auth/authorizer.js';
 import type { Resource } from '../../../auth/policy.js';
-import { ANONYMOUS, type Principal } from '../../../auth/principal.js';
+import type { Principal } from '../../../auth/principal.js';
 import { DirectoryError } from '../../../auth/ldap/ldap-directory.js';
-import { sameSecret, SESSION_COOKIE } from '../../../auth/sessions.js';
+import { SESSION_COOKIE } from '../../../auth/sessions.js';
 import { BerthError, isBerthError } from '../../../errors/berth-error.js';
-import { basicCredentials, directoryUnavailable } from '../../authenticate.js';
+import { authenticate, directoryUnavailable, type Accepts, type AuthFailure } from '../../authenticate.js';
 import { apiError } from '../../errors/api-errors.js';
 import { requestContext } from '../../request-context.js';
 import type { RequestContext } from '../../../audit/journal.js';
@@ -54,47 +54,24 @@ export interface ApiRoute<B = unknown, Q = unknown> {
 
 export const route = <B = undefined, Q = undefined>(r: ApiRoute<B, Q>): ApiRoute<B, Q> => r;
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const PAT = /^berth_pat_/;
-
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
-  }
-  return undefined;
-}
+/** The API takes access tokens (not registry tokens) as Bearer, Basic, and the UI's session cookie. */
+const API_ACCEPTS: Accepts = { bearer: 'access-token', basic: true, session: true };
 
 async function identify(req: FastifyRequest, s: Services): Promise<{ principal: Principal; session: ApiContext<unknown, unknown>['session'] }> {
-  const header = req.headers.authorization;
-  if (header) {
-    if (/^bearer\s/i.test(header)) {
-      const secret = header.slice(7).trim();
-      const p = PAT.test(secret) ? await s.auth.accessToken(secret, requestContext(req, null)) : null;
-      if (!p) throw new BerthError('TOKEN_INVALID', { message: 'invalid bearer token: use a Berth access token (berth_pat_...)' });
-      return { principal: p, session: null };
-    }
-    const basic = basicCredentials(header);
-    if (!basic) throw new BerthError('AUTH_SCHEME_UNSUPPORTED', { message: 'unsupported authorization scheme: use a session, Bearer or Basic' });
-    const p = await s.auth.basic(basic.name, basic.password, requestContext(req, null));
-    if (!p) throw new BerthError('CREDENTIALS_INVALID', { message: 'invalid credentials (accounts with a second factor use an access token)' });
-    return { principal: p, session: null };
+  const a = await authenticate(req, s, API_ACCEPTS);
+  if (a.ok) return { principal: a.principal, session: a.session };
+  throw apiFailure(a.failure);
+}
+
+/** The API's answer to refused credentials: its own error shape, no challenge. */
+function apiFailure(f: AuthFailure): BerthError {
+  switch (f.kind) {
+    case 'token-invalid': return new BerthError('TOKEN_INVALID', { message: 'invalid bearer token: use a Berth access token (berth_pat_...)' });
+    case 'credentials-invalid': return new BerthError('CREDENTIALS_INVALID', { message: 'invalid credentials (accounts with a second factor use an access token)' });
+    case 'access-token-required': return f.error;
+    case 'scheme-unsupported': return new BerthError('AUTH_SCHEME_UNSUPPORTED', { message: 'unsupported authorization scheme: use a session, Bearer or Basic' });
+    case 'csrf-failed': return new BerthError('CSRF_FAILED');
   }
-  const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
-  if (cookie) {
-    const found = await s.auth.session(cookie);
-    // An expired session is anonymous, not an error: the UI then shows the login page.
-    if (found) {
-      // A cookie rides along on cross-site requests; the token in a header only comes from our own pages.
-      if (UNSAFE.has(req.method)) {
-        const given = req.headers['x-csrf-token'];
-        if (typeof given !== 'string' || !sameSecret(given, found.csrfToken)) throw new BerthError('CSRF_FAILED');
-      }
-      return { principal: found.principal, session: { secret: cookie, csrfToken: found.csrfToken, expiresAt: found.expiresAt } };
-    }
-  }
-  return { principal: ANONYMOUS, session: null };
 }
 
 function invalid(where: string, error: z.ZodError): BerthError {
