@@ -6,9 +6,9 @@ import type { Tx } from './database.js';
 const MARK = '\u0000berth-param:';
 
 /**
- * Set by a dialect whose driver can answer a read synchronously on the root connection (SQLite): the
- * rows, or undefined when it cannot right now (a transaction is open on that connection, whose
- * uncommitted writes a read must not see). Skips the driver's connection queue and two promise turns.
+ * Set by a dialect whose driver can answer a read synchronously (SQLite, on its reader connection, which
+ * never sees a transaction's uncommitted writes): the rows, or undefined when it cannot right now (the
+ * reader was busy). Skips the driver's connection queue and two promise turns.
  */
 export const SYNC_READ = Symbol('berth.syncRead');
 export type SyncRead = (sql: string, params: readonly unknown[]) => unknown[] | undefined;

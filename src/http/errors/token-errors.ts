@@ -1,60 +1,14 @@
 // /token errors: Docker's token endpoint answers in the OCI envelope too (what registry clients parse), with
-// its own statuses where the request is about the token itself (an oversized form is SIZE_INVALID 413).
+// /v2's table except where the request is about the token itself (an oversized form is SIZE_INVALID 413).
 // 401s carry a challenge only when the error has one (a password login that needs an access token).
 import type { BerthError } from '../../errors/berth-error.js';
 import type { ErrorCode } from '../../errors/catalogue.js';
-import { ociAnswer, type OciCode, type OciEnvelope } from './v2-errors.js';
-import { allowHeader, challengeHeader, retryAfterHeader, unsatisfiedRangeHeader, uploadHeaders, type Answer, type SerializeContext, type Wire } from './wire.js';
+import { ociAnswer, V2_ERRORS, type OciCode, type OciEnvelope } from './v2-errors.js';
+import type { Answer, SerializeContext, Wire } from './wire.js';
 
 export const TOKEN_ERRORS: Record<ErrorCode, Wire<OciCode>> = {
-  BLOB_UNKNOWN: { status: 404, code: 'BLOB_UNKNOWN' },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, code: 'BLOB_UPLOAD_UNKNOWN' },
-  BLOB_IN_USE: { status: 405, code: 'UNSUPPORTED' },
-  BLOB_COLLECTED: { status: 503, code: 'UNAVAILABLE' },
-  DIGEST_INVALID: { status: 400, code: 'DIGEST_INVALID' },
-  SIZE_INVALID: { status: 400, code: 'SIZE_INVALID' },
-  RANGE_INVALID: { status: 416, code: 'BLOB_UPLOAD_INVALID', headers: uploadHeaders },
-  CONTENT_RANGE_INVALID: { status: 400, code: 'BLOB_UPLOAD_INVALID' },
-  RANGE_NOT_SATISFIABLE: { status: 416, code: 'BLOB_UPLOAD_INVALID', headers: unsatisfiedRangeHeader },
-  MANIFEST_BLOB_UNKNOWN: { status: 400, code: 'MANIFEST_BLOB_UNKNOWN' },
-  MANIFEST_INVALID: { status: 400, code: 'MANIFEST_INVALID' },
-  MANIFEST_TOO_LARGE: { status: 413, code: 'MANIFEST_INVALID' },
-  MANIFEST_UNKNOWN: { status: 404, code: 'MANIFEST_UNKNOWN' },
-  NAME_INVALID: { status: 400, code: 'NAME_INVALID' },
-  NAME_UNKNOWN: { status: 404, code: 'NAME_UNKNOWN' },
-  TAG_INVALID: { status: 400, code: 'TAG_INVALID' },
-  TOO_MANY_TAGS: { status: 414, code: 'UNSUPPORTED' },
-  DELETION_DISABLED: { status: 405, code: 'UNSUPPORTED' },
-
-  ENDPOINT_NOT_FOUND: { status: 404, code: 'UNSUPPORTED' },
-  METHOD_NOT_ALLOWED: { status: 405, code: 'UNSUPPORTED', headers: allowHeader },
-  // grant_type and the like
-  INPUT_INVALID: { status: 400, code: 'UNSUPPORTED' },
-  REQUEST_MALFORMED: { status: 400, code: 'UNSUPPORTED' },
+  ...V2_ERRORS,
   PAYLOAD_TOO_LARGE: { status: 413, code: 'SIZE_INVALID' },
-  URI_TOO_LONG: { status: 414, code: 'UNSUPPORTED' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED' },
-  REQUEST_ABORTED: { status: 400, code: 'UNKNOWN' },
-  SERVICE_UNKNOWN: { status: 400, code: 'DENIED' },
-
-  AUTHENTICATION_REQUIRED: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  CREDENTIALS_INVALID: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  AUTH_SCHEME_UNSUPPORTED: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  TOKEN_INVALID: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  ACCESS_TOKEN_REQUIRED: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  SECOND_FACTOR_REQUIRED: { status: 401, code: 'UNAUTHORIZED', headers: challengeHeader },
-  SECOND_FACTOR_NOT_STARTED: { status: 409, code: 'UNSUPPORTED' },
-  LOGIN_LOCKED: { status: 429, code: 'TOOMANYREQUESTS', headers: retryAfterHeader, detail: (e) => ({ retryAfter: e.retryAfterSeconds }) },
-  CSRF_FAILED: { status: 403, code: 'DENIED' },
-  DENIED: { status: 403, code: 'DENIED' },
-  DATABASE_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
-  STORAGE_FULL: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
-  DIRECTORY_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
-
-  NOT_FOUND: { status: 404, code: 'UNSUPPORTED' },
-  CONFLICT: { status: 409, code: 'UNSUPPORTED' },
-
-  INTERNAL: { status: 500, code: 'UNKNOWN', detail: (_e, ctx) => ({ requestId: ctx.requestId }) },
 };
 
 export const tokenError = (e: BerthError, ctx: SerializeContext): Answer<OciEnvelope> => ociAnswer(TOKEN_ERRORS, e, ctx);
