@@ -45,6 +45,11 @@ export interface StorageDriver {
   openRange?(path: string, start: number, end: number): Promise<RangeSource>;
   /** Writes starting at offset (default 0), discarding anything stored past it. */
   write(path: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<StorageWriter>;
+  /**
+   * Optional: replaces bytes [offset, offset + data.length) of an existing file in place, durably, leaving
+   * the rest as it is (encryption at rest re-wraps a header slot with it). Callers without it rewrite the file.
+   */
+  overwrite?(path: string, offset: number, data: Buffer): Promise<void>;
   /** Atomically puts `from` at `to`, replacing what was there. */
   move(from: string, to: string): Promise<void>;
   /** Removes a file or everything below a folder; absent paths are not an error. */
@@ -56,6 +61,17 @@ export interface StorageDriver {
 export class NotFoundError extends Error {
   constructor(readonly path: string) {
     super(`not found: ${path}`);
+  }
+}
+
+/**
+ * Stored bytes that must not be served: they fail an integrity check (altered, truncated, reordered), or
+ * the key that opens them is unavailable. Drivers that can tell (encryption at rest) throw it, also as the
+ * error of a read stream.
+ */
+export class UnreadableDataError extends Error {
+  constructor(readonly path: string, readonly reason: string) {
+    super(`stored data of ${path} cannot be served: ${reason}`);
   }
 }
 

@@ -168,6 +168,24 @@ export class FilesystemDriver implements StorageDriver {
     return ws;
   }
 
+  async overwrite(p: string, offset: number, data: Buffer): Promise<void> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.resolve(p), 'r+');
+    } catch (e) {
+      if (isAbsent(e)) throw new NotFoundError(p);
+      throw e;
+    }
+    try {
+      if ((await fh.stat()).size < offset + data.length) throw new Error(`cannot overwrite ${p} past its end`);
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off, offset + off)).bytesWritten;
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
   async move(from: string, to: string): Promise<void> {
     const src = this.resolve(from);
     const dst = this.resolve(to);

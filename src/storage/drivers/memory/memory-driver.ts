@@ -49,6 +49,16 @@ export class MemoryDriver implements StorageDriver {
     return ws;
   }
 
+  async overwrite(p: string, offset: number, data: Buffer): Promise<void> {
+    assertSafePath(p);
+    const f = this.files.get(p);
+    if (!f) throw new NotFoundError(p);
+    if (f.data.length < offset + data.length) throw new Error(`cannot overwrite ${p} past its end`);
+    const copy = Buffer.from(f.data);
+    data.copy(copy, offset);
+    this.files.set(p, { data: copy, modifiedAt: new Date() });
+  }
+
   async move(from: string, to: string): Promise<void> {
     assertSafePath(from); assertSafePath(to);
     const f = this.files.get(from);

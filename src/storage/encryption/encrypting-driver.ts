@@ -1,0 +1,459 @@
+// Encryption at rest as a driver that sits over any other: callers see plaintext paths and bytes; the
+// driver below holds each file as `<path>.enc` in the format of format.ts. Plain files (written before
+// encryption was turned on, or after it was turned off) stay readable beside encrypted ones, which lets
+// a background job convert a store either way while it serves. Where both forms of a path exist (a
+// conversion cut off between its two steps), the encrypted one is the file.
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable, Writable } from 'node:stream';
+import { assertSafePath, NotFoundError, UnreadableDataError, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../driver.js';
+import {
+  encodeHeader, encodeSlot, HEADER_SIZE, newFileId, openSegment, parseHeader, plainSize, RECORD_SIZE, recordOffset, sealSegment,
+  SEGMENT_SIZE, segmentCount, slotOffset, wrapAad, type Slot,
+} from './format.js';
+import { KeyMismatchError, KeyUnavailableError } from './key-provider.js';
+import type { Keyring } from './keyring.js';
+
+export const ENCRYPTED_SUFFIX = '.enc';
+/** Where conversions build the new form of a file before it is moved into place. */
+export const CONVERT_PREFIX = 'encryption-tmp';
+
+interface OpenFile { fileId: Buffer; dataKey: Buffer; stored: number; plain: number; slot: Slot; slots: Slot[] }
+
+export interface EncryptingDriverOptions {
+  /** true: new files are written encrypted. false (encryption being turned off): written plain; encrypted ones stay readable. */
+  encryptWrites: boolean;
+}
+
+/** What is stored under a path, as conversion and rotation see it. */
+export type StoredForm = { encrypted: false } | { encrypted: true; keyId: string };
+
+export class EncryptingDriver implements StorageDriver {
+  readonly name: string;
+
+  constructor(private readonly inner: StorageDriver, readonly keys: Keyring, readonly opts: EncryptingDriverOptions) {
+    this.name = `${inner.name}+encryption`;
+  }
+
+  private cipherPath(p: string): string {
+    assertSafePath(p);
+    if (p.endsWith(ENCRYPTED_SUFFIX)) throw new Error(`unsafe storage path: ${JSON.stringify(p)} (reserved suffix)`);
+    return p + ENCRYPTED_SUFFIX;
+  }
+
+  async stat(p: string): Promise<StorageStat | null> {
+    const st = await this.inner.stat(this.cipherPath(p));
+    if (!st) return this.inner.stat(p);
+    const plain = plainSize(st.size);
+    if (plain < 0) throw new UnreadableDataError(p, `stored size ${st.size} is no encrypted file's`);
+    return { size: plain, modifiedAt: st.modifiedAt };
+  }
+
+  /** Reads and opens the header of an encrypted file of `stored` bytes. */
+  private async open(p: string, header: Buffer, stored: number): Promise<OpenFile> {
+    const plain = plainSize(stored);
+    if (plain < 0) throw new UnreadableDataError(p, `stored size ${stored} is no encrypted file's`);
+    const h = parseHeader(p, header);
+    let failure: Error | undefined;
+    for (const slot of h.slots) {
+      try {
+        const dataKey = await this.keys.open(slot.keyId, slot.wrapped, wrapAad(h.fileId));
+        return { fileId: h.fileId, dataKey, stored, plain, slot, slots: h.slots };
+      } catch (e) {
+        if (!(e instanceof KeyUnavailableError) && !(e instanceof KeyMismatchError)) throw e;
+        failure ??= e;
+      }
+    }
+    throw new UnreadableDataError(p, failure?.message ?? 'no key slot opens');
+  }
+
+  private async openPath(p: string, c: string, stored: number): Promise<OpenFile> {
+    return this.open(p, await this.inner.readBuffer(c, { start: 0, end: HEADER_SIZE - 1 }), stored);
+  }
+
+  async read(p: string, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): Promise<Readable> {
+    const c = this.cipherPath(p);
+    const st = await this.inner.stat(c);
+    if (!st) return this.inner.read(p, opts);
+    const f = await this.openPath(p, c, st.size);
+    const start = opts.start ?? 0;
+    const end = Math.min(opts.end ?? f.plain - 1, f.plain - 1);
+    if (start > end) return Readable.from([], { objectMode: false });
+    const source = await this.inner.read(c, { start: recordOffset(Math.floor(start / SEGMENT_SIZE)), end: Math.min(recordOffset(Math.floor(end / SEGMENT_SIZE) + 1), f.stored) - 1, signal: opts.signal });
+    return Readable.from(decrypt(p, f, start, end, source), { objectMode: false, signal: opts.signal });
+  }
+
+  async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
+    const c = this.cipherPath(p);
+    for (let attempt = 1; ; attempt++) {
+      const st = await this.inner.stat(c);
+      if (!st) return this.inner.readBuffer(p, opts);
+      try {
+        return await this.readSealed(p, c, st, opts);
+      } catch (e) {
+        // Replaced between the stat and the read (a move over it): read the new file.
+        const now = e instanceof UnreadableDataError && attempt < 3 ? await this.inner.stat(c) : null;
+        if (!now || (now.size === st.size && now.modifiedAt.getTime() === st.modifiedAt.getTime())) throw e;
+      }
+    }
+  }
+
+  private async readSealed(p: string, c: string, st: StorageStat, opts: { start?: number; end?: number }): Promise<Buffer> {
+    const plain = plainSize(st.size);
+    if (plain < 0) throw new UnreadableDataError(p, `stored size ${st.size} is no encrypted file's`);
+    const start = opts.start ?? 0;
+    const end = Math.min(opts.end ?? plain - 1, plain - 1);
+    const first = Math.floor(start / SEGMENT_SIZE);
+    const last = Math.floor(Math.max(end, start) / SEGMENT_SIZE);
+    const to = Math.min(recordOffset(last + 1), st.size) - 1;
+    // A range in the first segments comes with the header in one read.
+    const from = first === 0 ? 0 : recordOffset(first);
+    const body = await this.inner.readBuffer(c, { start: from, end: to });
+    const header = from === 0 ? body : await this.inner.readBuffer(c, { start: 0, end: HEADER_SIZE - 1 });
+    const f = await this.open(p, header, st.size);
+    if (start > end) return Buffer.alloc(0);
+    if (body.length !== to - from + 1) throw new UnreadableDataError(p, 'shorter than its size says');
+    const lastIndex = segmentCount(plain) - 1;
+    const out = Buffer.allocUnsafe(end - start + 1);
+    let o = 0;
+    for (let i = first; i <= last; i++) {
+      const recStart = recordOffset(i) - from;
+      const rec = body.subarray(recStart, Math.min(recordOffset(i + 1), st.size) - from);
+      const seg = openSegment(p, f.dataKey, f.fileId, i, i === lastIndex, rec);
+      const s = i === first ? start - i * SEGMENT_SIZE : 0;
+      const e = i === last ? end - i * SEGMENT_SIZE + 1 : seg.length;
+      o += seg.copy(out, o, s, e);
+    }
+    return out;
+  }
+
+  async write(p: string, opts: { offset?: number; signal?: AbortSignal } = {}): Promise<StorageWriter> {
+    const c = this.cipherPath(p);
+    const offset = opts.offset ?? 0;
+    if (!this.opts.encryptWrites) return this.writePlain(p, c, offset, opts.signal);
+    if (offset === 0) return this.create(c, opts.signal, () => this.inner.delete(p));
+    const st = await this.inner.stat(c);
+    if (st) return this.append(p, c, st.size, offset, opts.signal);
+    // A plain file from before encryption was on (an upload in progress): encrypt what it holds, then go on.
+    const plain = await this.inner.stat(p);
+    if (!plain || plain.size < offset) throw new Error(`cannot write at ${offset}: ${p} is shorter`);
+    const w = await this.create(c, opts.signal, () => this.inner.delete(p));
+    await feed(w, await this.inner.read(p, { start: 0, end: offset - 1 }), offset);
+    return w;
+  }
+
+  /** A new encrypted file at c (replacing what is there), with a fresh data key. */
+  private async create(c: string, signal: AbortSignal | undefined, afterCommit?: () => Promise<void>, target?: string): Promise<EncryptingWriter> {
+    const fileId = newFileId();
+    const { keyId, dataKey, wrapped } = await this.keys.create(wrapAad(fileId));
+    const header = encodeHeader(fileId, encodeSlot(1, keyId, wrapped));
+    // No signal below: on abort, what was taken is sealed and kept (see EncryptingWriter.abort).
+    const w = await this.inner.write(target ?? c, {});
+    return new EncryptingWriter(w, dataKey, fileId, 0, Buffer.alloc(0), header, signal, afterCommit);
+  }
+
+  /**
+   * Continues an encrypted file at `offset` (plaintext), dropping what lies past it: the segment that
+   * holds the offset is opened and re-sealed with what follows, under a fresh nonce.
+   */
+  private async append(p: string, c: string, stored: number, offset: number, signal?: AbortSignal): Promise<StorageWriter> {
+    const f = await this.openPath(p, c, stored);
+    if (offset > f.plain) throw new Error(`cannot write at ${offset}: ${p} holds ${f.plain} bytes`);
+    // At a segment boundary the segment before is re-sealed too: it becomes (or stays) the last.
+    const carryIndex = offset % SEGMENT_SIZE !== 0 ? Math.floor(offset / SEGMENT_SIZE) : offset / SEGMENT_SIZE - 1;
+    const lastIndex = segmentCount(f.plain) - 1;
+    const rec = await this.inner.readBuffer(c, { start: recordOffset(carryIndex), end: Math.min(recordOffset(carryIndex + 1), stored) - 1 });
+    let seg: Buffer;
+    try {
+      seg = openSegment(p, f.dataKey, f.fileId, carryIndex, carryIndex === lastIndex, rec);
+    } catch (e) {
+      // An upload cut off by a crash ends without its last segment; what it holds is still authentic.
+      if (carryIndex !== lastIndex) throw e;
+      seg = openSegment(p, f.dataKey, f.fileId, carryIndex, false, rec);
+    }
+    const w = await this.inner.write(c, { offset: recordOffset(carryIndex) });
+    return new EncryptingWriter(w, f.dataKey, f.fileId, carryIndex, seg.subarray(0, offset - carryIndex * SEGMENT_SIZE), undefined, signal);
+  }
+
+  private async writePlain(p: string, c: string, offset: number, signal?: AbortSignal): Promise<StorageWriter> {
+    const st = offset === 0 ? null : await this.inner.stat(c);
+    if (offset > 0 && !st) return this.inner.write(p, { offset, signal });
+    // New, or an encrypted file while encryption is being turned off: its prefix is decrypted into a plain one.
+    const prefix = st ? await this.read(p, { start: 0, end: offset - 1 }) : undefined;
+    const w = await this.inner.write(p, { signal });
+    const commit = w.commit.bind(w);
+    w.commit = async (o) => { await commit(o); await this.inner.delete(c); };
+    if (prefix) await feed(w, prefix, offset);
+    return w;
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const cf = this.cipherPath(from);
+    const ct = this.cipherPath(to);
+    if (await this.inner.stat(cf)) {
+      await this.inner.move(cf, ct);
+      // A plain leftover under either name must not outlive the move.
+      await this.inner.delete(to);
+      await this.inner.delete(from);
+      return;
+    }
+    await this.inner.move(from, to);
+    await this.inner.delete(ct);
+  }
+
+  async delete(p: string): Promise<void> {
+    await this.inner.delete(this.cipherPath(p));
+    await this.inner.delete(p);
+  }
+
+  async *list(prefix: string): AsyncIterable<StorageEntry> {
+    for await (const e of this.inner.list(prefix)) {
+      if (e.path.endsWith(ENCRYPTED_SUFFIX)) {
+        yield { path: e.path.slice(0, -ENCRYPTED_SUFFIX.length), size: Math.max(plainSize(e.size), 0), modifiedAt: e.modifiedAt };
+      } else if (!(await this.inner.stat(e.path + ENCRYPTED_SUFFIX))) {
+        yield e;
+      }
+    }
+  }
+
+  // --- conversion and rotation (the storage-encryption job)
+
+  /** Every stored file below prefix with its form; a path converted midway may come twice. */
+  async *files(prefix: string): AsyncIterable<{ path: string; encrypted: boolean }> {
+    for await (const e of this.inner.list(prefix)) {
+      if (e.path.endsWith(ENCRYPTED_SUFFIX)) yield { path: e.path.slice(0, -ENCRYPTED_SUFFIX.length), encrypted: true };
+      else yield { path: e.path, encrypted: false };
+    }
+  }
+
+  /** The form of what is stored at p (null: nothing); for an encrypted file, the key that opens it. */
+  async inspect(p: string): Promise<StoredForm | null> {
+    const c = this.cipherPath(p);
+    const st = await this.inner.stat(c);
+    if (!st) return (await this.inner.stat(p)) ? { encrypted: false } : null;
+    const f = await this.openPath(p, c, st.size);
+    return { encrypted: true, keyId: f.slot.keyId };
+  }
+
+  /**
+   * Wraps p's data key under the current key-encryption key, in the header slot not in use (the data
+   * stays as it is). 'current' when it already is; 'absent' when p is no encrypted file (any more).
+   */
+  async rewrap(p: string): Promise<'rewrapped' | 'current' | 'absent'> {
+    const c = this.cipherPath(p);
+    const st = await this.inner.stat(c);
+    if (!st) return 'absent';
+    let f: OpenFile;
+    try {
+      f = await this.openPath(p, c, st.size);
+    } catch (e) {
+      if (e instanceof NotFoundError) return 'absent';
+      throw e;
+    }
+    const current = await this.keys.currentKeyId();
+    if (f.slot.keyId === current && f.slots[0] === f.slot) return 'current';
+    const { wrapped } = await this.keys.wrap(f.dataKey, wrapAad(f.fileId), current);
+    const target = f.slot.index === 0 ? 1 : 0;
+    const slot = encodeSlot(Math.max(...f.slots.map((s) => s.seq)) + 1, current, wrapped);
+    try {
+      if (this.inner.overwrite) {
+        await this.inner.overwrite(c, slotOffset(target), slot);
+      } else {
+        // A driver that cannot write in place: the whole file is rewritten beside and moved over.
+        const header = Buffer.from(await this.inner.readBuffer(c, { start: 0, end: HEADER_SIZE - 1 }));
+        slot.copy(header, slotOffset(target));
+        const tmp = `${CONVERT_PREFIX}/${randomUUID()}`;
+        const w = await this.inner.write(tmp);
+        w.write(header);
+        await feed(w, await this.inner.read(c, { start: HEADER_SIZE }), st.size - HEADER_SIZE, true);
+        await w.commit();
+        await this.inner.move(tmp, c);
+      }
+    } catch (e) {
+      if (e instanceof NotFoundError) return 'absent';
+      throw e;
+    }
+    return 'rewrapped';
+  }
+
+  /**
+   * Rewrites p in the other form, built beside it and moved into place, so readers see the old or the
+   * new form and never neither. `digest` (sha256 hex), when given, must match the plaintext, or nothing
+   * changes. False when p already has that form or is gone.
+   */
+  async convert(p: string, to: 'encrypted' | 'plain', digest?: string): Promise<boolean> {
+    const c = this.cipherPath(p);
+    const [enc, plain] = await Promise.all([this.inner.stat(c), this.inner.stat(p)]);
+    if (to === 'encrypted' && enc) {
+      if (plain) await this.inner.delete(p); // the leftover of a conversion cut off after its move
+      return false;
+    }
+    if (to === 'plain' && !enc) return false;
+    if (to === 'encrypted' && !plain) return false;
+    const tmp = `${CONVERT_PREFIX}/${randomUUID()}`;
+    try {
+      const source = to === 'encrypted' ? await this.inner.read(p) : await this.read(p);
+      const w = to === 'encrypted' ? await this.create(c, undefined, undefined, tmp) : await this.inner.write(tmp);
+      const hash = createHash('sha256');
+      source.on('data', (chunk: Buffer) => hash.update(chunk));
+      await feed(w, source, to === 'encrypted' ? plain!.size : plainSize(enc!.size), true);
+      await w.commit();
+      if (digest !== undefined && hash.digest('hex') !== digest) throw new UnreadableDataError(p, 'content does not match its digest; left as it is');
+      await this.inner.move(tmp, to === 'encrypted' ? c : p);
+    } catch (e) {
+      await this.inner.delete(tmp).catch(() => undefined);
+      if (e instanceof NotFoundError) return false;
+      throw e;
+    }
+    await this.inner.delete(to === 'encrypted' ? p : c);
+    return true;
+  }
+
+  /** Removes what conversions cut off by a crash left behind (older than `olderThanMs`). */
+  async cleanConversions(olderThanMs: number): Promise<number> {
+    let n = 0;
+    for await (const e of this.inner.list(CONVERT_PREFIX)) {
+      if (Date.now() - e.modifiedAt.getTime() < olderThanMs) continue;
+      await this.inner.delete(e.path);
+      n++;
+    }
+    return n;
+  }
+}
+
+/** Plaintext of bytes [start, end] from the stream of the records that hold them. */
+async function* decrypt(p: string, f: OpenFile, start: number, end: number, source: Readable): AsyncGenerator<Buffer> {
+  const first = Math.floor(start / SEGMENT_SIZE);
+  const last = Math.floor(end / SEGMENT_SIZE);
+  const lastIndex = segmentCount(f.plain) - 1;
+  const recordLength = (i: number) => (i < lastIndex ? RECORD_SIZE : f.stored - recordOffset(i));
+  let i = first;
+  let pending: Buffer | undefined; // the start of a record split across chunks
+  const emit = (rec: Buffer): Buffer => {
+    const seg = openSegment(p, f.dataKey, f.fileId, i, i === lastIndex, rec);
+    const s = i === first ? start - i * SEGMENT_SIZE : 0;
+    const e = i === last ? end - i * SEGMENT_SIZE + 1 : seg.length;
+    i++;
+    return s === 0 && e === seg.length ? seg : seg.subarray(s, e);
+  };
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    let off = 0;
+    if (pending) {
+      const need = recordLength(i) - pending.length;
+      if (chunk.length < need) { pending = Buffer.concat([pending, chunk]); continue; }
+      const rec = Buffer.concat([pending, chunk.subarray(0, need)]);
+      pending = undefined;
+      off = need;
+      yield emit(rec);
+    }
+    while (i <= last && chunk.length - off >= recordLength(i)) {
+      const len = recordLength(i);
+      const rec = chunk.subarray(off, off + len);
+      off += len;
+      yield emit(rec);
+    }
+    if (off < chunk.length && i <= last) pending = Buffer.from(chunk.subarray(off));
+  }
+  if (i <= last) throw new UnreadableDataError(p, 'shorter than its size says');
+}
+
+/** Writes `bytes` bytes of source into w (without ending it unless `end`), with backpressure. */
+async function feed(w: Writable, source: Readable, bytes: number, end = false): Promise<void> {
+  let n = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (!w.write(chunk)) await once(w, 'drain');
+  }
+  if (n !== bytes) throw new Error(`expected ${bytes} bytes, read ${n}`);
+  if (end) {
+    w.end();
+    await once(w, 'finish');
+  }
+}
+
+/**
+ * Seals what is written into segments: a full segment is sealed once the next byte arrives (only then is
+ * it known not to be the last), the rest when the stream ends. Chunks are copied, so they are free once
+ * their write is called back.
+ */
+class EncryptingWriter extends Writable implements StorageWriter {
+  readonly releasesChunks = true;
+  private readonly buf = Buffer.allocUnsafe(SEGMENT_SIZE);
+  private fill: number;
+  private sealed = false;
+  private innerFailed = false;
+
+  constructor(
+    private readonly inner: StorageWriter, private readonly dataKey: Buffer, private readonly fileId: Buffer, private index: number,
+    carry: Buffer, header: Buffer | undefined, signal: AbortSignal | undefined, private readonly afterCommit?: () => Promise<void>,
+  ) {
+    super({ highWaterMark: 256 * 1024 });
+    this.fill = carry.copy(this.buf);
+    inner.on('error', (e) => { this.innerFailed = true; this.destroy(e); });
+    if (header) inner.write(header);
+    if (signal) {
+      const onAbort = () => this.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    let ok = true;
+    try {
+      let off = 0;
+      while (off < chunk.length) {
+        if (this.fill === SEGMENT_SIZE) {
+          ok = this.inner.write(sealSegment(this.dataKey, this.fileId, this.index++, false, this.buf)) && ok;
+          this.fill = 0;
+        }
+        const n = chunk.copy(this.buf, this.fill, off);
+        this.fill += n;
+        off += n;
+      }
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    if (ok) cb();
+    else this.inner.once('drain', () => cb());
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.sealTail().then(() => cb(), cb);
+  }
+
+  private async sealTail(): Promise<void> {
+    if (this.sealed) return;
+    this.sealed = true;
+    const rec = sealSegment(this.dataKey, this.fileId, this.index, true, this.buf.subarray(0, this.fill));
+    const done = Promise.race([once(this.inner, 'finish'), once(this.inner, 'error').then(([e]) => { throw e; })]);
+    this.inner.end(rec);
+    await done;
+  }
+
+  async commit(opts?: { durable?: boolean }): Promise<void> {
+    await this.inner.commit(opts);
+    await this.afterCommit?.();
+  }
+
+  /**
+   * Keeps what was taken (sealed, with its last segment), as the driver below keeps bytes written before
+   * an abort: an upload cut off resumes from there. When that cannot be done, the file below is abandoned.
+   */
+  async abort(): Promise<void> {
+    if (!this.sealed && !this.innerFailed && !this.inner.destroyed) {
+      try {
+        await this.sealTail();
+        await this.inner.commit({ durable: false });
+        if (!this.destroyed) this.destroy();
+        return;
+      } catch { /* abandoned below */ }
+    }
+    await this.inner.abort();
+    if (!this.destroyed) this.destroy();
+  }
+}
