@@ -48,6 +48,9 @@ import { Sessions } from './auth/sessions.js';
 import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
+import { FileKeyProvider } from './storage/encryption/file-key-provider.js';
+import type { KeyProvider } from './storage/encryption/key-provider.js';
+import { STORAGE_ENCRYPTION_JOB, StorageKeys, type WalkReport } from './registry/storage-keys.js';
 
 export interface Berth {
   config: ResolvedConfig;
@@ -57,6 +60,8 @@ export interface Berth {
   accounts: Accounts;
   organizations: Organizations;
   gc: GarbageCollector;
+  /** encryption at rest, when enabled (or while a store encrypted earlier is being decrypted) */
+  storageKeys?: StorageKeys;
   /** the job runtime: jobs are defined and started by `serve`; any process may queue runs and read their history */
   jobs: Scheduler;
   /** LDAP / Active Directory accounts, when configured */
@@ -143,8 +148,16 @@ export interface BerthPlugins { factSources?: ManifestFactSource[]; pullRules?: 
 
 export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path, lockTimeoutMs: config.database.sqlite.lockTimeout * 1000 });
-  const store: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   const journal = new Journal(meta);
+  const inner: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
+  let storageKeys: StorageKeys | undefined;
+  try {
+    storageKeys = await openEncryption(config, meta, inner, journal);
+  } catch (e) {
+    await meta.close();
+    throw e;
+  }
+  const store = storageKeys?.driver ?? inner;
   const outbox = new Outbox({ publicAddr: config.publicUrl });
   const gc = new GarbageCollector(meta, store);
   // A blob checked in a repository is spared by collections for (at least) three quarters of the grace period.
@@ -197,14 +210,50 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
-  return { config, meta, store, services, accounts, organizations, gc, jobs, directory, ldap,
+  return { config, meta, store, services, accounts, organizations, gc, storageKeys, jobs, directory, ldap,
     async close() {
       // Nothing of the job runtime may touch the database once it is closed.
       await jobs.stop();
       await ldap?.close();
+      await storageKeys?.provider.close();
       await meta.close();
     },
   };
+}
+
+/**
+ * Encryption at rest: the key provider the configuration names, checked against the database. None
+ * while encryption is off and nothing was ever encrypted (or everything has been decrypted since).
+ */
+async function openEncryption(config: ResolvedConfig, meta: MetadataStore, inner: StorageDriver, journal: Journal): Promise<StorageKeys | undefined> {
+  const enc = config.storage.encryption;
+  const active = await StorageKeys.activeKeys(meta);
+  if (!enc.enabled && active.length === 0) return undefined;
+  let provider: KeyProvider;
+  let where: string;
+  if (enc.provider === 'file') {
+    where = `the key file ${enc.keyFile}`;
+    if (!FileKeyProvider.exists(enc.keyFile)) {
+      if (active.length > 0) {
+        throw new Error(`the storage key file ${enc.keyFile} is missing, but this registry's blobs are encrypted with ${active.map((k) => k.id).join(', ')}; ` +
+          'restore it from its backup (Berth never makes a new key over encrypted data)');
+      }
+      // The first start with encryption: a new key, unless the store already holds encrypted files.
+      if (await StorageKeys.holdsEncryptedData(inner)) {
+        throw new Error(`the store holds encrypted files but ${enc.keyFile} is missing; restore the key file (Berth never makes a new key over encrypted data)`);
+      }
+      FileKeyProvider.create(enc.keyFile);
+    }
+    provider = FileKeyProvider.open(enc.keyFile);
+  } else {
+    throw new Error('storage.encryption.provider pkcs11 is not available in this build');
+  }
+  try {
+    return await StorageKeys.open(meta, inner, provider, journal, { encryptWrites: enc.enabled, where });
+  } catch (e) {
+    await provider.close();
+    throw e;
+  }
 }
 
 /**
@@ -264,6 +313,7 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   await berth.services.webhooks.refreshSubscriptions();
   defineJobs(berth, log);
   berth.jobs.start();
+  if (berth.storageKeys) await queueEncryptionWalk(berth, log);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -284,6 +334,31 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The storage encryption walk as a job of the runtime (serve, and `berth keys rotate --wait`). */
+export function defineEncryptionJob(berth: Berth, log?: Logger): void {
+  const storageKeys = berth.storageKeys;
+  if (!storageKeys) return;
+  berth.jobs.define({
+    // Retried for about 45 minutes: busy uploads become idle (or convert themselves on their next chunk) meanwhile.
+    name: STORAGE_ENCRYPTION_JOB, maxAttempts: 8, backoff: { baseMs: 60_000, maxMs: 600_000 },
+    async run(ctx) {
+      const report = await storageKeys.walk({ signal: ctx.signal, progress: (phase, fields) => { ctx.progress(phase, fields); log?.info(fields, `storage encryption: ${phase}`); } });
+      log?.info({ report }, 'storage encryption walk finished');
+      if (!report.complete) throw new Error(`storage encryption walk left ${report.failed} file(s) unconverted and ${report.skippedUploads} busy upload(s): ${report.errors.slice(0, 3).join('; ')}`);
+      return report;
+    },
+  });
+}
+
+/** Queues the storage encryption walk unless the last complete one left the store as configured. */
+export async function queueEncryptionWalk(berth: Berth, log?: Logger): Promise<void> {
+  const keys = berth.storageKeys!;
+  const last = (await berth.jobs.list(STORAGE_ENCRYPTION_JOB, 20)).find((r) => r.state === 'done');
+  if (StorageKeys.upToDate(last?.result as WalkReport | undefined, keys.encryptWrites, await keys.currentKey())) return;
+  const { run, created } = await berth.jobs.enqueue(STORAGE_ENCRYPTION_JOB, undefined, { unique: true });
+  if (created) log?.info({ run: run.id, encrypt: keys.encryptWrites }, 'storage encryption walk queued');
 }
 
 /**
@@ -316,6 +391,11 @@ function defineJobs(berth: Berth, log: Logger): void {
       }]);
     },
   });
+
+  // Encryption at rest: converts the store to what the configuration asks (encrypted under the current key,
+  // or plain) and re-wraps data keys after a rotation; queued at start when the last walk left it otherwise,
+  // and by `berth keys rotate`.
+  defineEncryptionJob(berth, log);
 
   // Directory users who left (or were disabled) lose access between logins too.
   const directory = berth.directory;

@@ -7,7 +7,7 @@ import { configSchema, type Config } from './schema.js';
 export class ConfigError extends Error {}
 
 export interface ResolvedConfig extends Config {
-  storage: Config['storage'] & { filesystem: { root: string } };
+  storage: Config['storage'] & { filesystem: { root: string }; encryption: Config['storage']['encryption'] & { keyFile: string } };
   database: Config['database'] & { sqlite: { path: string } };
 }
 
@@ -114,7 +114,10 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   return {
     ...cfg,
     data,
-    storage: { ...cfg.storage, filesystem: { root: path.resolve(data, cfg.storage.filesystem.root ?? 'storage') } },
+    storage: {
+      ...cfg.storage, filesystem: { root: path.resolve(data, cfg.storage.filesystem.root ?? 'storage') },
+      encryption: { ...cfg.storage.encryption, keyFile: path.resolve(data, cfg.storage.encryption.keyFile ?? path.join('secrets', 'storage.keys')) },
+    },
     database: { ...cfg.database, sqlite: { ...cfg.database.sqlite, path: path.resolve(data, cfg.database.sqlite.path ?? 'berth.db') } },
   };
 }

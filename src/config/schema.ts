@@ -122,6 +122,27 @@ export const configSchema = z.strictObject({
       /** default: <data>/storage */
       root: z.string().optional(),
     }).prefault({}),
+    /** encryption at rest: every blob and upload under its own data key, wrapped by a key-encryption key the operator holds */
+    encryption: z.strictObject({
+      /** new content is written encrypted, and existing content is encrypted in the background; false after true decrypts it (the key is still needed until then) */
+      enabled: z.boolean().default(false),
+      /** where the key-encryption key lives: a file Berth reads, or a PKCS#11 token (an HSM) that never lets it out */
+      provider: z.enum(['file', 'pkcs11']).default('file'),
+      /** the key file (created 0600 on the first start with encryption; default <data>/secrets/storage.keys; keep it, and a backup, off the storage volume) */
+      keyFile: z.string().optional(),
+      pkcs11: z.strictObject({
+        /** the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so) */
+        module: z.string().optional(),
+        /** label of the token that holds the key */
+        tokenLabel: z.string().optional(),
+        /** file holding the user PIN of the token */
+        pinFile: z.string().optional(),
+        /** label of the AES key(s) Berth uses (created in the token, non-extractable, when none exists yet) */
+        keyLabel: z.string().default('berth-storage'),
+      }).prefault({}),
+    }).prefault({}).refine((e) => e.provider !== 'pkcs11' || (Boolean(e.pkcs11.module) && Boolean(e.pkcs11.tokenLabel) && Boolean(e.pkcs11.pinFile)),
+      'storage.encryption.provider pkcs11 needs pkcs11.module, pkcs11.tokenLabel and pkcs11.pinFile')
+      .refine((e) => e.provider === 'file' || e.keyFile === undefined, 'storage.encryption.keyFile is for provider file'),
   }).prefault({}),
   database: z.strictObject({
     dialect: z.enum(['sqlite']).default('sqlite'),

@@ -172,6 +172,9 @@ export interface JobRunsTable {
   holder: string | null; created_at: number; started_at: number | null; finished_at: number | null; progress: string | null; progress_at: number | null;
   result: string | null; error: string | null; cancel_requested: number;
 }
+export interface EncryptionKeysTable {
+  id: string; provider: string; state: 'active' | 'retired'; created_at: number; retired_at: number | null; check_wrapped: Buffer; check_digest: string;
+}
 
 export interface Database {
   repositories: RepositoriesTable;
@@ -204,4 +207,5 @@ export interface Database {
   cursors: CursorsTable;
   leases: LeasesTable;
   job_runs: JobRunsTable;
+  encryption_keys: EncryptionKeysTable;
 }

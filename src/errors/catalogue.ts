@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   BLOB_UPLOAD_UNKNOWN: { message: 'blob upload unknown to registry', meaning: 'no upload session with this id in this repository (or its data was lost)' },
   BLOB_IN_USE: { message: 'blob is referenced by a manifest in this repository', meaning: 'a blob a manifest of the repository still references cannot be deleted' },
   BLOB_COLLECTED: { message: 'the blob was collected while it was being published; push it again', meaning: 'garbage collection removed the blob during its publication' },
+  BLOB_UNREADABLE: { message: 'the blob\'s stored content failed its integrity check and is not served', meaning: 'encryption at rest found the stored bytes altered, truncated or reordered, or the key that opens them unavailable; an operator must restore the blob (the audit log has the details)' },
   DIGEST_INVALID: { message: 'provided digest did not match uploaded content', meaning: 'a digest is malformed, of an unsupported algorithm, or does not match the content' },
   SIZE_INVALID: { message: 'provided length did not match content length', meaning: 'Content-Length or Content-Range disagrees with the bytes received' },
   RANGE_INVALID: { message: 'the chunk does not continue the upload', meaning: 'an upload chunk does not start at the session\'s offset, follows a short last chunk, or raced another' },

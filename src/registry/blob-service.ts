@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { MetadataStore, Tx } from '../db/database.js';
 import { BerthError } from '../errors/berth-error.js';
 import type { ParsedDigest } from '../oci/digest.js';
-import { NotFoundError, type RangeSource, type StorageDriver } from '../storage/driver.js';
+import { NotFoundError, UnreadableDataError, type RangeSource, type StorageDriver } from '../storage/driver.js';
 
 /** A byte range of a blob that writes itself to a socket; http/ names storage types only through registry/. */
 export type { RangeSource };
@@ -100,9 +100,11 @@ export class BlobService {
 
   /**
    * The blob's bytes (or a range): small ones as one buffer, larger ones streamed. `signal` is asked for
-   * only when the content streams (a small blob is answered whole, at once).
+   * only when the content streams (a small blob is answered whole, at once). Content that fails its
+   * integrity check is never served: BLOB_UNREADABLE before the first byte, or a stream that fails at
+   * the first bad segment; either way with an audit record (`reader`'s, in repository `name`).
    */
-  async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: () => AbortSignal): Promise<Readable | Buffer> {
+  async open(digest: ParsedDigest, size: number, range: { start: number; end: number } | undefined, signal?: () => AbortSignal, reader?: { ctx: RequestContext; name: string }): Promise<Readable | Buffer> {
     const length = range ? range.end - range.start + 1 : size;
     try {
       if (size <= BlobService.CACHE_ITEM) {
@@ -110,11 +112,22 @@ export class BlobService {
         return range ? all.subarray(range.start, range.end + 1) : all;
       }
       if (length <= SMALL_BLOB) return await this.store.readBuffer(blobPath(digest), range ?? { start: 0, end: size - 1 });
-      return await this.store.read(blobPath(digest), { ...range, signal: signal?.() });
+      const stream = await this.store.read(blobPath(digest), { ...range, signal: signal?.() });
+      stream.once('error', (e) => { if (e instanceof UnreadableDataError) void this.unreadable(digest, e, reader); });
+      return stream;
     } catch (e) {
       if (e instanceof NotFoundError) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      if (e instanceof UnreadableDataError) throw await this.unreadable(digest, e, reader);
       throw e;
     }
+  }
+
+  private async unreadable(digest: ParsedDigest, e: UnreadableDataError, reader?: { ctx: RequestContext; name: string }): Promise<BerthError> {
+    await this.journal.record(reader?.ctx ?? SYSTEM_CONTEXT, [{
+      action: 'blob.read', resource: reader ? `repository:${reader.name}@${digest.digest}` : `blob:${digest.digest}`, outcome: 'failure',
+      detail: { reason: e.reason, error: 'BLOB_UNREADABLE' },
+    }]).catch(() => undefined);
+    return new BerthError('BLOB_UNREADABLE', { detail: { digest: digest.digest } });
   }
 
   /**

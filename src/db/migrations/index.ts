@@ -406,5 +406,21 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           ) h order by h.seq desc limit 1`.execute(db);
       },
     },
+    '0014_encryption_keys': {
+      async up(db: Kysely<any>) {
+        // Key-encryption keys of encryption at rest: the material stays in its provider (a key file, an
+        // HSM); here is which keys exist, which one new files use (the newest active), and a check value
+        // (a random value wrapped by the key, and its SHA-256) that tells a wrong key at start.
+        await db.schema.createTable('encryption_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('retired_at', 'bigint')
+          .addColumn('check_wrapped', bytes, (c) => c.notNull())
+          .addColumn('check_digest', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -29,7 +29,7 @@ async function pull(c: V2Context<Route>, digest: ParsedDigest, head: boolean): P
   if (info.size === 0) return reply.send('');
   const source = await s.blobs.openRange(digest, range?.start ?? 0, range?.end ?? info.size - 1);
   if (source) return sendRange(req, reply, source);
-  const content = await s.blobs.open(digest, info.size, range ?? undefined, () => abortSignal(req));
+  const content = await s.blobs.open(digest, info.size, range ?? undefined, () => abortSignal(req), { ctx: c.ctx(), name: route.name });
   return reply.send(content);
 }
 
