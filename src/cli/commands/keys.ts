@@ -20,8 +20,15 @@ export function register(program: Command): void {
       await withBerth(opts, async (b) => {
         const { STORAGE_ENCRYPTION_JOB } = await import('../../registry/storage-keys.js');
         if (!b.storageKeys) {
-          if (opts.json) process.stdout.write(`${JSON.stringify({ enabled: false, keys: [] })}\n`);
-          else process.stdout.write('encryption at rest is off; nothing stored is encrypted\n');
+          // Off, and nothing encrypted: the keys once used are listed as retired (their material may remain in the provider).
+          const { listEncryptionKeys } = await import('../../db/encryption-keys.js');
+          const rows = await listEncryptionKeys(b.meta.db);
+          const list = rows.map((r) => ({ id: r.id, state: r.state, current: false, present: null, createdAt: r.createdAt, retiredAt: r.retiredAt }));
+          if (opts.json) process.stdout.write(`${JSON.stringify({ enabled: false, keys: list })}\n`);
+          else {
+            process.stdout.write('encryption at rest is off; nothing stored is encrypted\n');
+            if (list.length) printTable(['KEY', 'STATE', 'CREATED', 'RETIRED'], list.map((r) => [r.id, r.state, when(r.createdAt), when(r.retiredAt)]));
+          }
           return;
         }
         const k = b.storageKeys;

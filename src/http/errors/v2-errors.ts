@@ -19,7 +19,7 @@ export const V2_ERRORS: Record<ErrorCode, Wire<OciCode>> = {
   BLOB_UPLOAD_UNKNOWN: { status: 404, code: 'BLOB_UPLOAD_UNKNOWN' },
   BLOB_IN_USE: { status: 405, code: 'UNSUPPORTED' },
   BLOB_COLLECTED: { status: 503, code: 'UNAVAILABLE' },
-  BLOB_UNREADABLE: { status: 500, code: 'UNKNOWN', detail: (_e, ctx) => ({ requestId: ctx.requestId }) },
+  BLOB_UNREADABLE: { status: 500, code: 'UNKNOWN' },
   DIGEST_INVALID: { status: 400, code: 'DIGEST_INVALID' },
   SIZE_INVALID: { status: 400, code: 'SIZE_INVALID' },
   // The spec has no RANGE_INVALID code: a chunk or range that does not fit is a BLOB_UPLOAD_INVALID.
