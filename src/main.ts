@@ -346,7 +346,7 @@ export function defineEncryptionJob(berth: Berth, log?: Logger): void {
     async run(ctx) {
       const report = await storageKeys.walk({ signal: ctx.signal, progress: (phase, fields) => { ctx.progress(phase, fields); log?.info(fields, `storage encryption: ${phase}`); } });
       log?.info({ report }, 'storage encryption walk finished');
-      if (!report.complete) throw new Error(`storage encryption walk left ${report.failed} file(s) unconverted and ${report.skippedUploads} busy upload(s): ${report.errors.slice(0, 3).join('; ')}`);
+      if (!report.complete) throw new Error(`storage encryption walk left ${report.failed} file(s) unconverted and ${report.skippedUploads} busy upload(s) (${report.mode}): ${report.errors.slice(0, 3).join('; ')}`);
       return report;
     },
   });

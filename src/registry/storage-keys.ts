@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { MetadataStore } from '../db/database.js';
 import { currentEncryptionKeyId, insertEncryptionKey, listEncryptionKeys, retireEncryptionKey, type EncryptionKeyRow } from '../db/encryption-keys.js';
 import { BerthError } from '../errors/berth-error.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { UnreadableDataError, type StorageDriver } from '../storage/driver.js';
 import { CONVERT_PREFIX, ENCRYPTED_SUFFIX, EncryptingDriver } from '../storage/encryption/encrypting-driver.js';
 import { KeyMismatchError, KeyUnavailableError, type KeyProvider } from '../storage/encryption/key-provider.js';
 import { Keyring } from '../storage/encryption/keyring.js';
@@ -36,6 +36,8 @@ export interface WalkReport {
   plain: number;
   /** busy uploads left for their next chunk to convert */
   skippedUploads: number;
+  /** uploads a crash cut off in their first write: unreadable, holding nothing acknowledged; upload expiry removes them */
+  abandonedUploads: number;
   complete: boolean;
   errors: string[];
 }
@@ -173,7 +175,7 @@ export class StorageKeys {
     const current = this.encryptWrites ? await this.currentKey() : null;
     const report: WalkReport = {
       mode: this.encryptWrites ? 'encrypt' : 'decrypt', currentKey: current, files: 0, encrypted: 0, rewrapped: 0, decrypted: 0, failed: 0,
-      byKey: {}, plain: 0, skippedUploads: 0, complete: false, errors: [],
+      byKey: {}, plain: 0, skippedUploads: 0, abandonedUploads: 0, complete: false, errors: [],
     };
     const cleaned = await this.driver.cleanConversions(STALE_CONVERSION_MS);
     const seen = new Set<string>();
@@ -201,7 +203,9 @@ export class StorageKeys {
       }
     }
     progress(true);
-    report.complete = report.failed === 0 && report.skippedUploads === 0;
+    // A busy plain upload encrypts itself with its next chunk (or expires), so it does not hold up an
+    // encrypting walk; a busy encrypted one does hold up a decrypting walk, which retires the keys.
+    report.complete = report.failed === 0 && (this.encryptWrites || report.skippedUploads === 0);
     if (!this.encryptWrites && report.complete) {
       // Nothing encrypted is left: the keys are no longer needed to read the store (their material stays
       // in the provider until the operator removes it).
@@ -212,7 +216,14 @@ export class StorageKeys {
   }
 
   private async bring(p: string, prefix: string, report: WalkReport): Promise<void> {
-    const form = await this.driver.inspect(p);
+    let form;
+    try {
+      form = await this.driver.inspect(p);
+    } catch (e) {
+      if (prefix !== UPLOADS_PREFIX || !(e instanceof UnreadableDataError)) throw e;
+      report.abandonedUploads++;
+      return;
+    }
     if (!form) return; // gone meanwhile (collected, published)
     const digest = prefix === BLOBS_PREFIX ? sha256Of(p) : undefined;
     if (this.encryptWrites) {
@@ -235,8 +246,9 @@ export class StorageKeys {
   }
 
   private async idle(p: string): Promise<boolean> {
-    const st = await this.driver.stat(p);
-    return !st || Date.now() - st.modifiedAt.getTime() > IDLE_UPLOAD_MS;
+    // Not stat: that settles the file, which must not happen beside a writer.
+    const at = await this.driver.modifiedAt(p);
+    return !at || Date.now() - at.getTime() > IDLE_UPLOAD_MS;
   }
 }
 

@@ -10,7 +10,7 @@ import { HashPool, type IncrementalHash } from '../lib/hash-pool.js';
 import { KeyedMutex } from '../lib/keyed-mutex.js';
 import { pump } from '../lib/pump.js';
 import { ALGORITHMS, type ParsedDigest } from '../oci/digest.js';
-import { NotFoundError, type StorageDriver } from '../storage/driver.js';
+import { NotFoundError, UnreadableDataError, type StorageDriver } from '../storage/driver.js';
 import type { BlobService } from './blob-service.js';
 import { blobPath, uploadPath } from './paths.js';
 import { ensureRepository } from '../db/repositories.js';
@@ -225,7 +225,7 @@ export class UploadService {
 
   private async finish(session: UploadSession, digest: ParsedDigest): Promise<{ digest: string; size: number }> {
     const path = uploadPath(session.id);
-    const stored = session.size > 0 ? await this.store.stat(path) : { size: 0 };
+    const stored = session.size > 0 ? await this.store.stat(path).catch((e: unknown) => { if (e instanceof UnreadableDataError) return null; throw e; }) : { size: 0 };
     if (!stored || stored.size < session.size) {
       // The bytes are gone. If a crash cut off this very publication after the verified file was moved
       // into place, completing it is safe; otherwise the session cannot be finished.
@@ -284,7 +284,8 @@ export class UploadService {
       await this.rehash(uploadPath(session.id), session.size, hash);
     } catch (e) {
       hash.dispose();
-      if (e instanceof NotFoundError || e instanceof BerthError) {
+      // Unreadable: an encrypted upload torn by a power loss (chunks are not durable) is as good as lost.
+      if (e instanceof NotFoundError || e instanceof BerthError || e instanceof UnreadableDataError) {
         await this.discard(session.id);
         throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
       }

@@ -136,6 +136,75 @@ describe('stored format', () => {
   });
 });
 
+describe('what a crash leaves', () => {
+  // The states a kill -9 can leave on disk, made directly: a new driver (a restarted process) must see
+  // every acknowledged byte, and the upload must continue from there.
+  const acked = pattern(2 * SEGMENT_SIZE + 777, 4);
+
+  for (const [label, sent] of [['before the re-sealed segment is written', 0], ['with part of the next chunk written', SEGMENT_SIZE + 300], ['after every segment but the last', 3 * SEGMENT_SIZE]] as const) {
+    test(`an append killed ${label} is undone to what was acknowledged`, async () => {
+      const s = await setup();
+      try {
+        await put(s.driver, 'uploads/a', acked);
+        const w = await s.driver.write('uploads/a', { offset: acked.length });
+        if (sent) await new Promise<void>((r) => w.write(pattern(sent, 5), () => r()));
+        // The inner file gets what the writer has sealed so far, and no last segment: as if the process died.
+        await new Promise((r) => setTimeout(r, 50));
+        (w as unknown as { inner: { destroy(): void } }).inner.destroy();
+        w.destroy();
+        await new Promise((r) => setTimeout(r, 50));
+        const restarted = new EncryptingDriver(s.fs, new Keyring(s.provider, async () => s.current.id), { encryptWrites: true });
+        assert.equal((await restarted.stat('uploads/a'))?.size, acked.length);
+        assert.deepEqual(await readAll(await restarted.read('uploads/a')), acked);
+        assert.equal(await s.fs.stat('uploads/a.enc.carry'), null, 'the carry is gone once settled');
+        await put(restarted, 'uploads/a', pattern(1000, 6), acked.length);
+        assert.deepEqual(await readAll(await restarted.read('uploads/a')), Buffer.concat([acked, pattern(1000, 6)]));
+        const listed: string[] = [];
+        for await (const e of restarted.list('uploads')) listed.push(e.path);
+        assert.deepEqual(listed, ['uploads/a']);
+      } finally {
+        await s.cleanup();
+      }
+    });
+  }
+
+  test('a finished append whose carry was not yet removed keeps the new bytes', async () => {
+    const s = await setup();
+    try {
+      await put(s.driver, 'uploads/b', acked);
+      const carry = await s.fs.readBuffer('uploads/b.enc', { start: HEADER_SIZE + 2 * RECORD_SIZE });
+      await put(s.driver, 'uploads/b', pattern(5000, 7), acked.length);
+      // the carry the append wrote (index 2, the old last record), left behind by a crash before its removal
+      const index = Buffer.alloc(8);
+      index.writeBigUInt64BE(2n);
+      await put(s.fs, 'uploads/b.enc.carry', Buffer.concat([index, carry]));
+      assert.equal((await s.driver.stat('uploads/b'))?.size, acked.length + 5000);
+      assert.equal(await s.fs.stat('uploads/b.enc.carry'), null);
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  test('a plain upload killed while its next chunk encrypts it: the plain form stays the file', async () => {
+    const s = await setup();
+    try {
+      await put(s.fs, 'uploads/p', acked); // from before encryption was on
+      const w = await s.driver.write('uploads/p', { offset: acked.length });
+      (w as unknown as { inner: { destroy(): void } }).inner.destroy();
+      w.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await s.fs.stat('uploads/p.enc'), 'the torn encrypted form is there');
+      assert.equal((await s.driver.stat('uploads/p'))?.size, acked.length);
+      assert.equal(await s.fs.stat('uploads/p.enc'), null, 'and removed');
+      await put(s.driver, 'uploads/p', pattern(10, 8), acked.length);
+      assert.deepEqual(await readAll(await s.driver.read('uploads/p')), Buffer.concat([acked, pattern(10, 8)]));
+      assert.equal(await s.fs.stat('uploads/p'), null);
+    } finally {
+      await s.cleanup();
+    }
+  });
+});
+
 describe('what is refused', () => {
   const name = 'blobs/sha256/cd/cdef';
   const stored = (s: Setup) => path.join(s.dir, 'store', `${name}.enc`);

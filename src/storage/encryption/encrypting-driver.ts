@@ -15,6 +15,11 @@ import { KeyMismatchError, KeyUnavailableError } from './key-provider.js';
 import type { Keyring } from './keyring.js';
 
 export const ENCRYPTED_SUFFIX = '.enc';
+/**
+ * Beside `<path>.enc` while an append re-seals its last segment in place: that segment as it was, so a
+ * crash in the middle cannot take bytes already acknowledged (see append and settle).
+ */
+const CARRY_SUFFIX = '.carry';
 /** Where conversions build the new form of a file before it is moved into place. */
 export const CONVERT_PREFIX = 'encryption-tmp';
 
@@ -41,12 +46,81 @@ export class EncryptingDriver implements StorageDriver {
     return p + ENCRYPTED_SUFFIX;
   }
 
+  /**
+   * Settles what a crash left (see settle) first: stat is how a writer learns how much of a file it may
+   * continue, so it must see the file as it was last whole.
+   */
   async stat(p: string): Promise<StorageStat | null> {
-    const st = await this.inner.stat(this.cipherPath(p));
+    const st = await this.settle(p, this.cipherPath(p));
     if (!st) return this.inner.stat(p);
     const plain = plainSize(st.size);
     if (plain < 0) throw new UnreadableDataError(p, `stored size ${st.size} is no encrypted file's`);
     return { size: plain, modifiedAt: st.modifiedAt };
+  }
+
+  /** When p was last written (either form), without settling anything: for a look that must not disturb a writer. */
+  async modifiedAt(p: string): Promise<Date | null> {
+    const st = (await this.inner.stat(this.cipherPath(p))) ?? (await this.inner.stat(p));
+    return st?.modifiedAt ?? null;
+  }
+
+  /**
+   * Brings an encrypted file a crash cut off mid-write back to its last whole state, and returns its
+   * stored stat. An append killed while re-sealing its last segment is undone from the carry file
+   * beside it; where a plain form is beside an encrypted one, the encrypted one wins if it is whole
+   * (a conversion that finished but for removing the plain form) and is removed if not (one that did
+   * not). Runs where a writer takes over a file, never beside a writer that is busy with it.
+   */
+  private async settle(p: string, c: string): Promise<StorageStat | null> {
+    const st = await this.inner.stat(c);
+    if (!st) return null;
+    const carryPath = c + CARRY_SUFFIX;
+    const [carry, plain] = await Promise.all([this.inner.stat(carryPath), this.inner.stat(p)]);
+    if (!carry && !plain) return st;
+    if (carry) {
+      if (!(await this.whole(p, c, st.size))) await this.restoreCarry(p, c, carryPath);
+      await this.inner.delete(carryPath);
+      return this.inner.stat(c);
+    }
+    if (await this.whole(p, c, st.size)) {
+      await this.inner.delete(p);
+      return st;
+    }
+    await this.inner.delete(c);
+    return null;
+  }
+
+  /** True when the file ends with its authentic last segment; a header that does not open throws. */
+  private async whole(p: string, c: string, stored: number): Promise<boolean> {
+    const plain = plainSize(stored);
+    if (plain < 0) return false;
+    const f = await this.openPath(p, c, stored);
+    const last = segmentCount(plain) - 1;
+    try {
+      openSegment(p, f.dataKey, f.fileId, last, true, await this.inner.readBuffer(c, { start: recordOffset(last), end: stored - 1 }));
+      return true;
+    } catch (e) {
+      if (e instanceof UnreadableDataError) return false;
+      throw e;
+    }
+  }
+
+  private async restoreCarry(p: string, c: string, carryPath: string): Promise<void> {
+    const body = await this.inner.readBuffer(carryPath);
+    if (body.length < 8 + 28) return; // cut off while it was written: the file was not touched yet
+    const index = Number(body.readBigUInt64BE(0));
+    const rec = body.subarray(8);
+    const header = await this.inner.readBuffer(c, { start: 0, end: HEADER_SIZE - 1 });
+    const f = await this.open(p, header, recordOffset(index) + rec.length);
+    // Only a record that opens (as the last segment, or a full one) is put back.
+    try { openSegment(p, f.dataKey, f.fileId, index, true, rec); } catch {
+      try { openSegment(p, f.dataKey, f.fileId, index, false, rec); } catch { return; }
+    }
+    const w = await this.inner.write(c, { offset: recordOffset(index) });
+    const done = Promise.race([once(w, 'finish'), once(w, 'error').then(([e]) => { throw e; })]);
+    w.end(rec);
+    await done;
+    await w.commit();
   }
 
   /** Reads and opens the header of an encrypted file of `stored` bytes. */
@@ -132,7 +206,7 @@ export class EncryptingDriver implements StorageDriver {
     const offset = opts.offset ?? 0;
     if (!this.opts.encryptWrites) return this.writePlain(p, c, offset, opts.signal);
     if (offset === 0) return this.create(c, opts.signal, () => this.inner.delete(p));
-    const st = await this.inner.stat(c);
+    const st = await this.settle(p, c);
     if (st) return this.append(p, c, st.size, offset, opts.signal);
     // A plain file from before encryption was on (an upload in progress): encrypt what it holds, then go on.
     const plain = await this.inner.stat(p);
@@ -171,8 +245,19 @@ export class EncryptingDriver implements StorageDriver {
       if (carryIndex !== lastIndex) throw e;
       seg = openSegment(p, f.dataKey, f.fileId, carryIndex, false, rec);
     }
+    // The segment is rewritten in place: until the new one is whole, the old one waits beside (settle).
+    const carryPath = c + CARRY_SUFFIX;
+    const index = Buffer.alloc(8);
+    index.writeBigUInt64BE(BigInt(carryIndex));
+    const cw = await this.inner.write(carryPath);
+    const carried = Promise.race([once(cw, 'finish'), once(cw, 'error').then(([e]) => { throw e; })]);
+    cw.end(Buffer.concat([index, rec]));
+    await carried;
+    // Not durable, as chunks are not: after a power loss a session behind its file ends (upload-service).
+    await cw.commit({ durable: false });
     const w = await this.inner.write(c, { offset: recordOffset(carryIndex) });
-    return new EncryptingWriter(w, f.dataKey, f.fileId, carryIndex, seg.subarray(0, offset - carryIndex * SEGMENT_SIZE), undefined, signal);
+    return new EncryptingWriter(w, f.dataKey, f.fileId, carryIndex, seg.subarray(0, offset - carryIndex * SEGMENT_SIZE), undefined, signal,
+      () => this.inner.delete(carryPath));
   }
 
   private async writePlain(p: string, c: string, offset: number, signal?: AbortSignal): Promise<StorageWriter> {
@@ -202,12 +287,15 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   async delete(p: string): Promise<void> {
-    await this.inner.delete(this.cipherPath(p));
+    const c = this.cipherPath(p);
+    await this.inner.delete(c);
+    await this.inner.delete(c + CARRY_SUFFIX);
     await this.inner.delete(p);
   }
 
   async *list(prefix: string): AsyncIterable<StorageEntry> {
     for await (const e of this.inner.list(prefix)) {
+      if (e.path.endsWith(ENCRYPTED_SUFFIX + CARRY_SUFFIX)) continue;
       if (e.path.endsWith(ENCRYPTED_SUFFIX)) {
         yield { path: e.path.slice(0, -ENCRYPTED_SUFFIX.length), size: Math.max(plainSize(e.size), 0), modifiedAt: e.modifiedAt };
       } else if (!(await this.inner.stat(e.path + ENCRYPTED_SUFFIX))) {
@@ -221,6 +309,7 @@ export class EncryptingDriver implements StorageDriver {
   /** Every stored file below prefix with its form; a path converted midway may come twice. */
   async *files(prefix: string): AsyncIterable<{ path: string; encrypted: boolean }> {
     for await (const e of this.inner.list(prefix)) {
+      if (e.path.endsWith(ENCRYPTED_SUFFIX + CARRY_SUFFIX)) continue;
       if (e.path.endsWith(ENCRYPTED_SUFFIX)) yield { path: e.path.slice(0, -ENCRYPTED_SUFFIX.length), encrypted: true };
       else yield { path: e.path, encrypted: false };
     }
@@ -283,11 +372,9 @@ export class EncryptingDriver implements StorageDriver {
    */
   async convert(p: string, to: 'encrypted' | 'plain', digest?: string): Promise<boolean> {
     const c = this.cipherPath(p);
-    const [enc, plain] = await Promise.all([this.inner.stat(c), this.inner.stat(p)]);
-    if (to === 'encrypted' && enc) {
-      if (plain) await this.inner.delete(p); // the leftover of a conversion cut off after its move
-      return false;
-    }
+    const enc = await this.settle(p, c);
+    const plain = await this.inner.stat(p);
+    if (to === 'encrypted' && enc) return false;
     if (to === 'plain' && !enc) return false;
     if (to === 'encrypted' && !plain) return false;
     const tmp = `${CONVERT_PREFIX}/${randomUUID()}`;
@@ -449,6 +536,7 @@ class EncryptingWriter extends Writable implements StorageWriter {
       try {
         await this.sealTail();
         await this.inner.commit({ durable: false });
+        await this.afterCommit?.();
         if (!this.destroyed) this.destroy();
         return;
       } catch { /* abandoned below */ }
