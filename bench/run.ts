@@ -6,6 +6,7 @@
 //   npm run bench -- --only=scale       # 10,000 repositories and 100,000 tags (not in the default set)
 //   npm run bench -- --berth-workers=2  # Berth config http.workers
 //   npm run bench -- --berth-auth=on    # Berth as shipped only (default both: also without authentication)
+//   npm run bench -- --encryption       # push/chunked/pull, Berth with encryption at rest off and on (auth off)
 //   node --import tsx bench/run.ts --servers=distribution   # one registry only (e.g. while Berth is unbuilt)
 //
 // Berth runs as shipped (authentication on; the client obtains Bearer tokens from /token as docker does)
@@ -35,6 +36,8 @@ const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 's
 type Scenario = (typeof SCENARIOS)[number];
 /** what runs without --only: scale takes long at full size and is asked for by name */
 const DEFAULT_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel'];
+/** what --encryption compares (and runs without --only): the throughput scenarios and their RSS */
+const ENCRYPTION_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull'];
 const ALIASES: Record<string, Scenario> = {
   rss: 'push', monolithic: 'push', chunk: 'chunked', manifests: 'manifest', blobs: 'blob', '4k': 'blob', small: 'blob',
 };
@@ -55,6 +58,8 @@ interface Options {
   /** rounds per scenario, alternating the registries; the table shows medians (peaks for RSS) */
   repeat: number;
   scale: ScaleOptions;
+  /** also Berth with encryption at rest, in the same auth state as the one plain Berth it is compared with */
+  encryption: boolean;
 }
 
 function usage(): never {
@@ -62,21 +67,34 @@ function usage(): never {
        [--berth-workers=N] [--berth-auth=on|off|both] [--wrk-seconds=10] [--warmup-seconds=2]
        [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua]
        [--scale-repos=10000] [--scale-tags=100000] [--scale-clients=32] [--scale-requests=300]
-default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale only when named)`);
+       [--encryption]
+default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale only when named)
+--encryption: adds "Berth (encrypted)" (storage.encryption.enabled, file key provider) next to one plain Berth
+  and Distribution, for ${ENCRYPTION_SCENARIOS.join(',')} (its default scenarios; the encrypted Berth skips any
+  other named with --only), with an "Encrypted / plain" ratio column; both Berths run without authentication
+  unless --berth-auth=on (both with tokens); --berth-auth=both is refused with it`);
   process.exit(0);
 }
 
 function parseOptions(argv: string[]): Options {
   const o: Options = {
     only: new Set(DEFAULT_SCENARIOS), sizeMiB: 1024, berthAuth: 'both', wrkAuth: 'auto', wrkSeconds: 10, warmupSeconds: 2,
-    servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 },
+    servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 }, encryption: false,
   };
+  let onlyGiven = false;
+  let authGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') usage();
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
     const key = m[1];
+    if (key === 'encryption') {
+      // a switch: it takes no value (and must not swallow the next argument)
+      if (m[2] !== undefined) throw new Error('--encryption takes no value');
+      o.encryption = true;
+      continue;
+    }
     const val = m[2] ?? argv[++i];
     if (val === undefined) throw new Error(`--${key} needs a value`);
     const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
@@ -90,6 +108,7 @@ function parseOptions(argv: string[]): Options {
     };
     switch (key) {
       case 'only': {
+        onlyGiven = true;
         o.only = new Set();
         for (const raw of val.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
           const s = (SCENARIOS as readonly string[]).includes(raw) ? (raw as Scenario) : ALIASES[raw];
@@ -100,7 +119,7 @@ function parseOptions(argv: string[]): Options {
       }
       case 'size-mib': o.sizeMiB = int(1); break;
       case 'berth-workers': o.berthWorkers = int(0); break;
-      case 'berth-auth': o.berthAuth = oneOf('on', 'off', 'both'); break;
+      case 'berth-auth': o.berthAuth = oneOf('on', 'off', 'both'); authGiven = true; break;
       case 'wrk-auth': o.wrkAuth = oneOf('auto', 'header', 'lua'); break;
       case 'wrk-seconds': o.wrkSeconds = int(1); break;
       case 'warmup-seconds': o.warmupSeconds = int(0); break;
@@ -116,6 +135,13 @@ function parseOptions(argv: string[]): Options {
       }
       default: throw new Error(`unknown option --${key}`);
     }
+  }
+  if (o.encryption) {
+    if (!o.servers.includes('berth')) throw new Error('--encryption compares Berth with itself: --servers must include berth');
+    // One plain Berth against one encrypted, in the same auth state, so that the ratio is about encryption only.
+    if (!authGiven) o.berthAuth = 'off';
+    else if (o.berthAuth === 'both') throw new Error('--encryption compares one plain Berth with one encrypted Berth: use --berth-auth=off (the default with it) or on');
+    if (!onlyGiven) o.only = new Set(ENCRYPTION_SCENARIOS);
   }
   return o;
 }
@@ -154,7 +180,7 @@ function reduceSamples(key: string, list: Cell[]): Cell {
 
 // ---- targets ----------------------------------------------------------------------------------
 
-type TargetKey = 'berth-tokens' | 'berth-noauth' | 'distribution';
+type TargetKey = 'berth-tokens' | 'berth-noauth' | 'berth-encrypted' | 'distribution';
 
 interface Target {
   key: TargetKey;
@@ -163,6 +189,12 @@ interface Target {
   /** the ratio column's name for a Berth target */
   short?: string;
   berth: boolean;
+  /** Berth as shipped (authentication on): tokens, organization bench */
+  shipped?: boolean;
+  /** Berth with encryption at rest */
+  encrypted?: boolean;
+  /** the scenarios this target runs (default: all asked for) */
+  scenarios?: ReadonlySet<Scenario>;
   start: () => Promise<Server>;
   server?: Server;
   /** tokens for Berth as shipped (renewed with every start: the port changes), none for the others */
@@ -468,9 +500,23 @@ function columns(targets: Target[]): { dist?: Target; berths: Target[] } {
   return { dist, berths: dist ? targets.filter((t) => t.berth) : [] };
 }
 
+/** Berth (encrypted) and the plain Berth it is compared with, when both are in the table. */
+function encryptionPair(targets: Target[]): { plain: Target; enc: Target } | undefined {
+  const enc = targets.find((t) => t.encrypted);
+  const plain = enc && targets.find((t) => t.berth && !t.encrypted && t.shipped === enc.shipped);
+  return enc && plain ? { plain, enc } : undefined;
+}
+
+/** encrypted / plain as measured (not oriented like ratio()) */
+function plainRatio(d: MetricDef, enc: Cell | undefined, plain: Cell | undefined): string {
+  if (d.better === 'none' || !enc || !plain || 'error' in enc || 'error' in plain || enc.warn || plain.warn) return '–';
+  if (enc.value <= 0 || plain.value <= 0) return '–';
+  return `${(enc.value / plain.value).toFixed(2)}×`;
+}
+
 function tableHead(first: string, targets: Target[]): string[] {
   const { berths } = columns(targets);
-  const cols = [first, ...targets.map((t) => t.name), ...berths.map((b) => `Ratio (${b.short})`)];
+  const cols = [first, ...targets.map((t) => t.name), ...berths.map((b) => `Ratio (${b.short})`), ...(encryptionPair(targets) ? ['Encrypted / plain'] : [])];
   return [`| ${cols.join(' | ')} |`, `|---|${cols.slice(1).map(() => '---:').join('|')}|`];
 }
 
@@ -480,6 +526,8 @@ function metricRow(d: MetricDef, targets: Target[], cellOf: (t: Target) => Cell 
   const x = dist ? cellOf(dist) : undefined;
   const vals = targets.map((t) => cellText(cellOf(t), d, t));
   const ratios = berths.map((b) => ratio(d, cellOf(b), x));
+  const pair = encryptionPair(targets);
+  if (pair) ratios.push(plainRatio(d, cellOf(pair.enc), cellOf(pair.plain)));
   return `| ${d.label} (${d.unit}${arrow}) | ${[...vals, ...ratios].join(' | ')} |`;
 }
 
@@ -594,7 +642,7 @@ async function startTarget(t: Target): Promise<void> {
   t.server = await t.start();
   // 100 ms over the whole run (the push scenario samples every 20 ms itself and folds its peak in)
   t.sampler = new RssSampler(t.server.pid, 100).start();
-  if (t.key === 'berth-tokens') {
+  if (t.shipped) {
     t.auth = new TokenAuth(t.server.url, 'admin', t.password!);
     await prepareShipped(t);
   }
@@ -610,18 +658,22 @@ async function main(): Promise<number> {
   tmpRoot = root;
 
   const targets: Target[] = [];
-  const berth = (shipped: boolean): Target => {
+  const berth = (shipped: boolean, encrypted = false): Target => {
     const password = randomBytes(18).toString('base64url');
+    const key: TargetKey = encrypted ? 'berth-encrypted' : shipped ? 'berth-tokens' : 'berth-noauth';
     const t: Target = {
-      key: shipped ? 'berth-tokens' : 'berth-noauth', name: shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: shipped ? 'tokens' : 'no auth',
-      berth: true, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
-      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, adminPassword: password, dir: shipped ? 'berth-tokens' : 'berth-noauth', name: t.name }),
+      key, name: encrypted ? 'Berth (encrypted)' : shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: encrypted ? 'encrypted' : shipped ? 'tokens' : 'no auth',
+      berth: true, shipped, encrypted, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
+      scenarios: encrypted ? new Set(ENCRYPTION_SCENARIOS) : undefined,
+      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: key, name: t.name }),
     };
     return t;
   };
   if (opts.servers.includes('berth')) {
     if (opts.berthAuth !== 'off') targets.push(berth(true));
     if (opts.berthAuth !== 'on') targets.push(berth(false));
+    // parseOptions left one plain Berth (on or off): the encrypted one has its auth state
+    if (opts.encryption) targets.push(berth(opts.berthAuth === 'on', true));
   }
   if (opts.servers.includes('distribution')) {
     targets.push({ key: 'distribution', name: 'Distribution', berth: false, auth: NO_AUTH, start: () => startDistribution(root), cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 } });
@@ -645,6 +697,7 @@ async function main(): Promise<number> {
 
   const machine = machineInfo(root);
   const mainScenarios = [...opts.only].filter((s) => s !== 'scale');
+  const nameWidth = Math.max(16, ...targets.map((t) => t.name.length + 1));
   log('# Berth vs CNCF Distribution\n');
   log(machine.join('\n'));
   log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${targets.map((t) => t.name).join(', ')}; big blob ${size}; Berth http.workers ${opts.berthWorkers ?? 'default'}; ` +
@@ -707,10 +760,10 @@ async function main(): Promise<number> {
       if (!opts.only.has(s) || s === 'scale') continue;
       for (let round = 0; round < opts.repeat; round++)
       for (const t of targets) {
-        if (t.unavailable) continue;
+        if (t.unavailable || (t.scenarios && !t.scenarios.has(s))) continue;
         if (!(await ensureRunning(t, s))) continue;
         const started = performance.now();
-        process.stdout.write(`${s.padEnd(9)} ${t.name.padEnd(16)} … `);
+        process.stdout.write(`${s.padEnd(9)} ${t.name.padEnd(nameWidth)} … `);
         try {
           const cells = await runScenario(s, t, fx, opts);
           t.samples ??= new Map();
@@ -734,7 +787,7 @@ async function main(): Promise<number> {
     if (opts.only.has('scale')) {
       const sfx = makeScaleFixture(opts.scale);
       for (const t of targets) {
-        if (t.unavailable) continue;
+        if (t.unavailable || (t.scenarios && !t.scenarios.has('scale'))) continue;
         if (!(await ensureRunning(t, 'scale'))) continue;
         log(`scale     ${t.name}`);
         const started = performance.now();
@@ -778,7 +831,13 @@ async function main(): Promise<number> {
       'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
         'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
         'scope `repository:NAME:pull` or `pull,push`) and sends `Authorization: Bearer` on every request, renewing a token 30 s before it expires. ' +
-        '**Berth (no auth)** runs with `auth.enabled: false`. **Distribution** runs without authentication. Goals are judged on the tokens column.',
+        '**Berth (no auth)** runs with `auth.enabled: false`. **Distribution** runs without authentication. Goals are judged on the tokens column.' +
+        (opts.encryption
+          ? ` **Berth (encrypted)** is the same as ${opts.berthAuth === 'on' ? 'Berth (tokens)' : 'Berth (no auth)'} plus \`storage.encryption.enabled: true\` ` +
+            '(file key provider, key file created at its first start under <data>/secrets/storage.keys: every blob and upload under its own data key, ' +
+            `AES-256-GCM); it runs only ${ENCRYPTION_SCENARIOS.join(', ')}. The encryption goals (encrypted / plain ≥ 0.8× for push and pull MB/s, ` +
+            'peak RSS not growing with blob size) are judged on the "Encrypted / plain" column.'
+          : ''),
       '',
       (fx.big || fx.chunked ? `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` : '') +
         `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off); ` +
@@ -794,6 +853,13 @@ async function main(): Promise<number> {
           'MB = 10^6 bytes. Pushes/pulls are timed from the first request to the final response on keep-alive connections; the pull is served from the page cache of the preceding push. ' +
           'RSS is VmRSS from /proc summed over the registry process and its children: during the push sampled every 20 ms; over the whole run every 100 ms (and the push peak), from start to the end of the last scenario. ⚠ = the run had errors (see below).',
       );
+      if (encryptionPair(targets)) {
+        out.push(
+          '',
+          '"Encrypted / plain" is Berth (encrypted) divided by the plain Berth for every row, not oriented: for MB/s >1 means encryption is faster (goal ≥ 0.8×), ' +
+            'for RSS >1 means it uses more memory. Whether memory grows with blob size shows by comparing the RSS rows of runs with different --size-mib.',
+        );
+      }
     }
     if (opts.only.has('scale')) out.push('', ...scaleTables(targets, opts));
     notes.push(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (anything else running on the machine skews the numbers).`);

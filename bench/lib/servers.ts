@@ -60,6 +60,11 @@ export interface BerthStart {
    */
   auth: boolean;
   adminPassword: string;
+  /**
+   * true: encryption at rest with the file key provider (`storage.encryption.enabled: true`; the key file
+   * is created at first start under <data>/secrets/storage.keys); false/absent: no `storage` section.
+   */
+  encryption?: boolean;
   /** data under root/<dir> */
   dir: string;
   name: string;
@@ -71,10 +76,17 @@ export async function startBerthServer(root: string, o: BerthStart): Promise<Ser
   await mkdir(dataDir, { recursive: true });
   const config: Record<string, unknown> = { log: { level: 'error' } };
   if (o.workers !== undefined) config.http = { workers: o.workers };
+  if (o.encryption) config.storage = { encryption: { enabled: true } };
   // startBerth writes the config next to the data dir (inside root) and passes --config; without
   // `auth: true` it adds auth.enabled: false, with it the config has no auth section at all.
   const b: BerthProcess = await startBerth({ dataDir, config, auth: o.auth, env: { BERTH_LOG_LEVEL: 'error', BERTH_ADMIN_PASSWORD: o.adminPassword } });
   const t = track(b.proc);
+  // A config Berth ignored would make the "encrypted" column a second plain one.
+  if (o.encryption && !existsSync(path.join(dataDir, 'secrets', 'storage.keys'))) {
+    b.proc.kill('SIGKILL');
+    await t.exited;
+    throw new Error(`${o.name}: started with storage.encryption.enabled but ${path.join(dataDir, 'secrets', 'storage.keys')} does not exist; last log lines:\n${b.logs.slice(-15).join('\n')}`);
+  }
   return {
     name: o.name,
     url: b.url,
