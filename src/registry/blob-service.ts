@@ -59,14 +59,23 @@ export class BlobService {
    * Opens a large blob's range for copying straight to a response, when the driver can; null means
    * use open(). Failing to open (content missing) happens here, before any byte is sent.
    */
-  async openRange(digest: ParsedDigest, start: number, end: number): Promise<RangeSource | null> {
+  async openRange(digest: ParsedDigest, start: number, end: number, reader?: { ctx: RequestContext; name: string }): Promise<RangeSource | null> {
     if (!this.store.openRange || end - start + 1 <= SMALL_BLOB) return null;
+    let source: RangeSource;
     try {
-      return await this.store.openRange(blobPath(digest), start, end);
+      source = await this.store.openRange(blobPath(digest), start, end);
     } catch (e) {
       if (e instanceof NotFoundError) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest, reason: 'content missing from storage' } });
+      if (e instanceof UnreadableDataError) throw await this.unreadable(digest, e, reader);
       throw e;
     }
+    return {
+      pipeTo: (sink, signal) => source.pipeTo(sink, signal).catch(async (e: unknown) => {
+        if (e instanceof UnreadableDataError) await this.unreadable(digest, e, reader);
+        throw e;
+      }),
+      close: () => source.close(),
+    };
   }
 
   /**

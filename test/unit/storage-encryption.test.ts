@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem/filesystem-driver.js';
 import { MemoryDriver } from '../../src/storage/drivers/memory/memory-driver.js';
 import { UnreadableDataError, type StorageDriver } from '../../src/storage/driver.js';
@@ -100,6 +101,36 @@ describe('stored format', () => {
           assert.deepEqual(await s.driver.readBuffer('f', { start: a, end: b }), data.subarray(a, b + 1), `buffer ${a}-${b}`);
         }
       }
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  test('openRange copies ranges in batches of segments, and fails at a bad segment (before any byte if it is the first)', async () => {
+    const s = await setup();
+    try {
+      const data = randomBytes(40 * SEGMENT_SIZE + 123);
+      await put(s.driver, 'blobs/r', data);
+      const copy = async (start: number, end: number) => {
+        const src = await s.driver.openRange('blobs/r', start, end);
+        const chunks: Buffer[] = [];
+        const sink = new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+        const n = await src.pipeTo(sink);
+        await src.close();
+        assert.equal(n, end - start + 1);
+        return Buffer.concat(chunks);
+      };
+      for (const [a, b] of [[0, data.length - 1], [1, SEGMENT_SIZE], [16 * SEGMENT_SIZE - 1, 16 * SEGMENT_SIZE], [5, 33 * SEGMENT_SIZE + 7], [40 * SEGMENT_SIZE, 40 * SEGMENT_SIZE + 122]]) {
+        assert.ok((await copy(a, b)).equals(data.subarray(a, b + 1)), `range ${a}-${b}`);
+      }
+      const file = path.join(s.dir, 'store', 'blobs', 'r.enc');
+      const stored = await readFile(file);
+      stored[HEADER_SIZE + 20 * RECORD_SIZE + 5] ^= 1;
+      await writeFile(file, stored);
+      await assert.rejects(copy(0, data.length - 1), (e: unknown) => e instanceof UnreadableDataError && /segment 20/.test(e.message));
+      stored[HEADER_SIZE + 5] ^= 1;
+      await writeFile(file, stored);
+      await assert.rejects(s.driver.openRange('blobs/r', 0, 100), UnreadableDataError);
     } finally {
       await s.cleanup();
     }

@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
-import { assertSafePath, NotFoundError, UnreadableDataError, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../driver.js';
+import { assertSafePath, NotFoundError, UnreadableDataError, type RangeSource, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../driver.js';
 import {
   encodeHeader, encodeSlot, HEADER_SIZE, newFileId, openSegment, parseHeader, plainSize, RECORD_SIZE, recordOffset, sealSegment,
   SEGMENT_SIZE, segmentCount, slotOffset, wrapAad, type Slot,
@@ -155,6 +155,67 @@ export class EncryptingDriver implements StorageDriver {
     if (start > end) return Readable.from([], { objectMode: false });
     const source = await this.inner.read(c, { start: recordOffset(Math.floor(start / SEGMENT_SIZE)), end: Math.min(recordOffset(Math.floor(end / SEGMENT_SIZE) + 1), f.stored) - 1, signal: opts.signal });
     return Readable.from(decrypt(p, f, start, end, source), { objectMode: false, signal: opts.signal });
+  }
+
+  /**
+   * A range copied to a sink in batches of segments: the next batch is read while this one is
+   * decrypted and written. The first batch is opened here, so content that fails its check at the
+   * start fails before any byte is sent.
+   */
+  async openRange(p: string, start: number, end: number): Promise<RangeSource> {
+    const c = this.cipherPath(p);
+    const st = await this.inner.stat(c);
+    if (!st) {
+      if (this.inner.openRange) return this.inner.openRange(p, start, end);
+      const stream = await this.inner.read(p, { start, end });
+      return { pipeTo: (sink, signal) => copyStream(stream, sink, signal), close: async () => { stream.destroy(); } };
+    }
+    const f = await this.openPath(p, c, st.size);
+    const last = Math.floor(Math.min(end, f.plain - 1) / SEGMENT_SIZE);
+    const lastIndex = segmentCount(f.plain) - 1;
+    const first = Math.floor(start / SEGMENT_SIZE);
+    const stop = Math.min(end, f.plain - 1);
+    const readBatch = (i: number) => this.inner.readBuffer(c, { start: recordOffset(i), end: Math.min(recordOffset(Math.min(i + RANGE_BATCH, last + 1)), f.stored) - 1 });
+    const decryptBatch = (i: number, body: Buffer): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let at = 0; at < body.length; i++) {
+        const len = Math.min(RECORD_SIZE, body.length - at);
+        const seg = openSegment(p, f.dataKey, f.fileId, i, i === lastIndex, body.subarray(at, at + len));
+        at += len;
+        const s0 = i === first ? start - i * SEGMENT_SIZE : 0;
+        const e0 = i * SEGMENT_SIZE + seg.length - 1 > stop ? stop - i * SEGMENT_SIZE + 1 : seg.length;
+        out.push(s0 === 0 && e0 === seg.length ? seg : seg.subarray(s0, e0));
+      }
+      return out;
+    };
+    const expect = (i: number, body: Buffer) => {
+      const want = Math.min(recordOffset(Math.min(i + RANGE_BATCH, last + 1)), f.stored) - recordOffset(i);
+      if (body.length !== want) throw new UnreadableDataError(p, 'shorter than its size says');
+      return body;
+    };
+    const head = decryptBatch(first, expect(first, await readBatch(first)));
+    return {
+      async pipeTo(sink: Writable, signal?: AbortSignal): Promise<number> {
+        const out = new SinkWriter(sink, signal);
+        let sent = 0;
+        try {
+          let chunks = head;
+          for (let i = first; ; ) {
+            const next = i + RANGE_BATCH <= last ? readBatch(i + RANGE_BATCH) : undefined;
+            next?.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+            for (const chunk of chunks) { await out.write(chunk); sent += chunk.length; }
+            if (!next) break;
+            i += RANGE_BATCH;
+            chunks = decryptBatch(i, expect(i, await next));
+          }
+          await out.drained();
+          return sent;
+        } finally {
+          out.dispose();
+        }
+      },
+      async close() {},
+    };
   }
 
   async readBuffer(p: string, opts: { start?: number; end?: number } = {}): Promise<Buffer> {
@@ -442,6 +503,57 @@ async function* decrypt(p: string, f: OpenFile, start: number, end: number, sour
     if (off < chunk.length && i <= last) pending = Buffer.from(chunk.subarray(off));
   }
   if (i <= last) throw new UnreadableDataError(p, 'shorter than its size says');
+}
+
+/** Segments read (and decrypted) at a time by openRange: 1 MiB. */
+const RANGE_BATCH = 16;
+
+/** Writes to a sink with backpressure, failing as soon as the sink closes or errs (or `signal` aborts). */
+class SinkWriter {
+  private failure: Error | undefined;
+  private readonly onGone = () => { this.failure ??= new Error('sink closed'); this.wake?.(); };
+  private readonly onError = (e: Error) => { this.failure ??= e; this.wake?.(); };
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly sink: Writable, private readonly signal?: AbortSignal) {
+    sink.once('close', this.onGone);
+    sink.once('error', this.onError);
+    signal?.addEventListener('abort', this.onGone, { once: true });
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.sink.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+      this.sink.once('drain', resolve);
+    });
+    this.sink.off('drain', this.wake!);
+    this.wake = undefined;
+    if (this.failure) throw this.failure;
+  }
+
+  async drained(): Promise<void> {
+    if (this.failure) throw this.failure;
+  }
+
+  dispose(): void {
+    this.sink.off('close', this.onGone);
+    this.sink.off('error', this.onError);
+    this.signal?.removeEventListener('abort', this.onGone);
+  }
+}
+
+async function copyStream(source: Readable, sink: Writable, signal?: AbortSignal): Promise<number> {
+  const out = new SinkWriter(sink, signal);
+  let n = 0;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) { await out.write(chunk); n += chunk.length; }
+    return n;
+  } finally {
+    out.dispose();
+    source.destroy();
+  }
 }
 
 /** Writes `bytes` bytes of source into w (without ending it unless `end`), with backpressure. */
