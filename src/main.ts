@@ -246,7 +246,17 @@ async function openEncryption(config: ResolvedConfig, meta: MetadataStore, inner
     }
     provider = FileKeyProvider.open(enc.keyFile);
   } else {
-    throw new Error('storage.encryption.provider pkcs11 is not available in this build');
+    const { module, tokenLabel, pinFile, keyLabel } = enc.pkcs11;
+    where = `the PKCS#11 token "${tokenLabel}" (keys labelled "${keyLabel}")`;
+    let pin: string;
+    try {
+      pin = readFileSync(pinFile!, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new Error(`cannot read storage.encryption.pkcs11.pinFile ${pinFile}: ${(e as Error).message}`);
+    }
+    // Loaded only here: a registry without an HSM never loads the native binding.
+    const { Pkcs11KeyProvider } = await import('./storage/encryption/pkcs11-key-provider.js');
+    provider = await Pkcs11KeyProvider.open({ module: module!, tokenLabel: tokenLabel!, pin, keyLabel });
   }
   try {
     return await StorageKeys.open(meta, inner, provider, journal, { encryptWrites: enc.enabled, where });

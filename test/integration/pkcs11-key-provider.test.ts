@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,9 @@ import { KEY_ID, KeyMismatchError, KeyUnavailableError, MAX_WRAPPED } from '../.
 import { Keyring } from '../../src/storage/encryption/keyring.js';
 import { Pkcs11KeyProvider } from '../../src/storage/encryption/pkcs11-key-provider.js';
 import { put, readAll } from '../unit/storage-driver.suite.js';
+import { stringify } from 'yaml';
+import { removeDir, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
+import { pushBlob } from '../helpers/oci.js';
 
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const TOKEN = 'berth-test';
@@ -259,5 +262,68 @@ describe('PKCS#11 key provider over SoftHSM2', () => {
     const again = await Pkcs11KeyProvider.open(OPTS);
     assert.deepEqual(await again.list(), []);
     await again.close();
+  });
+});
+
+describe('a registry whose storage keys are in the HSM', () => {
+  const TOKEN2 = 'berth-registry';
+  let data: string;
+  let config: string;
+  let pinFile: string;
+  let b: BerthProcess | undefined;
+  const settings = () => ({
+    auth: { enabled: false },
+    storage: { encryption: { enabled: true, provider: 'pkcs11', pkcs11: { module: MODULE, tokenLabel: TOKEN2, pinFile } } },
+  });
+  const cli = (...args: string[]) => runCli([...args, '--data', data, '--config', config], { SOFTHSM2_CONF: env.SOFTHSM2_CONF! });
+  const start = async () => { b = await startBerth({ dataDir: data, config: settings(), env: { SOFTHSM2_CONF: env.SOFTHSM2_CONF! } }); return b; };
+
+  before(async () => {
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN2, '--so-pin', '1234', '--pin', '24680'], { env, stdio: 'pipe' });
+    data = await tempDir('berth-hsm-');
+    pinFile = path.join(data, '..', `${path.basename(data)}.pin`);
+    await writeFile(pinFile, '24680\n', { mode: 0o600 });
+    config = path.join(data, '..', `${path.basename(data)}.yaml`);
+    await writeFile(config, stringify(settings()));
+  });
+  after(async () => {
+    await b?.stop();
+    await removeDir(data);
+    await rm(pinFile, { force: true });
+    await rm(config, { force: true });
+  });
+
+  test('blobs are stored encrypted under a token key; rotation and retirement work through the CLI; a wrong PIN stops the start', async () => {
+    const r = await start();
+    const marker = Buffer.from(`hsm-marker-${randomBytes(8).toString('hex')}`);
+    const blob = Buffer.concat(Array.from({ length: 300 }, () => Buffer.concat([marker, randomBytes(1000)])));
+    const pushed = await pushBlob(r.url, 'hsm/app', blob);
+    const files = execFileSync('find', [path.join(data, 'storage', 'blobs'), '-type', 'f'], { encoding: 'utf8' }).trim().split('\n');
+    assert.ok(files.length === 1 && files[0].endsWith('.enc'), files.join(', '));
+    assert.ok(!(await readFile(files[0])).includes(marker), 'no plaintext on disk');
+    assert.ok(!existsSync(path.join(data, 'secrets', 'storage.keys')), 'no key file: the key is in the token');
+
+    const s1 = JSON.parse((await cli('keys', 'status', '--json')).stdout) as { provider: string; keys: { id: string; current: boolean; present: boolean }[] };
+    assert.equal(s1.provider, 'pkcs11');
+    assert.equal(s1.keys.length, 1);
+    assert.match(s1.keys[0].id, /^hsm-[0-9a-f]{16}$/);
+    assert.ok(s1.keys[0].present);
+
+    const rot = await cli('keys', 'rotate', '--wait');
+    assert.equal(rot.code, 0, rot.stderr);
+    const ret = await cli('keys', 'retire', s1.keys[0].id);
+    assert.equal(ret.code, 0, ret.stderr);
+    const s2 = JSON.parse((await cli('keys', 'status', '--json')).stdout) as { keys: { id: string; state: string; current: boolean; present: boolean }[] };
+    assert.deepEqual(s2.keys.map((k) => [k.state, k.present]).sort(), [['active', true], ['retired', false]]);
+    const got = await fetch(`${r.url}/v2/hsm/app/blobs/${pushed.digest}`);
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(blob));
+    await r.stop();
+
+    await writeFile(pinFile, '13579\n');
+    await assert.rejects(start(), (e: Error) => /PIN given for .* is wrong|PIN .* is wrong/.test(e.message) && !e.message.includes('13579'));
+    await writeFile(pinFile, '24680\n');
+    const again = await start();
+    const back = await fetch(`${again.url}/v2/hsm/app/blobs/${pushed.digest}`);
+    assert.ok(Buffer.from(await back.arrayBuffer()).equals(blob), 'read back after a restart, through the new key');
   });
 });
