@@ -8,11 +8,12 @@ import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { assertSafePath, NotFoundError, UnreadableDataError, type RangeSource, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../driver.js';
 import {
-  encodeHeader, encodeSlot, HEADER_SIZE, newFileId, openSegment, parseHeader, plainSize, RECORD_SIZE, recordOffset, sealSegment,
+  encodeHeader, encodeSlot, HEADER_SIZE, newFileId, openSegment, parseHeader, plainSize, RECORD_SIZE, recordOffset, sealSegment, sealSegmentParts,
   SEGMENT_SIZE, segmentCount, slotOffset, wrapAad, type Slot,
 } from './format.js';
 import { KeyMismatchError, KeyUnavailableError } from './key-provider.js';
 import type { Keyring } from './keyring.js';
+import { CipherPool } from './cipher-pool.js';
 
 export const ENCRYPTED_SUFFIX = '.enc';
 /**
@@ -35,6 +36,8 @@ export type StoredForm = { encrypted: false } | { encrypted: true; keyId: string
 
 export class EncryptingDriver implements StorageDriver {
   readonly name: string;
+
+  private readonly ciphers = new CipherPool();
 
   constructor(private readonly inner: StorageDriver, readonly keys: Keyring, readonly opts: EncryptingDriverOptions) {
     this.name = `${inner.name}+encryption`;
@@ -176,6 +179,14 @@ export class EncryptingDriver implements StorageDriver {
     const first = Math.floor(start / SEGMENT_SIZE);
     const stop = Math.min(end, f.plain - 1);
     const readBatch = (i: number) => this.inner.readBuffer(c, { start: recordOffset(i), end: Math.min(recordOffset(Math.min(i + RANGE_BATCH, last + 1)), f.stored) - 1 });
+    // A batch opened on a cipher thread, cut to the range.
+    const openBatch = async (i: number): Promise<Buffer[]> => {
+      const plain = await this.ciphers.open(p, f.dataKey, f.fileId, i, lastIndex, expect(i, await readBatch(i)));
+      const from = i * SEGMENT_SIZE;
+      const s0 = Math.max(start, from) - from;
+      const e0 = Math.min(stop + 1, from + plain.length) - from;
+      return [s0 === 0 && e0 === plain.length ? plain : plain.subarray(s0, e0)];
+    };
     const decryptBatch = (i: number, body: Buffer): Buffer[] => {
       const out: Buffer[] = [];
       for (let at = 0; at < body.length; i++) {
@@ -198,15 +209,24 @@ export class EncryptingDriver implements StorageDriver {
       async pipeTo(sink: Writable, signal?: AbortSignal): Promise<number> {
         const out = new SinkWriter(sink, signal);
         let sent = 0;
+        // Batches after the first are read and opened ahead, a few at a time, while earlier ones are written.
+        const ahead: Promise<Buffer[]>[] = [];
+        let queued = first + RANGE_BATCH;
+        const refill = () => {
+          while (ahead.length < RANGE_AHEAD && queued <= last) {
+            const b = openBatch(queued);
+            b.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+            ahead.push(b);
+            queued += RANGE_BATCH;
+          }
+        };
         try {
-          let chunks = head;
-          for (let i = first; ; ) {
-            const next = i + RANGE_BATCH <= last ? readBatch(i + RANGE_BATCH) : undefined;
-            next?.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+          refill();
+          for (let chunks: Buffer[] | undefined = head; chunks; ) {
             for (const chunk of chunks) { await out.write(chunk); sent += chunk.length; }
-            if (!next) break;
-            i += RANGE_BATCH;
-            chunks = decryptBatch(i, expect(i, await next));
+            const b = ahead.shift();
+            refill();
+            chunks = b ? await b : undefined;
           }
           await out.drained();
           return sent;
@@ -507,6 +527,8 @@ async function* decrypt(p: string, f: OpenFile, start: number, end: number, sour
 
 /** Segments read (and decrypted) at a time by openRange: 1 MiB. */
 const RANGE_BATCH = 16;
+/** Batches openRange has in flight beyond the one being written. */
+const RANGE_AHEAD = 3;
 
 /** Writes to a sink with backpressure, failing as soon as the sink closes or errs (or `signal` aborts). */
 class SinkWriter {
@@ -606,8 +628,13 @@ class EncryptingWriter extends Writable implements StorageWriter {
       let off = 0;
       while (off < chunk.length) {
         if (this.fill === SEGMENT_SIZE) {
-          ok = this.inner.write(sealSegment(this.dataKey, this.fileId, this.index++, false, this.buf)) && ok;
+          ok = this.writeRecord(this.buf) && ok;
           this.fill = 0;
+        }
+        // Whole segments with more bytes after them are sealed straight from the chunk, uncopied.
+        while (this.fill === 0 && chunk.length - off > SEGMENT_SIZE) {
+          ok = this.writeRecord(chunk.subarray(off, off + SEGMENT_SIZE)) && ok;
+          off += SEGMENT_SIZE;
         }
         const n = chunk.copy(this.buf, this.fill, off);
         this.fill += n;
@@ -619,6 +646,14 @@ class EncryptingWriter extends Writable implements StorageWriter {
     }
     if (ok) cb();
     else this.inner.once('drain', () => cb());
+  }
+
+  /** Seals one full, not-last segment; its parts go down separately (the stream below joins writes). */
+  private writeRecord(plain: Buffer): boolean {
+    const [nonce, body, tag] = sealSegmentParts(this.dataKey, this.fileId, this.index++, false, plain);
+    this.inner.write(nonce);
+    this.inner.write(body);
+    return this.inner.write(tag);
   }
 
   override _final(cb: (e?: Error | null) => void): void {

@@ -25,6 +25,8 @@ export const SEGMENT_SIZE = 64 * 1024;
 const SEGMENT_LOG2 = 16;
 const NONCE = 12;
 const TAG = 16;
+export const NONCE_SIZE = NONCE;
+export const TAG_SIZE = TAG;
 /** Bytes a segment adds to its plaintext. */
 export const SEGMENT_OVERHEAD = NONCE + TAG;
 export const RECORD_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD;
@@ -123,6 +125,16 @@ function aad(fileId: Buffer, index: number, last: boolean): Buffer {
   a.writeBigUInt64BE(BigInt(index), FILE_ID);
   a[FILE_ID + 8] = last ? 1 : 0;
   return a;
+}
+
+/** The record of one segment as its three parts (nonce, ciphertext, tag), for writers that avoid joining them. */
+export function sealSegmentParts(dataKey: Buffer, fileId: Buffer, index: number, last: boolean, plain: Buffer): [Buffer, Buffer, Buffer] {
+  const nonce = randomBytes(NONCE);
+  const c = createCipheriv('aes-256-gcm', dataKey, nonce);
+  c.setAAD(aad(fileId, index, last));
+  const body = c.update(plain);
+  c.final();
+  return [nonce, body, c.getAuthTag()];
 }
 
 export function sealSegment(dataKey: Buffer, fileId: Buffer, index: number, last: boolean, plain: Buffer): Buffer {
