@@ -293,6 +293,8 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     await berth.gc.recoverTrash();
     await bootstrapAdmin(berth, log);
   }
+  // Queued before the first request, so that whoever asks (berth keys status) sees the store is not yet as configured.
+  if (berth.storageKeys) await queueEncryptionWalk(berth, log);
   // Loaded here, not at the top: the CLI's other commands open the data without the HTTP stack.
   const { buildServer, buildMetricsServer } = await import('./http/server.js');
   const app = await buildServer(berth.services, { logger: log });
@@ -323,7 +325,6 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   await berth.services.webhooks.refreshSubscriptions();
   defineJobs(berth, log);
   berth.jobs.start();
-  if (berth.storageKeys) await queueEncryptionWalk(berth, log);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -362,11 +363,16 @@ export function defineEncryptionJob(berth: Berth, log?: Logger): void {
   });
 }
 
-/** Queues the storage encryption walk unless the last complete one left the store as configured. */
+/**
+ * Queues the storage encryption walk unless the newest one finished and left the store as configured. The
+ * newest, not the last finished: a walk of the other mode that was cut off (encryption turned off, then on
+ * again) has written files in its form since.
+ */
 export async function queueEncryptionWalk(berth: Berth, log?: Logger): Promise<void> {
   const keys = berth.storageKeys!;
-  const last = (await berth.jobs.list(STORAGE_ENCRYPTION_JOB, 20)).find((r) => r.state === 'done');
-  if (StorageKeys.upToDate(last?.result as WalkReport | undefined, keys.encryptWrites, await keys.currentKey())) return;
+  const [newest] = await berth.jobs.list(STORAGE_ENCRYPTION_JOB, 1);
+  const last = newest?.state === 'done' ? (newest.result as WalkReport) : undefined;
+  if (StorageKeys.upToDate(last, keys.encryptWrites, await keys.currentKey())) return;
   const { run, created } = await berth.jobs.enqueue(STORAGE_ENCRYPTION_JOB, undefined, { unique: true });
   if (created) log?.info({ run: run.id, encrypt: keys.encryptWrites }, 'storage encryption walk queued');
 }

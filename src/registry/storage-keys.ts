@@ -227,6 +227,8 @@ export class StorageKeys {
     if (!form) return; // gone meanwhile (collected, published)
     const digest = prefix === BLOBS_PREFIX ? sha256Of(p) : undefined;
     if (this.encryptWrites) {
+      // A plain twin (a decryption cut off between its move and its removal of the encrypted form) must go too.
+      if (form.encrypted && (prefix !== UPLOADS_PREFIX || (await this.idle(p)))) await this.driver.tidy(p);
       if (!form.encrypted) {
         if (prefix === UPLOADS_PREFIX && !(await this.idle(p))) { report.skippedUploads++; report.plain++; return; }
         if (await this.driver.convert(p, 'encrypted', digest)) report.encrypted++;

@@ -93,6 +93,14 @@ export class EncryptingDriver implements StorageDriver {
     return null;
   }
 
+  /**
+   * Settles p (see settle): a plain twin an interrupted conversion left beside a whole encrypted file is
+   * removed. For the walk; not beside a writer busy with p.
+   */
+  async tidy(p: string): Promise<void> {
+    await this.settle(p, this.cipherPath(p));
+  }
+
   /** True when the file ends with its authentic last segment; a header that does not open throws. */
   private async whole(p: string, c: string, stored: number): Promise<boolean> {
     const plain = plainSize(stored);
