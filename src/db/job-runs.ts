@@ -51,6 +51,14 @@ function toRun(r: JobRunsTable): JobRun {
 
 const stringify = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
+// Runs made in one millisecond would tie on created_at and "newest" would fall to the random id; a clock
+// that never repeats within this process keeps creation order (history listing, pruning, claim order).
+let lastCreated = 0;
+function creationTime(): number {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return lastCreated;
+}
+
 export class JobRuns {
   constructor(private readonly meta: MetadataStore) {}
 
@@ -59,7 +67,7 @@ export class JobRuns {
    * is already queued or running is returned instead (created false). One statement checks and inserts,
    * so two processes cannot both queue one, and no write lock is held across awaits.
    */
-  async enqueue(job: string, opts: { params?: unknown; maxAttempts: number; notBefore?: number; unique?: boolean }, now = Date.now()): Promise<{ run: JobRun; created: boolean }> {
+  async enqueue(job: string, opts: { params?: unknown; maxAttempts: number; notBefore?: number; unique?: boolean }, now = creationTime()): Promise<{ run: JobRun; created: boolean }> {
     const row: JobRunsTable = {
       id: randomUUID(), job, trigger: 'queue', state: 'queued', params: stringify(opts.params), attempt: 1, max_attempts: opts.maxAttempts,
       not_before: opts.notBefore ?? now, holder: null, created_at: now, started_at: null, finished_at: null, progress: null, progress_at: null,
@@ -84,7 +92,7 @@ export class JobRuns {
   }
 
   /** Records a run that starts now in this holder (a periodic run, or a service taking its lease). */
-  async begin(job: string, trigger: 'schedule' | 'service', holder: string, maxAttempts: number, now = Date.now()): Promise<JobRun> {
+  async begin(job: string, trigger: 'schedule' | 'service', holder: string, maxAttempts: number, now = creationTime()): Promise<JobRun> {
     const row: JobRunsTable = {
       id: randomUUID(), job, trigger, state: 'running', params: null, attempt: 1, max_attempts: maxAttempts, not_before: now, holder,
       created_at: now, started_at: now, finished_at: null, progress: null, progress_at: null, result: null, error: null, cancel_requested: 0,
