@@ -32,6 +32,7 @@ import { Journal } from './audit/journal.js';
 import { PullSummaries } from './audit/pull-summaries.js';
 import { AuditService } from './audit/audit-service.js';
 import { Outbox } from './events/outbox.js';
+import type { NewEvent } from './events/event.js';
 import { Webhooks } from './events/webhooks.js';
 import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { SyslogForwarder } from './jobs/syslog-forwarder.js';
@@ -146,9 +147,15 @@ const JOB_LEASE_TTL_MS = 15_000;
 /** What features plug into the access decision: fact sources about manifests and rules on pulls (none yet). */
 export interface BerthPlugins { factSources?: ManifestFactSource[]; pullRules?: PullRule[] }
 
-export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}): Promise<Berth> {
+export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}, opts: { spool?: boolean } = {}): Promise<Berth> {
   const meta = await openSqlite({ path: config.database.sqlite.path, lockTimeoutMs: config.database.sqlite.lockTimeout * 1000 });
-  const journal = new Journal(meta);
+  // Servers spool records of reads (audit/spool.ts); the CLI's few records go straight to the database.
+  const outbox = new Outbox({ publicAddr: config.publicUrl });
+  const journal = new Journal(meta, {
+    failClosed: config.audit.failClosed, log,
+    spool: opts.spool ? { dir: config.audit.spool.dir ?? path.join(config.data, 'audit-spool'), maxBytes: config.audit.spool.maxBytes } : undefined,
+    appendEvents: (tx, ctx, events, at) => outbox.appendAll(tx, ctx, events as NewEvent[], at),
+  });
   const inner: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   let storageKeys: StorageKeys | undefined;
   try {
@@ -158,7 +165,6 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     throw e;
   }
   const store = storageKeys?.driver ?? inner;
-  const outbox = new Outbox({ publicAddr: config.publicUrl });
   const gc = new GarbageCollector(meta, store);
   // A blob checked in a repository is spared by collections for (at least) three quarters of the grace period.
   const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined });
@@ -196,6 +202,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
       signingKeyFile: config.audit.signingKeyFile ?? path.join(config.data, 'secrets', 'audit-signing.key'),
       trustedKeyFiles: config.audit.trustedKeys,
       archiveDir: config.audit.archiveDir ?? path.join(config.data, 'audit-archive'),
+      settle: () => journal.settle(),
     }),
     repositories: { list: (n, last, contains) => listRepositories(meta.db, n, last, contains), exists: async (name) => (await findRepositoryId(meta.db, name)) !== undefined },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal, outbox), new AccessTokens(meta.db, meta.transaction, journal),
@@ -212,6 +219,9 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
   return { config, meta, store, services, accounts, organizations, gc, storageKeys, jobs, directory, ldap,
     async close() {
+      // What the spools hold goes into the chain while the database is open (or stays for the next start).
+      await services.pullSummaries.close();
+      await journal.close();
       // Nothing of the job runtime may touch the database once it is closed.
       await jobs.stop();
       await ldap?.close();
@@ -288,7 +298,10 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, log);
 
-  const berth = await createBerth(config, log);
+  const berth = await createBerth(config, log, {}, { spool: true });
+  // Before the first request: records that a stopped process left in the spool go into the chain.
+  await berth.services.journal.open();
+  await berth.services.pullSummaries.open();
   if (cluster.isPrimary) {
     await berth.gc.recoverTrash();
     await bootstrapAdmin(berth, log);
@@ -334,7 +347,9 @@ export async function serve(config: ResolvedConfig): Promise<void> {
     const force = setTimeout(() => { log.warn('shutdown timeout: closing remaining connections'); void exitProcess(1); }, config.http.shutdownTimeout * 1000);
     force.unref();
     await Promise.all([app.close(), metricsApp?.close()]);
-    await berth.services.pullSummaries.flush();
+    // The spools empty into the chain before the last checkpoint is signed.
+    await berth.services.pullSummaries.close();
+    await berth.services.journal.close();
     // Running jobs are cancelled (a collection stops between batches; a queued run goes back to the queue
     // for another process), services stop, the checkpoint lease's holder signs a last checkpoint, and the
     // leases are released: only then does the database close.

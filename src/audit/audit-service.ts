@@ -17,7 +17,7 @@ export interface ArchiveReport { records: number; file: string | null; upTo: num
 export class AuditService {
   private signing?: SigningKey;
 
-  constructor(private readonly meta: MetadataStore, private readonly opts: { signingKeyFile: string; trustedKeyFiles: string[]; archiveDir: string }) {}
+  constructor(private readonly meta: MetadataStore, private readonly opts: { signingKeyFile: string; trustedKeyFiles: string[]; archiveDir: string; settle?: () => Promise<unknown> }) {}
 
   key(): SigningKey {
     this.signing ??= loadOrCreateSigningKey(this.opts.signingKeyFile);
@@ -28,22 +28,30 @@ export class AuditService {
     return [this.key().publicKey, ...this.opts.trustedKeyFiles.map(loadPublicKey)];
   }
 
-  checkpoint(): Promise<{ seq: number; hash: string } | null> {
+  // Readers first let this process's spool reach the chain, so that what it has answered is there.
+  private async settled(): Promise<void> {
+    await this.opts.settle?.();
+  }
+
+  async checkpoint(): Promise<{ seq: number; hash: string } | null> {
     return writeCheckpoint(this.meta, this.key());
   }
 
-  verify(progress?: (seq: number) => void): Promise<VerifyResult> {
+  async verify(progress?: (seq: number) => void): Promise<VerifyResult> {
+    await this.settled();
     return verifyAudit(this.meta.db, this.trusted(), progress);
   }
 
   /** A page of matching records, newest first; `before` is the previous page's `next`. */
-  query(f: AuditFilter, n: number, before?: number): Promise<{ items: AuditRecord[]; next: string | null }> {
+  async query(f: AuditFilter, n: number, before?: number): Promise<{ items: AuditRecord[]; next: string | null }> {
+    await this.settled();
     return queryAudit(this.meta.db, f, n, before);
   }
 
   /** Every matching record, oldest first, read one page at a time. */
-  stream(f: AuditFilter): AsyncGenerator<AuditRecord> {
-    return streamAudit(this.meta.db, f);
+  async *stream(f: AuditFilter): AsyncGenerator<AuditRecord> {
+    await this.settled();
+    yield* streamAudit(this.meta.db, f);
   }
 
   /** Checks an archive file against the checkpoint that records it (found by the file's name). */

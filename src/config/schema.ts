@@ -175,6 +175,18 @@ export const configSchema = z.strictObject({
     retentionDays: z.number().nonnegative().default(0),
     /** where archives go (default <data>/audit-archive) */
     archiveDir: z.string().optional(),
+    /**
+     * true: a request whose audit record can be written neither to the spool nor to the database is
+     * refused (503 AUDIT_UNAVAILABLE). false: it is served without its record, which is logged and counted
+     */
+    failClosed: z.boolean().default(true),
+    /** records of reads, logins and denials wait here for the database, so a locked or read-only database stalls no pull */
+    spool: z.strictObject({
+      /** default <data>/audit-spool; on the machine's own disk */
+      dir: z.string().optional(),
+      /** records waiting beyond this many bytes are not taken (about 300 bytes each) */
+      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    }).prefault({}),
     /** forward every record to a SIEM as RFC 5424 syslog over TCP (RFC 6587 framing) or TLS (RFC 5425) */
     syslog: z.strictObject({
       enabled: z.boolean().default(false),

@@ -166,6 +166,7 @@ export interface WebhookDeliveriesTable {
 }
 export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
 export interface CursorsTable { name: string; value: number }
+export interface AuditSpoolTable { segment: string; consumed: number; updated_at: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
 export interface JobRunsTable {
   id: string; job: string; trigger: string; state: string; params: string | null; attempt: number; max_attempts: number; not_before: number;
@@ -200,6 +201,7 @@ export interface Database {
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_spool: AuditSpoolTable;
   events: EventsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;

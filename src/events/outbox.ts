@@ -36,9 +36,8 @@ export class Outbox {
     return appended ?? null;
   }
 
-  /** Writes the events, in this order, in the caller's transaction (with multi-row inserts); returns those written. */
-  async appendAll(tx: Tx, ctx: RequestContext, events: NewEvent[]): Promise<Appended[]> {
-    const now = Date.now();
+  /** Writes the events, in this order, in the caller's transaction (with multi-row inserts); returns those written. `now`: when they happened. */
+  async appendAll(tx: Tx, ctx: RequestContext, events: NewEvent[], now = Date.now()): Promise<Appended[]> {
     const rows: NewEventRow[] = [];
     for (const e of events) if (!ON_DEMAND_TYPES.has(e.type) || this.wantsEvent(e.type)) rows.push(this.row(ctx, e, now));
     if (rows.length === 0) return [];

@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { classifyAddress } from '../lib/address-guard.js';
 
@@ -17,6 +17,15 @@ const latency = new Histogram({
   name: 'berth_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method'],
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers: [registry],
 });
+
+let audit: { spooledBytes: number; dropped: number } | undefined;
+new Gauge({ name: 'berth_audit_spool_bytes', help: 'audit records waiting in the spool for the database (bytes)', registers: [registry], collect() { this.set(audit?.spooledBytes ?? 0); } });
+new Gauge({ name: 'berth_audit_records_unwritten', help: 'audit records not written since start (only with audit.failClosed: false)', registers: [registry], collect() { this.set(audit?.dropped ?? 0); } });
+
+/** Where the audit gauges read from (the journal). */
+export function observeAudit(source: { spooledBytes: number; dropped: number }): void {
+  audit = source;
+}
 
 export function observeRequest(method: string, status: number, ms: number): void {
   requests.inc({ method, status: String(status) });

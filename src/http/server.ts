@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ociErrorHandler } from './errors/oci-error-handler.js';
 import { tokenError } from './errors/token-errors.js';
 import { v2Error } from './errors/v2-errors.js';
-import { metricsRoute, metricsToken } from './metrics.js';
+import { metricsRoute, metricsToken, observeAudit } from './metrics.js';
 import { logRequest } from './request-log.js';
 import { httpsOptions, tlsEnabled } from './tls.js';
 import { v2Routes } from './routes/v2/handlers.js';
@@ -44,6 +44,7 @@ export async function buildMetricsServer(services: Services, opts: { logger: Log
 
 export async function buildServer(services: Services, opts: { logger: Logger }): Promise<FastifyInstance> {
   const cfg = services.config;
+  observeAudit(services.journal);
   const app = Fastify({
     ...baseOptions(cfg, opts.logger),
     requestIdHeader: false,

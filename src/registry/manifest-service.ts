@@ -59,13 +59,13 @@ export class ManifestService {
   }
 
   /**
-   * Puts a manifest GET on record (and its manifest.pulled event), committed before the caller answers:
-   * the pull is on record before the client has the manifest. A HEAD is not a pull.
+   * Puts a manifest GET on record (and its manifest.pulled event) before the caller answers: the pull is
+   * on record (in the spool or the chain) before the client has the manifest. A HEAD is not a pull.
    */
   async recordPull(ctx: RequestContext, name: string, ref: Reference, m: ManifestHead): Promise<void> {
     await this.journal.record(ctx, [{
       action: 'manifest.pull', resource: `repository:${name}${'tag' in ref ? `:${ref.tag}` : `@${m.digest}`}`, detail: { digest: m.digest },
-    }], (tx) => this.outbox.append(tx, ctx, ManifestPulled({ repository: name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) })));
+    }], [ManifestPulled({ repository: name, digest: m.digest, mediaType: m.mediaType, size: m.size, ...('tag' in ref ? { tag: ref.tag } : {}) })]);
   }
 
   /** Puts a manifest pull that a pull rule refused on record, with the rule and its reason. */

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { MT, pushBlob, sha256, tryPushImage } from '../helpers/oci.js';
+import { waitFor } from '../helpers/receiver.js';
 import { recordHash } from '../../src/audit/journal.js';
 
 const ALICE = 'wonderland-rabbit-41';
@@ -291,7 +292,11 @@ describe('lockouts on record', () => {
       assert.equal((await fetch(q, { headers: { authorization: basicAuth('admin', ADMIN_PASSWORD) } })).status, 429);
       const db = new Database(path.join(b.dataDir, 'berth.db'), { readonly: true });
       try {
-        const rows = db.prepare("select outcome, detail from audit_log where action = 'auth.login' and actor = 'admin' order by seq").all() as { outcome: string; detail: string }[];
+        // The refusal changes nothing: its record reaches the chain through the spool, just after the answer.
+        const rows = await waitFor('the refusal on record', () => {
+          const r = db.prepare("select outcome, detail from audit_log where action = 'auth.login' and actor = 'admin' order by seq").all() as { outcome: string; detail: string }[];
+          return r.length >= 3 ? r : undefined;
+        });
         assert.deepEqual(rows.map((r) => r.outcome), ['failure', 'failure', 'denied']);
         assert.equal(JSON.parse(rows[2].detail).reason, 'locked out');
       } finally {

@@ -422,5 +422,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0015_audit_spool': {
+      async up(db: Kysely<any>) {
+        // How far each audit spool file (audit/spool.ts) has gone into the chain, moved in the transaction
+        // that appends its records: a file is taken over after a crash exactly where it stopped.
+        await db.schema.createTable('audit_spool')
+          .addColumn('segment', 'text', (c) => c.primaryKey())
+          .addColumn('consumed', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -25,7 +25,7 @@ async function pull(c: V2Context<Route>, digest: ParsedDigest, head: boolean): P
     reply.header('Content-Length', info.size);
   }
   if (head) return reply.send();
-  s.pullSummaries.add(c.ctx(), route.name, info.digest, range ? range.end - range.start + 1 : info.size);
+  await s.pullSummaries.add(c.ctx(), route.name, info.digest, range ? range.end - range.start + 1 : info.size);
   if (info.size === 0) return reply.send('');
   const source = await s.blobs.openRange(digest, range?.start ?? 0, range?.end ?? info.size - 1, { ctx: c.ctx(), name: route.name });
   if (source) return sendRange(req, reply, source);
