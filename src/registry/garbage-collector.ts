@@ -217,19 +217,22 @@ export class GarbageCollector {
       removed = await this.meta.transaction(async (tx) => {
         const still = await orphanBlobsAmong(tx, cutoff, digests);
         const out: { digest: string; size: number }[] = [];
-        for (const c of still) {
+        // The write lock is held: the files are moved aside several at a time, and not durably. After a
+        // power failure either name is safe: a blob back at its path with its row gone is an orphaned file
+        // (step 4 removes it); one in the trash with its row kept is put back by recoverTrash.
+        await inParallel(still, MOVES_AT_ONCE, async (c) => {
           const d = parseDigest(c.digest);
-          if (!d || typeof d !== 'object') continue;
+          if (!d || typeof d !== 'object') return;
           const file = await this.store.stat(blobPath(d));
           // A file written within the grace period is a publication in flight: spare it.
-          if (file && file.modifiedAt.getTime() >= cutoff) continue;
+          if (file && file.modifiedAt.getTime() >= cutoff) return;
           if (file) {
             const trash = trashPath(d, token);
-            await this.store.move(blobPath(d), trash);
+            await this.store.move(blobPath(d), trash, { durable: false });
             moved.push({ d, trash });
           }
           out.push({ digest: c.digest, size: Number(c.size) });
-        }
+        });
         if (out.length > 0) await deleteBlobRows(tx, out.map((b) => b.digest));
         return out;
       });
@@ -237,9 +240,19 @@ export class GarbageCollector {
       for (const m of moved) await this.store.move(m.trash, blobPath(m.d)).catch(() => undefined);
       throw e;
     }
-    for (const m of moved) await this.store.delete(m.trash);
+    await inParallel(moved, MOVES_AT_ONCE, (m) => this.store.delete(m.trash));
     return removed;
   }
+}
+
+/** Storage operations in flight at once while a batch holds the write lock. */
+const MOVES_AT_ONCE = 16;
+
+async function inParallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
 }
 
 /** Lets queued I/O callbacks (requests) run before the next batch. */

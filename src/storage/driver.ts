@@ -50,8 +50,11 @@ export interface StorageDriver {
    * the rest as it is (encryption at rest re-wraps a header slot with it). Callers without it rewrite the file.
    */
   overwrite?(path: string, offset: number, data: Buffer): Promise<void>;
-  /** Atomically puts `from` at `to`, replacing what was there. */
-  move(from: string, to: string): Promise<void>;
+  /**
+   * Atomically puts `from` at `to`, replacing what was there; durably unless `durable: false` (a caller
+   * that is safe with either name after a power failure, such as a collection moving a blob aside).
+   */
+  move(from: string, to: string, opts?: { durable?: boolean }): Promise<void>;
   /** Removes a file or everything below a folder; absent paths are not an error. */
   delete(path: string): Promise<void>;
   /** Every file below prefix, recursively, in no particular order. */

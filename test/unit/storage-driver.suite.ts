@@ -218,6 +218,14 @@ export function runDriverSuite(name: string, make: DriverFactory): void {
         assert.deepEqual(await d.readBuffer('blobs/sha256/ab/abcd/data'), data);
       });
 
+      it('a move that need not be durable (durable: false) moves all the same', async (d) => {
+        const data = pattern(3000, 9);
+        await put(d, 'blobs/sha256/cd/cdef/data', data);
+        await d.move('blobs/sha256/cd/cdef/data', 'trash/sha256-cdef-1', { durable: false });
+        assert.equal(await d.stat('blobs/sha256/cd/cdef/data'), null);
+        assert.deepEqual(await d.readBuffer('trash/sha256-cdef-1'), data);
+      });
+
       it('move replaces an existing target', async (d) => {
         await put(d, 'target', pattern(300, 5));
         const fresh = pattern(42, 6);

@@ -361,17 +361,17 @@ export class EncryptingDriver implements StorageDriver {
     return w;
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts?: { durable?: boolean }): Promise<void> {
     const cf = this.cipherPath(from);
     const ct = this.cipherPath(to);
     if (await this.inner.stat(cf)) {
-      await this.inner.move(cf, ct);
+      await this.inner.move(cf, ct, opts);
       // A plain leftover under either name must not outlive the move.
       await this.inner.delete(to);
       await this.inner.delete(from);
       return;
     }
-    await this.inner.move(from, to);
+    await this.inner.move(from, to, opts);
     await this.inner.delete(ct);
   }
 

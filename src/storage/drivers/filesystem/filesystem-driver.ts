@@ -186,7 +186,7 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts: { durable?: boolean } = {}): Promise<void> {
     const src = this.resolve(from);
     const dst = this.resolve(to);
     const dir = path.dirname(dst);
@@ -197,6 +197,7 @@ export class FilesystemDriver implements StorageDriver {
       if (isAbsent(e)) throw new NotFoundError(from);
       throw e;
     }
+    if (opts.durable === false) return;
     const dh = await open(dir, 'r');
     try { await dh.sync(); } finally { await dh.close(); }
   }
