@@ -407,6 +407,7 @@ function defineJobs(berth: Berth, log: Logger): void {
       const params = (ctx.params ?? {}) as GcParams;
       const report = await berth.gc.run({
         dryRun: params.dryRun ?? false, graceSeconds: config.gc.grace, uploadExpirySeconds: config.registry.uploadExpiry, signal: ctx.signal,
+        sweepFilesEveryMs: config.gc.sweepInterval * 1000,
         progress: (msg, fields) => { ctx.progress(msg, fields); log.info(fields, msg); },
       });
       log.info({ report }, 'garbage collection finished');

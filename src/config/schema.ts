@@ -226,6 +226,11 @@ export const configSchema = z.strictObject({
     interval: duration.default(0),
     /** blobs touched more recently than this are never collected (protects pushes in flight) */
     grace: duration.default(3600),
+    /**
+     * seconds between walks of every stored file for files no row accounts for (left by crashes) in the
+     * collections of `serve`: a walk costs as much as the store is large, the rest of a run only its garbage
+     */
+    sweepInterval: duration.default(86_400),
   }).prefault({}),
   metrics: z.strictObject({
     /** serve GET /metrics at all (false: 404 everywhere) */

@@ -4,6 +4,7 @@
 // inside its own transaction, so a concurrent upload either keeps its blob or fails, never half-done.
 import { randomBytes } from 'node:crypto';
 import type { MetadataStore } from '../db/database.js';
+import { readCursor, setCursor } from '../db/cursors.js';
 import {
   allBlobLinks, blobRowExists, blobsOlderThan, deleteBlobRows, deleteExpiredUploads, deleteUnreferencedLinks, expiredUploadsPage,
   knownBlobDigests, orphanBlobsAmong, orphanBlobsPage, unreferencedLinksPage, uploadIds, type BlobLinkKey,
@@ -21,7 +22,15 @@ export interface GcOptions {
   signal?: AbortSignal;
   /** rows per transaction (default 500) */
   batchSize?: number;
+  /**
+   * Walks every stored file for orphans (step 4) only when the last walk is older than this; undefined:
+   * always. The rest of a run costs what there is to collect, the walk what is stored.
+   */
+  sweepFilesEveryMs?: number;
 }
+
+/** When the last walk for orphaned files finished (ms), in the cursors table: any process's runs count. */
+const SWEPT_AT = 'gc:files-swept-at';
 
 /** Rows removed per transaction: one durable commit for a few hundred removals, short enough not to hold pushes up. */
 const BATCH = 500;
@@ -35,6 +44,8 @@ export interface GcReport {
   uploadBytesRemoved: number;
   orphanFilesRemoved: number;
   orphanBytesRemoved: number;
+  /** whether this run walked every stored file for orphans (see sweepFilesEveryMs) */
+  filesSwept: boolean;
   durationMs: number;
 }
 
@@ -62,7 +73,7 @@ export class GarbageCollector {
     const progress = opts.progress ?? (() => undefined);
     const signal = opts.signal;
     const batchSize = Math.max(1, opts.batchSize ?? BATCH);
-    const report: GcReport = { dryRun, unlinked: 0, blobsRemoved: 0, bytesRemoved: 0, uploadsRemoved: 0, uploadBytesRemoved: 0, orphanFilesRemoved: 0, orphanBytesRemoved: 0, durationMs: 0 };
+    const report: GcReport = { dryRun, unlinked: 0, blobsRemoved: 0, bytesRemoved: 0, uploadsRemoved: 0, uploadBytesRemoved: 0, orphanFilesRemoved: 0, orphanBytesRemoved: 0, filesSwept: false, durationMs: 0 };
     const db = this.meta.db;
     // Between batches: stop when asked to (the process is stopping), and let requests run.
     const pause = async () => {
@@ -153,6 +164,12 @@ export class GarbageCollector {
     await pause();
 
     // 4. Files no row accounts for: uploads cut off by a crash, blobs whose publication did not commit.
+    const sweptAt = opts.sweepFilesEveryMs === undefined ? undefined : await readCursor(db, SWEPT_AT);
+    if (sweptAt !== undefined && started - sweptAt < opts.sweepFilesEveryMs!) {
+      report.durationMs = Date.now() - started;
+      return report;
+    }
+    report.filesSwept = true;
     const sessions = new Set(await uploadIds(db));
     let seen = 0;
     for await (const f of this.store.list(UPLOADS_PREFIX)) {
@@ -199,6 +216,7 @@ export class GarbageCollector {
       }
     }
     await sweep();
+    if (!dryRun) await this.meta.relaxed((tx) => setCursor(tx, SWEPT_AT, Date.now()));
     progress(dryRun ? 'gc: would remove orphaned files' : 'gc: removed orphaned files', { files: report.orphanFilesRemoved, bytes: report.orphanBytesRemoved });
     report.durationMs = Date.now() - started;
     return report;

@@ -3,7 +3,7 @@
 // that survive the worker running them being killed.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -103,6 +103,38 @@ describe('garbage collection in batches', () => {
       for (const d of digests.slice(0, 300)) assert.ok(!existsSync(path.join(dir, 'storage', blobPath(d))), 'the blob files are gone');
       assert.ok(!existsSync(strayFile));
       assert.ok(phases.includes('gc: removing unreferenced blobs'), 'progress while removing');
+    } finally {
+      await meta.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('collections on an interval walk every stored file only when the last walk is older than gc.sweepInterval', async () => {
+    const dir = await tempDir('berth-gc-sweep-');
+    const meta = await openSqlite({ path: path.join(dir, 'berth.db') });
+    try {
+      const gc = new GarbageCollector(meta, new FilesystemDriver(path.join(dir, 'storage')));
+      const stray = (name: string) => {
+        const d = parseDigest(sha256(name)) as ParsedDigest;
+        const file = path.join(dir, 'storage', blobPath(d));
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, name);
+        const old = new Date(Date.now() - 86_400_000);
+        utimesSync(file, old, old);
+        return file;
+      };
+      const opts = { graceSeconds: 3600, uploadExpirySeconds: 3600, sweepFilesEveryMs: 3600_000 };
+      const first = stray('first');
+      const a = await gc.run(opts);
+      assert.equal(a.filesSwept, true, 'never walked before: walks');
+      assert.ok(!existsSync(first));
+      const second = stray('second');
+      const b = await gc.run(opts);
+      assert.equal(b.filesSwept, false, 'walked a moment ago: does not walk');
+      assert.ok(existsSync(second), 'the stray file waits for the next walk');
+      const c = await gc.run({ ...opts, sweepFilesEveryMs: undefined });
+      assert.equal(c.filesSwept, true, 'berth gc always walks');
+      assert.ok(!existsSync(second));
     } finally {
       await meta.close();
       await removeDir(dir);
