@@ -4,6 +4,8 @@
 //   npm run bench -- --size-mib=128     # quick run with a 128 MiB big blob
 //   npm run bench -- --only=push,pull   # subset: push,chunked,pull,manifest,blob,parallel (rss = push)
 //   npm run bench -- --only=scale       # 10,000 repositories and 100,000 tags (not in the default set)
+//   npm run bench -- --only=gc          # gc of 50,000 unreferenced blobs, then gc under churn (not in the default set)
+//   npm run bench -- --only=stalls      # manifest GET p99 idle, during gc, under another process's write lock
 //   npm run bench -- --berth-workers=2  # Berth config http.workers
 //   npm run bench -- --berth-auth=on    # Berth as shipped only (default both: also without authentication)
 //   npm run bench -- --encryption       # push/chunked/pull, Berth with encryption at rest off and on (auth off)
@@ -23,8 +25,10 @@ import { fileURLToPath } from 'node:url';
 import { NO_AUTH, repoScope, TokenAuth, type Auth } from './lib/auth.js';
 import { makePayload, MiB, sha256, type Payload } from './lib/data.js';
 import { agent, get, headBlob, pushChunked, pushMonolithic, putManifest, request, RequestError, type Endpoint } from './lib/http.js';
+import { berthGc, CHURN_WINDOW, distributionGc, GC_BLOB_BYTES, GC_REPOS, populateBerth, populateDistributionFiles, runChurn, type ChurnResult, type CliRun, type DistributionGcRun, type GcOptions, type Population } from './lib/gc.js';
 import { makeScaleFixture, OP_BUDGET_MS, runScale, SCALE_OPS, WARM_REQUESTS, type OpCell, type ScaleOptions, type ScaleResult } from './lib/scale.js';
 import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistribution, treeRss, type Server } from './lib/servers.js';
+import { runStalls, SLOW_MS, STALL_CONNECTIONS, type PhaseStats, type StallOptions, type StallsResult } from './lib/stalls.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -32,13 +36,16 @@ const ROOT = path.resolve(HERE, '..');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 'scale'] as const;
+const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 'scale', 'gc', 'stalls'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-/** what runs without --only: scale takes long at full size and is asked for by name */
+/** scenarios with their own servers, population and tables (each run once, not alternated) */
+const OWN_SCENARIOS: ReadonlySet<Scenario> = new Set(['scale', 'gc', 'stalls']);
+/** what runs without --only: scale, gc and stalls take minutes and are asked for by name */
 const DEFAULT_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel'];
 /** what --encryption compares (and runs without --only): the throughput scenarios and their RSS */
 const ENCRYPTION_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull'];
 const ALIASES: Record<string, Scenario> = {
+  stall: 'stalls', 'garbage-collection': 'gc',
   rss: 'push', monolithic: 'push', chunk: 'chunked', manifests: 'manifest', blobs: 'blob', '4k': 'blob', small: 'blob',
 };
 type ServerKey = 'berth' | 'distribution';
@@ -60,6 +67,8 @@ interface Options {
   scale: ScaleOptions;
   /** also Berth with encryption at rest, in the same auth state as the one plain Berth it is compared with */
   encryption: boolean;
+  gc: GcOptions;
+  stalls: StallOptions;
 }
 
 function usage(): never {
@@ -68,7 +77,11 @@ function usage(): never {
        [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua]
        [--scale-repos=10000] [--scale-tags=100000] [--scale-clients=32] [--scale-requests=300]
        [--encryption]
-default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale only when named)
+       [--gc-blobs=50000] [--gc-clients=32] [--gc-churn-seconds=60] [--gc-churn-rate=20] [--gc-churn-interval=10]
+       [--gc-churn-grace=10] [--stall-seconds=10] [--stall-rate=500] [--stall-timeout=30]
+default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale, gc and stalls only when named)
+gc, stalls: one Berth (as shipped unless --berth-auth=off) and, for gc, Distribution, on their own data;
+  --gc-blobs unreferenced blobs (stalls collects them too); --gc-churn-seconds=0 skips the churn phase
 --encryption: adds "Berth (encrypted)" (storage.encryption.enabled, file key provider) next to one plain Berth
   and Distribution, for ${ENCRYPTION_SCENARIOS.join(',')} (its default scenarios; the encrypted Berth skips any
   other named with --only), with an "Encrypted / plain" ratio column; both Berths run without authentication
@@ -80,6 +93,8 @@ function parseOptions(argv: string[]): Options {
   const o: Options = {
     only: new Set(DEFAULT_SCENARIOS), sizeMiB: 1024, berthAuth: 'both', wrkAuth: 'auto', wrkSeconds: 10, warmupSeconds: 2,
     servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 }, encryption: false,
+    gc: { blobs: 50_000, clients: 32, churnSeconds: 60, churnRate: 20, churnInterval: 10, churnGrace: 10 },
+    stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 },
   };
   let onlyGiven = false;
   let authGiven = false;
@@ -128,6 +143,15 @@ function parseOptions(argv: string[]): Options {
       case 'scale-tags': o.scale.tags = int(1); break;
       case 'scale-clients': o.scale.clients = int(1, 128); break;
       case 'scale-requests': o.scale.requests = int(10); break;
+      case 'gc-blobs': o.gc.blobs = int(1); break;
+      case 'gc-clients': o.gc.clients = int(1, 256); break;
+      case 'gc-churn-seconds': o.gc.churnSeconds = int(0); break;
+      case 'gc-churn-rate': o.gc.churnRate = int(1, 1000); break;
+      case 'gc-churn-interval': o.gc.churnInterval = int(1); break;
+      case 'gc-churn-grace': o.gc.churnGrace = int(0); break;
+      case 'stall-seconds': o.stalls.seconds = int(1, 3600); break;
+      case 'stall-rate': o.stalls.rate = int(1, 5000); break;
+      case 'stall-timeout': o.stalls.timeoutMs = int(1, 600) * 1000; break;
       case 'servers': {
         o.servers = val.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) as ServerKey[];
         for (const s of o.servers) if (s !== 'berth' && s !== 'distribution') throw new Error(`unknown server ${s}`);
@@ -444,7 +468,9 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       return { parallelSecs: { value: secs, warn: errs.length ? `${errs.length} failed` : undefined }, parallelFailures: { value: errs.length } };
     }
     case 'scale':
-      throw new Error('the scale scenario runs on its own (runScaleAll)');
+    case 'gc':
+    case 'stalls':
+      throw new Error(`the ${s} scenario runs on its own`);
   }
 }
 
@@ -601,6 +627,288 @@ function scaleTables(targets: Target[], opts: Options): string[] {
   return out;
 }
 
+// ---- gc and stalls ----------------------------------------------------------------------------
+
+type Failed = { error: string };
+const failed = (x: unknown): x is Failed => typeof x === 'object' && x !== null && 'error' in x;
+
+interface GcStalls {
+  berth?: Target;
+  dist?: Target;
+  pop?: Population;
+  berthGc?: CliRun | Failed;
+  distPop?: Population;
+  distGc?: DistributionGcRun | Failed;
+  churn?: ChurnResult | Failed;
+  stalls?: StallsResult | Failed;
+}
+
+/**
+ * gc and stalls, on their own Berth (and, for gc, Distribution). The population is made once; when both
+ * run, the stopped Berth's data is copied after it and put back before stalls (the gc scenario removed
+ * it), so that both collect the same 50,000 blobs without uploading them twice.
+ */
+async function runGcStalls(opts: Options, root: string, gcTargets: Target[]): Promise<GcStalls> {
+  const r: GcStalls = {};
+  const n = opts.gc.blobs;
+  const fail = (t: Target, what: string, e: unknown): Failed => {
+    let msg = errText(e);
+    if (t.server && !t.server.alive() && t.berth) msg += `\n    server ${t.server.exitInfo()}; last log lines:\n${serverLog(t.server, 15).replace(/^/gm, '      ')}`;
+    failures.push(`${t.name} ${what}: ${msg}`);
+    log(`FAILED: ${msg}`);
+    return { error: msg };
+  };
+  const stop = async (t: Target) => {
+    try {
+      await t.server?.stop();
+    } catch {
+      t.server?.killNow();
+    }
+  };
+  const bt = gcTargets.find((t) => t.berth);
+  if (bt) {
+    r.berth = bt;
+    let stage = 'start';
+    try {
+      if (!berthBuilt()) throw new Error('dist/cli/index.js not found (run npm run build)');
+      await startTarget(bt);
+      log(`${bt.name} for gc/stalls ready at ${bt.server!.url} (pid ${bt.server!.pid}, data ${bt.server!.dataDir})`);
+      stage = 'population';
+      log(`gc        ${bt.name}: uploading ${n.toLocaleString('en-US')} unreferenced ${GC_BLOB_BYTES}-byte blobs into ${GC_REPOS} repositories, ${opts.gc.clients} clients`);
+      const pop = await populateBerth(bt.name, endpoint(bt), n, opts.gc.clients, log);
+      r.pop = pop;
+      for (const e of pop.errors) failures.push(`${bt.name} gc population: ${e}`);
+      log(`  ${bt.name}: ${fmt(n / pop.secs, 0)} blobs/s (${pop.secs.toFixed(1)} s)${pop.failed ? `, ${pop.failed} failed` : ''}`);
+      const dataDir = bt.server!.dataDir;
+      const snapshot = opts.only.has('gc') && opts.only.has('stalls') ? path.join(root, 'gc-snapshot') : undefined;
+      if (snapshot) {
+        stage = 'copying the population';
+        await bt.server!.stop();
+        execFileSync('cp', ['-a', dataDir, snapshot]);
+        await startTarget(bt);
+      }
+      if (opts.only.has('gc')) {
+        stage = 'gc';
+        await settle();
+        log(`gc        ${bt.name}: berth gc --grace 0 beside the running server`);
+        try {
+          const run = await berthGc(bt.server!, ['--grace', '0']);
+          r.berthGc = run;
+          log(`  ${bt.name}: removed ${run.report.blobsRemoved} blobs in ${run.wallSecs.toFixed(2)} s (its report: ${(run.report.durationMs / 1000).toFixed(2)} s)`);
+          if (run.report.blobsRemoved < n - pop.failed) failures.push(`${bt.name} gc: removed ${run.report.blobsRemoved} blobs of the ${n - pop.failed} populated`);
+          if (!bt.server!.alive()) throw new Error(`the server stopped during gc (${bt.server!.exitInfo()})`);
+        } catch (e) {
+          r.berthGc = fail(bt, 'gc', e);
+        }
+        if (opts.gc.churnSeconds > 0 && bt.server!.alive()) {
+          stage = 'churn';
+          log(`gc        ${bt.name}: churn for ${opts.gc.churnSeconds} s, ${opts.gc.churnRate} images/s, berth gc --grace ${opts.gc.churnGrace} every ${opts.gc.churnInterval} s`);
+          try {
+            const c = await runChurn(bt.name, endpoint(bt), bt.server!, opts.gc, log);
+            r.churn = c;
+            for (const e of c.errors) failures.push(`${bt.name} gc churn: ${e}`);
+            if (c.failed > c.errors.length) failures.push(`${bt.name} gc churn: … ${c.failed} failed requests in all`);
+            for (const e of c.gcErrors) failures.push(`${bt.name} gc churn, berth gc: ${e}`);
+          } catch (e) {
+            r.churn = fail(bt, 'gc churn', e);
+          }
+        }
+      }
+      if (opts.only.has('stalls')) {
+        stage = 'stalls';
+        try {
+          if (snapshot) {
+            log(`stalls    ${bt.name}: putting the ${n.toLocaleString('en-US')}-blob population back (copy of the stopped server's data)`);
+            await bt.server!.stop();
+            rmSync(dataDir, { recursive: true, force: true });
+            execFileSync('cp', ['-a', snapshot, dataDir]);
+            rmSync(snapshot, { recursive: true, force: true });
+            await startTarget(bt);
+          }
+          await settle();
+          const st = await runStalls(bt.name, endpoint(bt), bt.server!, { ...opts.stalls, warmupSeconds: opts.warmupSeconds }, log);
+          r.stalls = st;
+          if (st.gcRun.report.blobsRemoved < n - pop.failed) notes.push(`${bt.name} stalls: the gc phase's berth gc removed ${st.gcRun.report.blobsRemoved} blobs, fewer than the ${n - pop.failed} populated.`);
+        } catch (e) {
+          r.stalls = fail(bt, 'stalls', e);
+        }
+      }
+    } catch (e) {
+      const f = fail(bt, `gc/stalls ${stage}`, e);
+      if (opts.only.has('gc')) r.berthGc ??= f;
+      if (opts.only.has('stalls')) r.stalls ??= f;
+    } finally {
+      await stop(bt);
+    }
+  }
+  const dt = gcTargets.find((t) => !t.berth);
+  if (dt && opts.only.has('gc')) {
+    r.dist = dt;
+    try {
+      // Started once for its config and storage, stopped for the population and for garbage-collect.
+      await startTarget(dt);
+      await dt.server!.stop();
+      log(`gc        Distribution: writing ${n.toLocaleString('en-US')} unreferenced ${GC_BLOB_BYTES}-byte blobs into its storage (stopped)`);
+      const pop = await populateDistributionFiles(dt.server!.dataDir, n, opts.gc.clients, log);
+      r.distPop = pop;
+      if (pop.failed) throw new Error(`writing the population: ${pop.errors[0]}`);
+      await startTarget(dt);
+      for (const b of pop.sample) {
+        const st = await headBlob(endpoint(dt), b.name, b.digest);
+        if (st !== 200) throw new Error(`HEAD /v2/${b.name}/blobs/${b.digest} of a blob written into its storage -> HTTP ${st}`);
+      }
+      await dt.server!.stop();
+      await settle();
+      log('gc        Distribution: docker-registry garbage-collect --delete-untagged (stopped)');
+      const g = await distributionGc(dt.server!);
+      r.distGc = g;
+      log(`  Distribution: removed ${g.before - g.after} blobs in ${g.wallSecs.toFixed(2)} s`);
+      if (g.before - g.after < n) failures.push(`Distribution gc: removed ${g.before - g.after} blobs of the ${n} written`);
+    } catch (e) {
+      r.distGc = fail(dt, 'gc', e);
+    } finally {
+      await stop(dt);
+    }
+  }
+  for (const t of gcTargets) {
+    if (t.sampler) foldRss(t, t.sampler.stop());
+    t.sampler = undefined;
+  }
+  return r;
+}
+
+function gcTables(r: GcStalls, opts: Options): string[] {
+  const n = opts.gc.blobs;
+  const ran = [r.berth, r.dist].filter((t): t is Target => t !== undefined);
+  const out: string[] = [
+    `### Garbage collection: ${n.toLocaleString('en-US')} unreferenced blobs`,
+    '',
+    `Berth: ${n.toLocaleString('en-US')} blobs of ${GC_BLOB_BYTES} random bytes uploaded over HTTP (one \`POST /v2/<name>/blobs/uploads/?digest=\` with the bytes each, ` +
+      `${opts.gc.clients} clients, ${GC_REPOS} repositories) and no manifest, then \`berth gc --grace 0 --json\` run beside the running server. ` +
+      'Distribution: the same number of blobs written into its storage layout while it is stopped (the blob file and the repository\'s `_layers` link its own upload leaves; ' +
+      'three are checked with HEAD), then `docker-registry garbage-collect CONFIG --delete-untagged` on the stopped registry (it needs the registry stopped or read-only). ' +
+      'The rate is blobs removed over the command\'s wall time, process start included for both; Distribution\'s removed count is counted on disk before and after.',
+    '',
+  ];
+  const rows: [MetricDef, (t: Target) => Cell | undefined][] = [];
+  const def = (key: string, label: string, unit: string, better: Better, digits: number): MetricDef => ({ key, label, unit, better, digits, scenario: 'gc' });
+  const berthRun = (f: (g: CliRun) => number | undefined) => (t: Target): Cell | undefined => {
+    if (!t.berth || !r.berthGc) return undefined;
+    if (failed(r.berthGc)) return r.berthGc;
+    const v = f(r.berthGc);
+    return v === undefined ? undefined : { value: v };
+  };
+  const distRun = (f: (g: DistributionGcRun) => number | undefined) => (t: Target): Cell | undefined => {
+    if (t.berth || !r.distGc) return undefined;
+    if (failed(r.distGc)) return r.distGc;
+    const v = f(r.distGc);
+    return v === undefined ? undefined : { value: v };
+  };
+  const either = (b: (g: CliRun) => number | undefined, d: (g: DistributionGcRun) => number | undefined) => (t: Target) => (t.berth ? berthRun(b)(t) : distRun(d)(t));
+  rows.push(
+    [def('gcRate', 'Removal rate', 'blobs/s', 'higher', 0), either((g) => g.report.blobsRemoved / g.wallSecs, (g) => (g.before - g.after) / g.wallSecs)],
+    [def('gcWall', 'Collection, process start to exit', 's', 'lower', 2), either((g) => g.wallSecs, (g) => g.wallSecs)],
+    [def('gcOwn', 'Collection as `berth gc` reports it (`durationMs`)', 's', 'none', 2), either((g) => g.report.durationMs / 1000, () => undefined)],
+    [def('gcRemoved', 'Blobs removed', 'count', 'none', 0), either((g) => g.report.blobsRemoved, (g) => g.before - g.after)],
+    [def('gcRss', 'Peak RSS of the collecting process', 'MiB', 'lower', 0), either((g) => g.peakRssMiB, (g) => g.peakRssMiB)],
+    [def('gcPop', 'Population rate (Berth over HTTP; Distribution: files written directly, not comparable)', 'blobs/s', 'none', 0),
+      (t) => { const p = t.berth ? r.pop : r.distPop; return p ? { value: p.blobs / p.secs } : undefined; }],
+  );
+  out.push(...tableHead('Metric', ran));
+  for (const [d, f] of rows) out.push(metricRow(d, ran, f));
+  if (!r.dist && opts.servers.includes('distribution')) out.push('', 'Distribution did not run.');
+  out.push('', 'Distribution has no churn row: its garbage-collect needs the registry stopped or read-only, so it cannot collect while clients push and delete.');
+
+  if (opts.gc.churnSeconds > 0 && r.berth) {
+    const c = r.churn;
+    out.push('', `### Garbage collection under churn: ${r.berth.name}`, '');
+    if (!c) out.push('The churn phase did not run (see Failures).');
+    else if (failed(c)) out.push(`The churn phase failed: ${c.error.split('\n')[0]}`);
+    else {
+      out.push(
+        `For ${opts.gc.churnSeconds} s clients push an image every ${(1000 / opts.gc.churnRate).toFixed(0)} ms (${opts.gc.churnRate}/s: its own config and ${GC_BLOB_BYTES}-byte layer, ` +
+          `a manifest under a new tag in \`bench/churn\`, with a token for \`pull,push,delete\`), and once an image is in, delete by digest the one pushed ${CHURN_WINDOW} pushes earlier, ` +
+          'which leaves its config and layer unreferenced (deleting only its tag would not: Berth keeps untagged manifests, and their blobs with them). ' +
+          `Meanwhile \`berth gc --grace ${opts.gc.churnGrace}\` runs every ${opts.gc.churnInterval} s (start to start) as a separate process, each run followed by ` +
+          '`berth gc --dry-run --grace 0`, whose count of blobs it would remove is the backlog: unreferenced blobs still stored (those within the grace period included).',
+        '',
+        '| Collection | started at (s) | blobs removed | run time (s) | process wall time (s) | unreferenced blobs stored after it |',
+        '|---|---:|---:|---:|---:|---:|',
+        ...c.collections.map((k, i) => `| ${i + 1} | ${k.at.toFixed(1)} | ${fmt(k.removed, 0)} | ${k.runSecs.toFixed(2)} | ${k.wallSecs.toFixed(2)} | ${fmt(k.backlogAfter, 0)} |`),
+        '',
+      );
+      const first = c.collections[0]?.backlogAfter;
+      const last = c.collections[c.collections.length - 1]?.backlogAfter;
+      const trend = first === undefined || last === undefined ? 'no collection completed'
+        : c.collections.length < 2 ? 'one collection only'
+          : last < first ? `shrank (${fmt(first, 0)} → ${fmt(last, 0)})` : last > first ? `grew (${fmt(first, 0)} → ${fmt(last, 0)}, ${((last / Math.max(1, first) - 1) * 100).toFixed(0)}% more)` : `unchanged (${fmt(first, 0)})`;
+      out.push(
+        `- Backlog after the first vs the last collection: ${trend}; when every push and delete had finished: ${fmt(c.backlogEnd, 0)} unreferenced blobs.`,
+        `- Each collection took ${c.collections.length ? `${fmt(Math.min(...c.collections.map((k) => k.runSecs)), 2)}–${fmt(Math.max(...c.collections.map((k) => k.runSecs)), 2)} s` : '–'} by its report; ` +
+          `${c.late} started late (the previous one, with its dry run, outlasted the ${opts.gc.churnInterval} s interval).`,
+        `- Images pushed: ${c.images} (${(c.images / c.seconds).toFixed(1)}/s of ${opts.gc.churnRate}/s asked), manifests deleted: ${c.deleted}, failed requests: ${c.failed}${c.failed ? ' (see Failures)' : ''}; ` +
+          `image push (2 blobs + manifest) p50 ${ms(c.pushP50)} ms, p99 ${ms(c.pushP99)} ms; manifest DELETE p99 ${ms(c.deleteP99)} ms.`,
+      );
+    }
+  }
+  return out;
+}
+
+function stallTables(r: GcStalls, opts: Options): string[] {
+  const st = r.stalls;
+  const name = r.berth?.name ?? 'Berth';
+  const o = opts.stalls;
+  const out: string[] = [`### Stalls: manifest GET latency on ${name}, idle, during gc, under another process's write lock`, ''];
+  if (!st) return [...out, 'The stalls scenario did not run (see Failures).'];
+  if (failed(st)) return [...out, `The stalls scenario failed: ${st.error.split('\n')[0]}`];
+  out.push(
+    `\`GET /v2/bench/stalls/manifests/v1\` (OCI Accept header, Bearer token as a client sends it) at a steady ${o.rate} requests/s, open loop (each request is sent when it is due, ` +
+      `whether or not earlier ones were answered, on up to ${STALL_CONNECTIONS} keep-alive connections), for ${o.seconds} s per phase after a ${opts.warmupSeconds} s warm-up. ` +
+      'Latency runs from when a request was due to the end of its answer, so time it waited in the client behind a stall counts. ' +
+      `A request unanswered after ${o.timeoutMs / 1000} s is abandoned and counted as a timeout (at ${o.timeoutMs / 1000} s in the percentiles); errors are non-200 answers and failed connections. ` +
+      `Phases: idle (the server holds the ${opts.gc.blobs.toLocaleString('en-US')}-blob population); \`berth gc --grace 0\` of that population, started with the phase; ` +
+      `another process (Node, better-sqlite3) holding the database's write lock (\`BEGIN IMMEDIATE\`, ${o.seconds} s, \`COMMIT\`) for the whole phase. ` +
+      'Goal (the reliability issue): p99 stays within 2× of its idle value and nothing times out.',
+    '',
+    `| Phase | requests | p50 (ms) | p99 (ms) | max (ms) | > ${SLOW_MS / 1000} s | errors | timeouts | p99 / idle | p99 ≤ 2× idle, no errors or timeouts |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  );
+  const row = (label: string, p: PhaseStats) => {
+    const k = st.idle.p99 > 0 ? p.p99 / st.idle.p99 : NaN;
+    const ok = p === st.idle ? '–' : k <= 2 && p.errorCount === 0 && p.timeouts === 0 ? 'yes' : 'no';
+    return `| ${label} | ${fmt(p.requests, 0)} | ${ms(p.p50)} | ${ms(p.p99)} | ${ms(p.max)} | ${p.slow} | ${p.errorCount} | ${p.timeouts} | ${Number.isFinite(k) ? `${k.toFixed(2)}×` : '–'} | ${ok} |`;
+  };
+  out.push(
+    row('idle', st.idle),
+    row(`\`berth gc\` of ${opts.gc.blobs.toLocaleString('en-US')} blobs, its first ${o.seconds} s`, st.gc),
+    row(`\`berth gc\`, all of its run (${st.gcSecs.toFixed(1)} s)`, st.gcWhole),
+    row(`write lock held by another process (${(st.lockHeldMs / 1000).toFixed(1)} s)`, st.lock),
+  );
+  const errs = (p: PhaseStats) => [...p.errors].map(([k, v]) => `${v}× ${k}`).join(', ');
+  // one figure per second, or per a few seconds for a long gc run (at most 60 figures)
+  const timeline = (p: PhaseStats) => {
+    const per = Math.max(1, Math.ceil(p.perSecondMax.length / 60));
+    const out: string[] = [];
+    for (let i = 0; i < p.perSecondMax.length; i += per) out.push(ms(Math.max(...p.perSecondMax.slice(i, i + per))));
+    return `${per > 1 ? `(per ${per} s) ` : ''}${out.join(', ')}`;
+  };
+  out.push(
+    '',
+    `- \`berth gc\` removed ${fmt(st.gcRun.report.blobsRemoved, 0)} blobs in ${st.gcRun.wallSecs.toFixed(1)} s (its report: ${(st.gcRun.report.durationMs / 1000).toFixed(1)} s); ` +
+      `the load went on until it exited, so the phase's first ${o.seconds} s are as long as the others and the next row covers all of its run` +
+      `${st.gcSecs < o.seconds ? ` (it ended ${(o.seconds - st.gcSecs).toFixed(1)} s before the phase did, so the first row also has requests after it)` : ''}.`,
+    `- The lock holder waited ${fmt(st.lockWaitedMs, 0)} ms for the lock (process start included) and held it ${(st.lockHeldMs / 1000).toFixed(1)} s.`,
+  );
+  for (const [label, p] of [['idle', st.idle], [`gc, first ${o.seconds} s`, st.gc], ['gc, all of its run', st.gcWhole], ['write lock', st.lock]] as const) {
+    if (p.errorCount) out.push(`- Errors, ${label} phase: ${errs(p)}.`);
+  }
+  out.push(
+    `- Slowest request due in each second (ms), all of the gc run: ${timeline(st.gcWhole)}.`,
+    `- Slowest request due in each second (ms), write-lock phase: ${timeline(st.lock)}.`,
+  );
+  return out;
+}
+
 // ---- servers ----------------------------------------------------------------------------------
 
 function foldRss(t: Target, r: { peakMiB: number; procs: number }): void {
@@ -658,14 +966,14 @@ async function main(): Promise<number> {
   tmpRoot = root;
 
   const targets: Target[] = [];
-  const berth = (shipped: boolean, encrypted = false): Target => {
+  const berth = (shipped: boolean, encrypted = false, dirPrefix = ''): Target => {
     const password = randomBytes(18).toString('base64url');
     const key: TargetKey = encrypted ? 'berth-encrypted' : shipped ? 'berth-tokens' : 'berth-noauth';
     const t: Target = {
       key, name: encrypted ? 'Berth (encrypted)' : shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: encrypted ? 'encrypted' : shipped ? 'tokens' : 'no auth',
       berth: true, shipped, encrypted, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
       scenarios: encrypted ? new Set(ENCRYPTION_SCENARIOS) : undefined,
-      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: key, name: t.name }),
+      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: `${dirPrefix}${key}`, name: t.name }),
     };
     return t;
   };
@@ -678,12 +986,22 @@ async function main(): Promise<number> {
   if (opts.servers.includes('distribution')) {
     targets.push({ key: 'distribution', name: 'Distribution', berth: false, auth: NO_AUTH, start: () => startDistribution(root), cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 } });
   }
+  // gc and stalls run on registries of their own (data under root/gc-*): their collections would
+  // otherwise also remove what other scenarios left unreferenced (the big blob), and a 50,000-blob
+  // population would sit under every later scenario.
+  const gcTargets: Target[] = [];
+  if (opts.only.has('gc') || opts.only.has('stalls')) {
+    if (opts.servers.includes('berth')) gcTargets.push(berth(opts.berthAuth !== 'off', false, 'gc-'));
+    if (opts.only.has('gc') && opts.servers.includes('distribution')) {
+      gcTargets.push({ key: 'distribution', name: 'Distribution', berth: false, auth: NO_AUTH, start: () => startDistribution(path.join(root, 'gc')), cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 } });
+    }
+  }
 
   let cleaned = false;
   const cleanupSync = () => {
     if (cleaned) return;
     cleaned = true;
-    for (const t of targets) t.server?.killNow();
+    for (const t of [...targets, ...gcTargets]) t.server?.killNow();
     rmSync(root, { recursive: true, force: true });
   };
   process.on('exit', cleanupSync);
@@ -696,13 +1014,18 @@ async function main(): Promise<number> {
   }
 
   const machine = machineInfo(root);
-  const mainScenarios = [...opts.only].filter((s) => s !== 'scale');
+  const mainScenarios = [...opts.only].filter((s) => !OWN_SCENARIOS.has(s));
+  // The shared registries are started only for the scenarios that use them.
+  const needMain = mainScenarios.length > 0 || opts.only.has('scale');
   const nameWidth = Math.max(16, ...targets.map((t) => t.name.length + 1));
   log('# Berth vs CNCF Distribution\n');
   log(machine.join('\n'));
-  log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${targets.map((t) => t.name).join(', ')}; big blob ${size}; Berth http.workers ${opts.berthWorkers ?? 'default'}; ` +
-    `wrk -t2 -c64 -d${opts.wrkSeconds}s after a ${opts.warmupSeconds}s warm-up` +
-    (opts.only.has('scale') ? `; scale: ${opts.scale.repos} repositories, ${opts.scale.tags} tags, ${opts.scale.clients} clients, ${opts.scale.requests} requests per operation` : '') + '\n');
+  log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${(needMain ? targets : gcTargets).map((t) => t.name).join(', ')}; Berth http.workers ${opts.berthWorkers ?? 'default'}` +
+    (mainScenarios.length ? `; big blob ${size}; wrk -t2 -c64 -d${opts.wrkSeconds}s after a ${opts.warmupSeconds}s warm-up` : '') +
+    (opts.only.has('scale') ? `; scale: ${opts.scale.repos} repositories, ${opts.scale.tags} tags, ${opts.scale.clients} clients, ${opts.scale.requests} requests per operation` : '') +
+    (opts.only.has('gc') || opts.only.has('stalls') ? `; gc/stalls on ${gcTargets.map((t) => t.name).join(' and ') || 'no registry'}: ${opts.gc.blobs} unreferenced blobs` : '') +
+    (opts.only.has('gc') && opts.gc.churnSeconds > 0 ? `, churn ${opts.gc.churnSeconds} s at ${opts.gc.churnRate} images/s, gc every ${opts.gc.churnInterval} s with --grace ${opts.gc.churnGrace}` : '') +
+    (opts.only.has('stalls') ? `, stall phases of ${opts.stalls.seconds} s at ${opts.stalls.rate} GET/s` : '') + '\n');
 
   try {
     // fixtures (digests precomputed by hashing the same deterministic streams)
@@ -718,7 +1041,7 @@ async function main(): Promise<number> {
     }
     log(`fixtures ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    for (const t of targets) {
+    for (const t of needMain ? targets : []) {
       if (t.berth && !berthBuilt()) {
         t.unavailable = 'dist/cli/index.js not found (run npm run build)';
       } else {
@@ -757,7 +1080,7 @@ async function main(): Promise<number> {
     };
 
     for (const s of SCENARIOS) {
-      if (!opts.only.has(s) || s === 'scale') continue;
+      if (!opts.only.has(s) || OWN_SCENARIOS.has(s)) continue;
       for (let round = 0; round < opts.repeat; round++)
       for (const t of targets) {
         if (t.unavailable || (t.scenarios && !t.scenarios.has(s))) continue;
@@ -814,6 +1137,8 @@ async function main(): Promise<number> {
       }
     }
 
+    const gcs = opts.only.has('gc') || opts.only.has('stalls') ? await runGcStalls(opts, root, gcTargets) : undefined;
+
     for (const t of targets) {
       for (const [k, list] of t.samples ?? []) t.cells.set(k, reduceSamples(k, list));
       if (t.sampler) foldRss(t, t.sampler.stop());
@@ -840,9 +1165,12 @@ async function main(): Promise<number> {
           : ''),
       '',
       (fx.big || fx.chunked ? `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` : '') +
-        `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off); ` +
-        `wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
-        `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`,
+        `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off)` +
+        (mainScenarios.length
+          ? `; wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
+            `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`
+          : '.') +
+        (gcTargets.length ? ' gc and stalls run once each, on a Berth and a Distribution of their own (data under gc-* in the temp dir), one registry at a time.' : ''),
     ];
     if (mainScenarios.length) {
       out.push(
@@ -862,6 +1190,8 @@ async function main(): Promise<number> {
       }
     }
     if (opts.only.has('scale')) out.push('', ...scaleTables(targets, opts));
+    if (gcs && opts.only.has('gc')) out.push('', ...gcTables(gcs, opts));
+    if (gcs && opts.only.has('stalls')) out.push('', ...stallTables(gcs, opts));
     notes.push(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (anything else running on the machine skews the numbers).`);
     if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
     if (failures.length) out.push('', '## Failures', '', ...failures.map((f) => `- ${f.replace(/\n/g, '\n  ')}`));
@@ -873,7 +1203,7 @@ async function main(): Promise<number> {
     log(`written to ${path.relative(process.cwd(), path.join(resultsDir, 'latest.md'))}`);
     return failures.length ? 1 : 0;
   } finally {
-    for (const t of targets) {
+    for (const t of [...targets, ...gcTargets]) {
       t.sampler?.stop();
       try {
         await t.server?.stop();

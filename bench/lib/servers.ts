@@ -11,6 +11,10 @@ export interface Server {
   url: string;
   /** pid of the process we spawned (the root of its process tree) */
   pid: number;
+  /** Berth: its data directory; Distribution: its storage root directory */
+  dataDir: string;
+  /** the config file it was started with (Berth's CLI commands beside it, Distribution's garbage-collect, take it too) */
+  configFile: string;
   alive(): boolean;
   exitInfo(): string;
   logTail(n?: number): string;
@@ -91,6 +95,8 @@ export async function startBerthServer(root: string, o: BerthStart): Promise<Ser
     name: o.name,
     url: b.url,
     pid: b.proc.pid!,
+    dataDir,
+    configFile: b.configFile,
     alive: () => t.info() === undefined,
     exitInfo: () => t.info() ?? 'running',
     logTail: (n = 20) => b.logs.slice(-n).join('\n'),
@@ -170,6 +176,8 @@ export async function startDistribution(root: string): Promise<Server> {
     name: 'Distribution',
     url,
     pid: proc.pid!,
+    dataDir: storage,
+    configFile: cfg,
     alive: () => t.info() === undefined,
     exitInfo: () => t.info() ?? 'running',
     logTail: (n = 20) => logs.slice(-n).join('\n'),

@@ -17,6 +17,8 @@ export interface BerthProcess {
   host: string; // 127.0.0.1:PORT (for clients such as skopeo)
   port: number;
   dataDir: string;
+  /** the YAML written for this start and passed with --config (CLI commands beside it need the same) */
+  configFile: string;
   proc: ChildProcess;
   /** every stdout/stderr line so far (JSON logs) */
   logs: string[];
@@ -87,7 +89,7 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url, host: `127.0.0.1:${port}`, port, dataDir, proc, logs,
+    url, host: `127.0.0.1:${port}`, port, dataDir, configFile: file, proc, logs,
     async stop() { if (!exited) { proc.kill('SIGTERM'); await exitPromise; } },
     async kill() { if (!exited) { proc.kill('SIGKILL'); await exitPromise; } },
   };
