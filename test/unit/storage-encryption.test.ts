@@ -411,3 +411,25 @@ describe('rotation and conversion', () => {
     }
   });
 });
+
+describe('file key provider beside another process', () => {
+  test('a key destroyed through another provider of the same file (berth keys retire) is no longer usable here', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-enc-retire-'));
+    const { provider: here, keyId: old } = FileKeyProvider.create(path.join(dir, 'storage.keys'));
+    const other = FileKeyProvider.open(path.join(dir, 'storage.keys'));
+    try {
+      const fresh = await other.create();
+      const aad = Buffer.from('file-id');
+      const wrapped = await here.wrap(old, randomBytes(32), aad);
+      // The other process adds a key and destroys the old one: this one sees both without a restart.
+      await other.destroy(old);
+      await assert.rejects(here.unwrap(old, wrapped, aad), KeyUnavailableError);
+      assert.deepEqual(await here.list(), [fresh]);
+      assert.equal((await here.unwrap(fresh, await here.wrap(fresh, Buffer.alloc(32, 7), aad), aad)).equals(Buffer.alloc(32, 7)), true);
+    } finally {
+      await here.close();
+      await other.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // Key-encryption keys in a file Berth reads (mode 0600): {"berth":"storage-keys/v1","keys":[{id,created,key}]}.
-// The file is re-read whenever a key is asked for that this process does not know, so a key another
-// process (`berth keys rotate`) added is found without a restart. Changes are written to a temporary file
+// The file is re-read whenever it changed (checked on each use and every minute), so a key another process
+// added (`berth keys rotate`) is found, and one it destroyed (`berth keys retire`) is gone, without a restart. Changes are written to a temporary file
 // and renamed over the old one, under a lock file, so that no reader ever sees half a file.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
@@ -15,17 +15,37 @@ const FORMAT = 'storage-keys/v1';
 const IV = 12;
 const TAG = 16;
 
+/** How often an idle provider looks whether the file changed, so that a key destroyed elsewhere leaves memory. */
+const RECHECK_MS = 60_000;
+
 export class FileKeyProvider implements KeyProvider {
   readonly kind = 'file';
   private keys = new Map<string, Buffer>();
+  /** the file as last read (inode, size, mtime): a change made by another process shows here */
+  private seen = '';
+  private timer?: NodeJS.Timeout;
 
-  private constructor(readonly file: string) {}
+  private constructor(readonly file: string) {
+    this.timer = setInterval(() => { try { this.refresh(); } catch { /* kept until the next use says why */ } }, RECHECK_MS);
+    this.timer.unref();
+  }
 
   /** Opens an existing key file; refuses one other users may read. */
   static open(file: string): FileKeyProvider {
     const p = new FileKeyProvider(path.resolve(file));
-    p.reload();
+    try {
+      p.reload();
+    } catch (e) {
+      clearInterval(p.timer);
+      throw e;
+    }
     return p;
+  }
+
+  /** Reads the file again if another process changed it (a key added by a rotation, one destroyed by retirement). */
+  private refresh(): void {
+    const st = statSync(this.file);
+    if (`${st.ino}:${st.size}:${st.mtimeMs}` !== this.seen) this.reload();
   }
 
   /** Creates the key file with one new key (refuses if it exists); returns the provider and the key id. */
@@ -65,10 +85,15 @@ export class FileKeyProvider implements KeyProvider {
       if (key.length !== 32) throw new Error(`${this.file}: key ${k.id} is not 256 bits`);
       keys.set(k.id, key);
     }
+    // Keys no longer in the file (destroyed by a retirement) are wiped, not only dropped.
+    for (const [id, old] of this.keys) if (!keys.has(id)) old.fill(0);
     this.keys = keys;
+    this.seen = `${st.ino}:${st.size}:${st.mtimeMs}`;
   }
 
   private key(keyId: string): Buffer {
+    // A stat per use: cheap, and a key retired by another process is not used here after its destruction.
+    this.refresh();
     let k = this.keys.get(keyId);
     if (!k) {
       this.reload();
@@ -115,6 +140,7 @@ export class FileKeyProvider implements KeyProvider {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     for (const k of this.keys.values()) k.fill(0);
     this.keys.clear();
   }
