@@ -186,10 +186,14 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   outbox.wantsEvent = () => webhooks.wants('pull');
   // Vulnerability scanning and signature trust register their fact sources and pull rules here.
   const pullRules = new PullRules({ sources: plugins.factSources, rules: plugins.pullRules });
+  const uploads = new UploadService(meta, store, blobs, undefined, {
+    idleExpiryWhenFullMs: config.registry.uploadExpiryWhenFull * 1000,
+    onRelieved: (removed) => log?.warn(removed, 'storage full: idle upload sessions removed'),
+  });
   const services: Services = {
     config,
     blobs,
-    uploads: new UploadService(meta, store, blobs),
+    uploads,
     manifests,
     deletion: new RepositoryDeletion(meta, store, manifests, journal, outbox, { deleteEnabled: config.registry.deleteEnabled }),
     journal,
