@@ -15,6 +15,7 @@ import { GarbageCollector } from './registry/garbage-collector.js';
 import { ManifestService } from './registry/manifest-service.js';
 import { findRepositoryId, listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
+import { Readiness } from './registry/readiness.js';
 import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
@@ -213,11 +214,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
       sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
       config.auth.pushCreatesOrganization, pullRules),
     organizations,
-    async ready() {
-      await probeDatabase(meta.db);
-      await store.stat('readyz-probe');
-      return true;
-    },
+    // The store under encryption at rest is probed: the question is whether the disk takes writes.
+    readiness: new Readiness(meta, inner, { readDatabase: () => probeDatabase(meta.db), onStorageFull: () => uploads.storageFull() }),
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
