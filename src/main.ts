@@ -16,6 +16,7 @@ import { ManifestService } from './registry/manifest-service.js';
 import { findRepositoryId, listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
 import { Readiness } from './registry/readiness.js';
+import { infrastructureError } from './errors/infrastructure.js';
 import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
@@ -294,6 +295,21 @@ async function bootstrapAdmin(berth: Berth, log?: Logger): Promise<void> {
   }
 }
 
+/**
+ * A write of the start (trash recovery, bootstrap) that the disk or the database refuses (read-only, full,
+ * locked) does not stop the start: the registry serves reads meanwhile, /readyz says what is wrong, and the
+ * step runs at the next start. Any other failure does.
+ */
+async function startupWrite(log: Logger, what: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const infra = infrastructureError(e);
+    if (!infra) throw e;
+    log.warn({ err: { message: (e as Error).message, code: (e as { code?: string }).code } }, `${what} skipped: ${infra.message}`);
+  }
+}
+
 /** `berth serve`: listens, optionally collects garbage on an interval, and shuts down gracefully. */
 export async function serve(config: ResolvedConfig): Promise<void> {
   const log = createLogger(config);
@@ -305,11 +321,11 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   await berth.services.journal.open();
   await berth.services.pullSummaries.open();
   if (cluster.isPrimary) {
-    await berth.gc.recoverTrash();
-    await bootstrapAdmin(berth, log);
+    await startupWrite(log, 'trash recovery', () => berth.gc.recoverTrash());
+    await startupWrite(log, 'administrator and namespace bootstrap', () => bootstrapAdmin(berth, log));
   }
   // Queued before the first request, so that whoever asks (berth keys status) sees the store is not yet as configured.
-  if (berth.storageKeys) await queueEncryptionWalk(berth, log);
+  if (berth.storageKeys) await startupWrite(log, 'encryption walk queueing', () => queueEncryptionWalk(berth, log));
   // Loaded here, not at the top: the CLI's other commands open the data without the HTTP stack.
   const { buildServer, buildMetricsServer } = await import('./http/server.js');
   const app = await buildServer(berth.services, { logger: log });
@@ -541,8 +557,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 async function runPrimary(config: ResolvedConfig, workers: number, log: Logger): Promise<void> {
   // Migrations and crash recovery run once, before any worker opens the database.
   const berth = await createBerth(config);
-  await berth.gc.recoverTrash();
-  await bootstrapAdmin(berth, log);
+  await startupWrite(log, 'trash recovery', () => berth.gc.recoverTrash());
+  await startupWrite(log, 'administrator and namespace bootstrap', () => bootstrapAdmin(berth, log));
   await berth.close();
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();
