@@ -10,7 +10,7 @@ import type { MetadataStore } from '../db/database.js';
 import { probeWrite } from '../db/cursors.js';
 import { infrastructureError, isDiskFull } from '../errors/infrastructure.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { probePath } from './paths.js';
+import { PROBES_PREFIX, probePath } from './paths.js';
 
 export type ComponentState = 'ok' | 'full' | 'not writable' | 'not readable' | 'locked by another process' | 'not answering';
 export type Component = 'database' | 'storage';
@@ -45,6 +45,7 @@ export class Readiness {
   private probedAt = 0;
   private probing?: { database: Promise<ComponentState>; storage: Promise<ComponentState> };
   private writes: Record<Component, ComponentState> = { database: 'ok', storage: 'ok' };
+  private swept = false;
   private readonly staleMs: number;
   private readonly retryMs: number;
   private readonly timeoutMs: number;
@@ -110,6 +111,14 @@ export class Readiness {
 
   private async probeStorageWrite(): Promise<ComponentState> {
     const path = probePath(this.opts.processId ?? String(process.pid));
+    if (!this.swept) {
+      // Probe files a killed process left: a probe takes milliseconds, so one a minute old is nobody's.
+      this.swept = true;
+      const before = Date.now() - 60_000;
+      try {
+        for await (const f of this.store.list(PROBES_PREFIX)) if (f.modifiedAt.getTime() < before) await this.store.delete(f.path);
+      } catch { /* tried again by the next process */ }
+    }
     try {
       const w = await this.store.write(path);
       try {

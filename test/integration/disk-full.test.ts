@@ -4,7 +4,7 @@
 // sessions go under pressure, /readyz says what is full, and everything works again once space is freed.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { removeDir, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
@@ -71,7 +71,13 @@ describe('disk full', () => {
     const storage = path.join(fs.dir, 'storage');
     let b: BerthProcess | undefined;
     try {
+      // A probe file a killed process left behind goes with the first probe.
+      const leftover = path.join(storage, 'probes', 'readyz-99999');
+      await mkdir(path.dirname(leftover), { recursive: true });
+      await writeFile(leftover, randomBytes(MiB));
+      await utimes(leftover, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
       b = await startBerth({ dataDir: data, config: { storage: { filesystem: { root: storage } } } });
+      assert.deepEqual(await readdir(path.join(storage, 'probes')), [], 'no probe file stays behind');
       const img = await pushRandomImage(b.url, 'full/app', 'v1');
       // A session with 1 MiB acknowledged, to be continued once the disk has filled up.
       const resumable = randomBytes(3 * MiB);
