@@ -15,6 +15,8 @@ import { GarbageCollector } from './registry/garbage-collector.js';
 import { ManifestService } from './registry/manifest-service.js';
 import { findRepositoryId, listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
+import { Readiness } from './registry/readiness.js';
+import { infrastructureError } from './errors/infrastructure.js';
 import { RepositoryDeletion } from './registry/repository-deletion.js';
 import type { StorageDriver } from './storage/driver.js';
 import path from 'node:path';
@@ -186,10 +188,14 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   outbox.wantsEvent = () => webhooks.wants('pull');
   // Vulnerability scanning and signature trust register their fact sources and pull rules here.
   const pullRules = new PullRules({ sources: plugins.factSources, rules: plugins.pullRules });
+  const uploads = new UploadService(meta, store, blobs, undefined, {
+    idleExpiryWhenFullMs: config.registry.uploadExpiryWhenFull * 1000,
+    onRelieved: (removed) => log?.warn(removed, 'storage full: idle upload sessions removed'),
+  });
   const services: Services = {
     config,
     blobs,
-    uploads: new UploadService(meta, store, blobs),
+    uploads,
     manifests,
     deletion: new RepositoryDeletion(meta, store, manifests, journal, outbox, { deleteEnabled: config.registry.deleteEnabled }),
     journal,
@@ -209,11 +215,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
       sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
       config.auth.pushCreatesOrganization, pullRules),
     organizations,
-    async ready() {
-      await probeDatabase(meta.db);
-      await store.stat('readyz-probe');
-      return true;
-    },
+    // The store under encryption at rest is probed: the question is whether the disk takes writes.
+    readiness: new Readiness(meta, inner, { readDatabase: () => probeDatabase(meta.db), onStorageFull: () => uploads.storageFull() }),
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
@@ -292,6 +295,21 @@ async function bootstrapAdmin(berth: Berth, log?: Logger): Promise<void> {
   }
 }
 
+/**
+ * A write of the start (trash recovery, bootstrap) that the disk or the database refuses (read-only, full,
+ * locked) does not stop the start: the registry serves reads meanwhile, /readyz says what is wrong, and the
+ * step runs at the next start. Any other failure does.
+ */
+async function startupWrite(log: Logger, what: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const infra = infrastructureError(e);
+    if (!infra) throw e;
+    log.warn({ err: { message: (e as Error).message, code: (e as { code?: string }).code } }, `${what} skipped: ${infra.message}`);
+  }
+}
+
 /** `berth serve`: listens, optionally collects garbage on an interval, and shuts down gracefully. */
 export async function serve(config: ResolvedConfig): Promise<void> {
   const log = createLogger(config);
@@ -303,11 +321,11 @@ export async function serve(config: ResolvedConfig): Promise<void> {
   await berth.services.journal.open();
   await berth.services.pullSummaries.open();
   if (cluster.isPrimary) {
-    await berth.gc.recoverTrash();
-    await bootstrapAdmin(berth, log);
+    await startupWrite(log, 'trash recovery', () => berth.gc.recoverTrash());
+    await startupWrite(log, 'administrator and namespace bootstrap', () => bootstrapAdmin(berth, log));
   }
   // Queued before the first request, so that whoever asks (berth keys status) sees the store is not yet as configured.
-  if (berth.storageKeys) await queueEncryptionWalk(berth, log);
+  if (berth.storageKeys) await startupWrite(log, 'encryption walk queueing', () => queueEncryptionWalk(berth, log));
   // Loaded here, not at the top: the CLI's other commands open the data without the HTTP stack.
   const { buildServer, buildMetricsServer } = await import('./http/server.js');
   const app = await buildServer(berth.services, { logger: log });
@@ -539,8 +557,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 async function runPrimary(config: ResolvedConfig, workers: number, log: Logger): Promise<void> {
   // Migrations and crash recovery run once, before any worker opens the database.
   const berth = await createBerth(config);
-  await berth.gc.recoverTrash();
-  await bootstrapAdmin(berth, log);
+  await startupWrite(log, 'trash recovery', () => berth.gc.recoverTrash());
+  await startupWrite(log, 'administrator and namespace bootstrap', () => bootstrapAdmin(berth, log));
   await berth.close();
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();

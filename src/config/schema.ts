@@ -161,6 +161,8 @@ export const configSchema = z.strictObject({
     chunkMinLength: z.number().int().nonnegative().default(0),
     /** seconds an idle upload session lives */
     uploadExpiry: duration.default(24 * 3600),
+    /** seconds an idle upload session lives once a write found the storage full (removed then, not by gc) */
+    uploadExpiryWhenFull: duration.default(600),
     /** largest page for tags/list, _catalog and referrers */
     maxPageSize: z.number().int().positive().default(10000),
   }).prefault({}),

@@ -1,5 +1,6 @@
 // Positions of background readers (table cursors): event consumers (named `consumer:NAME`, over event
-// ids) and the syslog forwarder (over audit sequence numbers).
+// ids) and the syslog forwarder (over audit sequence numbers). One more row, `probe:write`, is no reader's:
+// readiness moves it to see whether the database takes writes.
 import type { Tx } from './database.js';
 
 /** The cursor name of an event consumer; pruning the outbox looks at exactly these. */
@@ -36,4 +37,11 @@ export async function moveCursor(db: Tx, name: string, from: number, to: number)
 export async function consumerCursors(db: Tx): Promise<Map<string, number>> {
   const rows = await db.selectFrom('cursors').select(['name', 'value']).where('name', '>=', CONSUMERS_FROM).where('name', '<', CONSUMERS_TO).execute();
   return new Map(rows.map((r) => [r.name.slice(CONSUMERS_FROM.length), Number(r.value)]));
+}
+
+const WRITE_PROBE = 'probe:write';
+
+/** The readiness probe's write: one small row moved to `now` (a real write, which a full or read-only database refuses). */
+export async function probeWrite(db: Tx, now: number): Promise<void> {
+  await setCursor(db, WRITE_PROBE, now);
 }

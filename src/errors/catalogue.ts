@@ -51,6 +51,7 @@ export const ERROR_CATALOGUE = {
   DENIED: { message: 'requested access to the resource is denied', meaning: 'the caller is known and may not do this' },
   DATABASE_UNAVAILABLE: { message: 'the metadata database cannot take writes now; try again later', meaning: 'the database is locked by another process past the lock timeout, read-only, or failing; not the client\'s fault' },
   STORAGE_FULL: { message: 'the registry\'s storage is full', meaning: 'the disk (or quota) under the blob store or the database has no space left; an operator must free some' },
+  STORAGE_UNAVAILABLE: { message: 'the registry\'s storage cannot take writes now; try again later', meaning: 'the filesystem under the blob store is read-only or failing; not the client\'s fault' },
   AUDIT_UNAVAILABLE: { message: 'the audit record of this request cannot be written, and audit.failClosed refuses what is not on record; try again later', meaning: 'neither the audit spool (its disk) nor the metadata database can take records; the detail names both causes' },
   DIRECTORY_UNAVAILABLE: { message: 'the user directory cannot be reached; try again later', meaning: 'LDAP / Active Directory is down or misconfigured; not the client\'s fault' },
 

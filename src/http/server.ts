@@ -2,6 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { isBerthError } from '../errors/berth-error.js';
+import { infrastructureError } from '../errors/infrastructure.js';
 import { ociErrorHandler } from './errors/oci-error-handler.js';
 import { tokenError } from './errors/token-errors.js';
 import { v2Error } from './errors/v2-errors.js';
@@ -28,8 +30,17 @@ function baseOptions(cfg: Services['config'], logger: Logger) {
 function healthRoutes(app: FastifyInstance, services: Services): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const ok = await services.ready().catch(() => false);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable' });
+    const r = await services.readiness.check();
+    reply.code(r.ready ? 200 : 503).header('Cache-Control', 'no-store');
+    return r.ready ? { status: 'ready', checks: r.checks } : { status: 'unavailable', cause: r.causes.join('; '), checks: r.checks };
+  });
+}
+
+/** Readiness learns of writes that failed on the disk or the database, whichever route met them. */
+function noteFaults(app: FastifyInstance, services: Services): void {
+  app.addHook('onError', async (_req, _reply, error) => {
+    const e = isBerthError(error) ? error : infrastructureError(error);
+    if (e && (e.code === 'STORAGE_FULL' || e.code === 'STORAGE_UNAVAILABLE' || e.code === 'DATABASE_UNAVAILABLE')) services.readiness.noteFault();
   });
 }
 
@@ -82,6 +93,7 @@ export async function buildServer(services: Services, opts: { logger: Logger }):
 
   // /v2 and everything else outside /token and /api/v1 answer errors in the OCI envelope.
   app.setErrorHandler(ociErrorHandler(v2Error));
+  noteFaults(app as unknown as FastifyInstance, services);
 
   healthRoutes(app as unknown as FastifyInstance, services);
   metricsRoute(app as unknown as FastifyInstance, {

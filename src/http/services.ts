@@ -14,6 +14,7 @@ import type { ManifestService } from '../registry/manifest-service.js';
 import type { CatalogPage } from '../registry/repositories.js';
 import type { UploadService } from '../registry/upload-service.js';
 import type { RepositoryDeletion } from '../registry/repository-deletion.js';
+import type { Readiness } from '../registry/readiness.js';
 
 export interface Services {
   config: Config;
@@ -32,6 +33,6 @@ export interface Services {
   webhooks: Webhooks;
   browser: RepositoryBrowser;
   gcRuns: GcRuns;
-  /** readiness: metadata and storage answer */
-  ready(): Promise<boolean>;
+  /** readiness: metadata and storage answer reads and take writes; told of the faults requests meet */
+  readiness: Pick<Readiness, 'check' | 'noteFault'>;
 }

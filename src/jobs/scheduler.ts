@@ -129,6 +129,8 @@ interface Slot {
   wake?: () => void;
   loop?: Promise<void>;
   lastRenewed: number;
+  /** the message of the step failure last logged: a database that stays read-only is logged once, not every poll */
+  failing?: string;
 }
 
 export class Scheduler {
@@ -405,9 +407,13 @@ export class Scheduler {
         if (this.stopping) break;
         if (slot.service) await this.serveTenure(slot);
         else await this.jobStep(slot);
+        if (slot.failing !== undefined) this.log?.info({ job: slot.name }, 'job runtime steps succeed again');
+        slot.failing = undefined;
       } catch (e) {
         if (this.halted) break;
-        this.log?.error({ err: e, job: slot.name }, 'job runtime step failed');
+        const message = String((e as Error)?.message ?? e);
+        if (message !== slot.failing) this.log?.error({ err: e, job: slot.name }, 'job runtime step failed');
+        slot.failing = message;
         await this.sleep(slot, this.pollMs);
       }
     }

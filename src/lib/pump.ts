@@ -1,6 +1,7 @@
 // Streams a source into a writable while observing every chunk (hashing, counting), with backpressure
 // and without buffering more than the streams' own high-water marks. Plain 'data'/'drain' events: an
-// async-iterator pipeline costs a promise per chunk on the hottest path of an upload.
+// async-iterator pipeline costs a promise per chunk on the hottest path of an upload. On failure the
+// source is left paused for its owner to drain or destroy.
 import type { Readable, Writable } from 'node:stream';
 
 export interface PumpOptions {
@@ -36,7 +37,9 @@ export function pump(source: Readable, sink: Writable, onChunk: (chunk: Buffer) 
         // torn down (the sink's own abort signal, say) must not become an uncaught exception.
         source.on('error', ignore);
         sink.on('error', ignore);
-        source.destroy();
+        // The source is left paused, not destroyed: it belongs to the caller. Destroying an HTTP request
+        // resets its socket, and the client would never read the answer that says why (disk full).
+        source.pause();
         if (!sink.destroyed) sink.destroy(err);
         reject(err);
       } else {

@@ -15,6 +15,8 @@ import type { BlobService } from './blob-service.js';
 import { blobPath, uploadPath } from './paths.js';
 import { ensureRepository } from '../db/repositories.js';
 import { advanceUpload, deleteUpload, findUpload, insertUpload, markPublishing, markShortChunk } from '../db/uploads.js';
+import { deleteExpiredUploads, expiredUploadsPage } from '../db/gc.js';
+import { isDiskFull } from '../errors/infrastructure.js';
 
 export interface UploadSession {
   id: string;
@@ -38,16 +40,29 @@ interface HashState { hash: IncrementalHash; offset: number }
 
 const RUNNING_ALGORITHM = 'sha256';
 
+export interface UploadServiceOptions {
+  /** under storage pressure (a write found the disk full), sessions idle this long are removed; default 10 minutes */
+  idleExpiryWhenFullMs?: number;
+  /** told what a pressure sweep removed */
+  onRelieved?: (removed: { uploads: number; bytes: number }) => void;
+}
+
 export class UploadService {
   private readonly hashes = new Map<string, HashState>();
   private readonly locks = new KeyedMutex();
+  private readonly opts: UploadServiceOptions & { idleExpiryWhenFullMs: number };
+  private relieving = false;
+  private relievedAt = 0;
 
   constructor(
     private readonly meta: MetadataStore,
     private readonly store: StorageDriver,
     private readonly blobs: BlobService,
     private readonly hashing = new HashPool(),
-  ) {}
+    opts: UploadServiceOptions = {},
+  ) {
+    this.opts = { ...opts, idleExpiryWhenFullMs: opts.idleExpiryWhenFullMs ?? 600_000 };
+  }
 
   async start(name: string): Promise<UploadSession> {
     const id = randomUUID();
@@ -113,6 +128,7 @@ export class UploadService {
     } catch (e) {
       hash.dispose();
       await this.store.delete(path).catch(() => undefined);
+      if (isDiskFull(e)) this.storageFull();
       throw e;
     }
   }
@@ -161,9 +177,15 @@ export class UploadService {
         throw new BerthError('SIZE_INVALID', { message: 'body length does not match Content-Range', detail: { range: `${input.range.start}-${input.range.end}`, received: written } });
       }
     } catch (e) {
-      // A stream cut off (the client went away, the server is stopping, the disk filled up) keeps what
-      // reached storage: the session moves to it and the client resumes from there (GET tells it where).
-      // The running hash has seen exactly those bytes, so it stays.
+      if (isDiskFull(e)) {
+        // Keeping what this request stored would keep the disk full: it is given back at once.
+        this.forget(session.id);
+        await this.giveBack(session, offset);
+        throw e;
+      }
+      // A stream cut off (the client went away, the server is stopping) keeps what reached storage: the
+      // session moves to it and the client resumes from there (GET tells it where). The running hash has
+      // seen exactly those bytes, so it stays.
       if (progress.stored > 0 && !(e instanceof BerthError)) {
         await this.advance(session, state, offset, progress.stored).catch(() => this.forget(session.id));
       } else {
@@ -172,7 +194,91 @@ export class UploadService {
       }
       throw e;
     }
-    await this.advance(session, state, offset, written);
+    try {
+      await this.advance(session, state, offset, written);
+    } catch (e) {
+      // Not acknowledged (the database is full, locked or read-only): the running hash saw bytes the session
+      // does not count, and on a full disk the bytes themselves are given back.
+      this.forget(session.id);
+      if (isDiskFull(e)) await this.giveBack(session, offset);
+      throw e;
+    }
+  }
+
+  /**
+   * After a write failed for want of space: cuts the session's file back to what earlier requests
+   * acknowledged, or, when that is nothing, removes the session (its file first: the database may be on
+   * the same full disk and fail to delete the row, which is then harmless). Best effort: the caller
+   * answers the original failure. Idle sessions of other clients go too (relievePressure).
+   */
+  private async giveBack(session: UploadSession, acknowledged: number): Promise<void> {
+    const path = uploadPath(session.id);
+    try {
+      if (acknowledged === 0) {
+        await this.store.delete(path);
+        await deleteUpload(this.meta.db, session.id);
+      } else {
+        await this.truncate(path, acknowledged, false);
+      }
+    } catch {
+      // A cut that failed (an encrypted upload must re-seal the segment it cuts into) leaves the session
+      // unusable: its file goes rather than keep the space.
+      await this.store.delete(path).catch(() => undefined);
+    }
+    this.storageFull();
+  }
+
+  /** Cuts the file at path back to size (and with durable, makes that survive power loss). */
+  private async truncate(path: string, size: number, durable: boolean): Promise<void> {
+    const w = await this.store.write(path, { offset: size });
+    w.end();
+    await new Promise<void>((resolve, reject) => { w.once('finish', resolve); w.once('error', reject); });
+    await w.commit({ durable });
+  }
+
+  /**
+   * Told that the storage is full (a write here found it so, or the readiness probe did): idle sessions
+   * are removed in the background, one sweep at a time and at most one a second.
+   */
+  storageFull(): void {
+    if (this.relieving || Date.now() - this.relievedAt < 1000) return;
+    this.relieving = true;
+    void this.relievePressure().catch(() => undefined).finally(() => { this.relieving = false; this.relievedAt = Date.now(); });
+  }
+
+  /**
+   * Under storage pressure: removes the upload sessions idle for longer than `idleExpiryMs` (created and
+   * never written, or left by a client that went away), except those this process is writing now, and
+   * returns how many went with how many bytes. Their rows go first, re-checked in the delete; when the
+   * database itself cannot take the delete (its disk is full too), their files go anyway, since they are
+   * what holds the space: a client that comes back then learns that its data is lost and starts again.
+   */
+  async relievePressure(idleExpiryMs = this.opts.idleExpiryWhenFullMs): Promise<{ uploads: number; bytes: number }> {
+    const expiry = Date.now() - idleExpiryMs;
+    const done = { uploads: 0, bytes: 0 };
+    let after: string | undefined;
+    for (;;) {
+      const page = await expiredUploadsPage(this.meta.db, expiry, after, 200);
+      if (page.length === 0) break;
+      after = page[page.length - 1].id;
+      const idle = page.filter((u) => !this.locks.held(u.id));
+      let gone: { id: string; size: number }[];
+      try {
+        gone = idle.length === 0 ? [] : await this.meta.relaxed((db) => deleteExpiredUploads(db, idle.map((u) => u.id), expiry));
+      } catch (e) {
+        if (!isDiskFull(e)) throw e;
+        gone = idle;
+      }
+      for (const u of gone) {
+        this.forget(u.id);
+        await this.store.delete(uploadPath(u.id));
+        done.uploads++;
+        done.bytes += Number(u.size);
+      }
+      if (page.length < 200) break;
+    }
+    if (done.uploads > 0) this.opts.onRelieved?.(done);
+    return done;
   }
 
   private async advance(session: UploadSession, state: HashState, offset: number, written: number): Promise<void> {
@@ -237,10 +343,7 @@ export class UploadService {
     }
     try {
       // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable.
-      const sync = await this.store.write(path, { offset: session.size });
-      sync.end();
-      await new Promise<void>((resolve, reject) => { sync.once('finish', resolve); sync.once('error', reject); });
-      await sync.commit();
+      await this.truncate(path, session.size, true);
       let hash: IncrementalHash;
       if (digest.algorithm === RUNNING_ALGORITHM) {
         hash = (await this.runningHash(session, 0)).hash;

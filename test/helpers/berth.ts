@@ -39,6 +39,11 @@ export interface StartOptions {
   auth?: boolean;
   env?: Record<string, string>;
   args?: string[];
+  /**
+   * What counts as started: 'ready' (default) waits for /readyz to answer 200; 'listening' for the server's
+   * "listening" log line, for servers started on purpose where they cannot be ready (a read-only database).
+   */
+  waitFor?: 'ready' | 'listening';
 }
 
 export async function freePort(): Promise<number> {
@@ -82,8 +87,8 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
     if (exited) throw new Error(`berth exited during start:\n${logs.join('\n')}`);
     try {
       // Under mutual TLS the harness has no client certificate: the "listening" line is the signal.
-      if (tls && logs.some((l) => l.includes('"msg":"listening"'))) break;
-      if (!tls && (await fetch(`${url}/readyz`)).status === 200) break;
+      if ((tls || opts.waitFor === 'listening') && logs.some((l) => l.includes('"msg":"listening"'))) break;
+      if (!tls && opts.waitFor !== 'listening' && (await fetch(`${url}/readyz`)).status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`berth did not become ready:\n${logs.join('\n')}`); }
     await new Promise((r) => setTimeout(r, 50));

@@ -60,6 +60,20 @@ describe('pump', () => {
     );
   });
 
+  test('a sink that fails (a full disk) rejects, and leaves the source paused for its owner rather than destroyed', async () => {
+    const source = new PassThrough();
+    const sink = new Writable({ write(_chunk, _enc, cb) { cb(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })); } });
+    const p = pump(source, sink, () => undefined);
+    source.write('x');
+    await assert.rejects(p, (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+    // An HTTP request destroyed here would reset its socket before the client read why.
+    assert.equal(source.destroyed, false);
+    assert.equal(source.isPaused(), true);
+    source.end('rest');
+    source.resume();
+    await new Promise((resolve) => source.once('end', resolve));
+  });
+
   test('a source that ends early rejects with ECONNRESET', async () => {
     const source = new PassThrough();
     const { sink } = slowSink(0);

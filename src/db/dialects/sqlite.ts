@@ -2,8 +2,10 @@
 // through the writer connection, one holder at a time; plain reads go to a reader connection and never
 // queue behind a write or wait for the write lock. Another process holding the write lock (`berth gc`,
 // a `berth user` command, a second worker) is waited for asynchronously: better-sqlite3's own busy
-// handler would sleep inside the event loop and freeze every request, /healthz included.
-import { mkdirSync } from 'node:fs';
+// handler would sleep inside the event loop and freeze every request, /healthz included. A database
+// found read-only (its filesystem remounted, or read-only at start) is still served for reading, and its
+// connections are opened again on a later write, so writes work once it is writable, without a restart.
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -23,25 +25,14 @@ export interface SqliteOptions {
 
 export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
   mkdirSync(path.dirname(path.resolve(opts.path)), { recursive: true });
-  const writer = new SQLite(opts.path);
-  writer.pragma('journal_mode = WAL');
-  // FULL: a commit that answered 201 survives power loss, not only a process crash.
-  writer.pragma('synchronous = FULL');
-  // Never wait inside SQLite: the driver retries asynchronously (see BUSY below).
-  writer.pragma('busy_timeout = 0');
-  writer.pragma('foreign_keys = ON');
-  const reader = new SQLite(opts.path);
-  // Readers of a WAL database do not take the write lock; a short wait covers the rare moments
-  // (WAL recovery after a crash) when a reader must.
-  reader.pragma('busy_timeout = 50');
-  reader.pragma('query_only = ON');
-  const cachedWriter = withStatementCache(writer);
-  const cachedReader = withStatementCache(reader);
   const lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
-  const db = new Kysely<Database>({ dialect: berthSqliteDialect(new SqliteDriverPair(cachedWriter, cachedReader, lockTimeoutMs)) });
+  const pair = new SqliteDriverPair(opts.path, lockTimeoutMs);
+  const db = new Kysely<Database>({ dialect: berthSqliteDialect(pair) });
   // Hot-path point reads answer synchronously on the reader: it never sees a transaction's uncommitted writes.
   const syncRead: SyncRead = (text, params) => {
-    const st = cachedReader.prepare(text);
+    const reader = pair.currentReader();
+    if (!reader) return undefined;
+    const st = reader.prepare(text);
     if (!st.reader) return undefined;
     try {
       return st.all(...params);
@@ -51,7 +42,12 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
     }
   };
   Object.defineProperty(db, SYNC_READ, { value: syncRead });
-  await migrate(db, 'sqlite');
+  try {
+    await migrate(db, 'sqlite');
+  } catch (e) {
+    await db.destroy().catch(() => undefined);
+    throw e;
+  }
   const commits = new GroupCommit(db);
   return {
     db,
@@ -118,10 +114,130 @@ class Mutex {
   }
 }
 
+/** The writer's pragmas: WAL, FULL durability, and no waiting inside SQLite (the driver retries, see BUSY). */
+function openWriter(file: string): SQLite.Database {
+  let writer: SQLite.Database;
+  try {
+    writer = new SQLite(file);
+  } catch (e) {
+    throw explainOpenFailure(file, e);
+  }
+  try {
+    writer.pragma('journal_mode = WAL');
+    // FULL: a commit that answered 201 survives power loss, not only a process crash.
+    writer.pragma('synchronous = FULL');
+    writer.pragma('busy_timeout = 0');
+    writer.pragma('foreign_keys = ON');
+  } catch (e) {
+    writer.close();
+    throw explainOpenFailure(file, e);
+  }
+  return writer;
+}
+
+function openReader(file: string): SQLite.Database {
+  const reader = new SQLite(file);
+  // Readers of a WAL database do not take the write lock; a short wait covers the rare moments
+  // (WAL recovery after a crash) when a reader must.
+  reader.pragma('busy_timeout = 50');
+  reader.pragma('query_only = ON');
+  return reader;
+}
+
+/**
+ * On a read-only filesystem SQLite can read a WAL database only while its -shm and -wal files exist (a
+ * process that stopped there, or crashed, leaves them); after a clean stop it cannot even read, and says
+ * only "unable to open database file".
+ */
+function explainOpenFailure(file: string, e: unknown): unknown {
+  try {
+    accessSync(path.dirname(path.resolve(file)), constants.W_OK);
+    return e;
+  } catch (denied) {
+    if ((denied as NodeJS.ErrnoException).code !== 'EROFS' || existsSync(`${file}-shm`)) return e;
+    const why = existsSync(file)
+      ? 'cannot be read there: SQLite needs its -shm file, which the last process removed when it stopped'
+      : 'does not exist and cannot be created there';
+    return Object.assign(new Error(`the database ${file} is on a read-only filesystem and ${why}; make the filesystem writable`),
+      { code: (e as { code?: string }).code ?? 'SQLITE_CANTOPEN' });
+  }
+}
+
+/** Errors after which the connections may be stale: opened while the file was read-only, or failing. */
+const isStale = (e: unknown): boolean => {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^SQLITE_(READONLY|CANTOPEN|IOERR)/.test(code);
+};
+
+/** Reopening stale connections is tried at most this often. */
+const REOPEN_INTERVAL_MS = 1000;
+
 class SqliteDriverPair implements Driver {
   readonly writerLock = new Mutex();
+  private writer?: SQLite.Database;
+  private reader?: SQLite.Database;
+  /** why the connections could not be (re)opened */
+  private broken?: unknown;
+  private stale = false;
+  private reopenedAt = 0;
+  /** streamed reads in progress: connections are not replaced under them */
+  streams = 0;
 
-  constructor(readonly writer: SQLite.Database, readonly reader: SQLite.Database, readonly lockTimeoutMs: number) {}
+  constructor(readonly file: string, readonly lockTimeoutMs: number) {
+    this.open();
+    if (this.broken) throw this.broken;
+  }
+
+  private open(): void {
+    try {
+      const writer = withStatementCache(openWriter(this.file));
+      try {
+        this.reader = withStatementCache(openReader(this.file));
+      } catch (e) {
+        writer.close();
+        throw e;
+      }
+      this.writer = writer;
+      this.broken = undefined;
+    } catch (e) {
+      this.broken = e;
+    }
+  }
+
+  /**
+   * A write failed on a read-only (or failing) database. A connection opened while the filesystem was
+   * read-only stays read-only after it becomes writable again, and SQLite shares the read-only -shm mapping
+   * with every connection of this process to the file: both are closed and opened again, on a later write.
+   */
+  markStale(): void {
+    this.stale = true;
+  }
+
+  /** Called by the holder of the writer lock, outside a transaction: replaces stale connections. */
+  refresh(): void {
+    if (!(this.stale || this.broken) || this.streams > 0 || Date.now() - this.reopenedAt < REOPEN_INTERVAL_MS) return;
+    if (this.writer?.inTransaction) return;
+    this.reopenedAt = Date.now();
+    this.stale = false;
+    this.closeConnections();
+    this.open();
+  }
+
+  private closeConnections(): void {
+    for (const c of [this.reader, this.writer]) {
+      try { c?.close(); } catch { /* closing is best effort */ }
+    }
+    this.reader = this.writer = undefined;
+  }
+
+  currentReader(): SQLite.Database | undefined { return this.reader; }
+
+  connections(): { writer: SQLite.Database; reader: SQLite.Database } {
+    // Nothing can be using connections that failed to open: trying again needs no lock.
+    if (this.broken) this.refresh();
+    if (!this.writer || !this.reader) throw this.broken ?? new Error('the database is closed');
+    return { writer: this.writer, reader: this.reader };
+  }
 
   async init(): Promise<void> {}
 
@@ -134,8 +250,7 @@ class SqliteDriverPair implements Driver {
   async releaseConnection(c: DatabaseConnection): Promise<void> { (c as RoutedConnection).release(); }
 
   async destroy(): Promise<void> {
-    this.reader.close();
-    this.writer.close();
+    this.closeConnections();
   }
 }
 
@@ -151,16 +266,28 @@ class RoutedConnection implements DatabaseConnection {
 
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
     // A read that is not part of this connection's writes goes to the reader.
-    if (!this.unlock && SelectQueryNode.is(q.query)) return run<R>(this.d.reader, q);
-    if (!this.unlock) this.unlock = await this.d.writerLock.lock();
+    if (!this.unlock && SelectQueryNode.is(q.query)) {
+      try {
+        return run<R>(this.d.connections().reader, q);
+      } catch (e) {
+        if (isStale(e)) this.d.markStale();
+        throw e;
+      }
+    }
+    if (!this.unlock) {
+      this.unlock = await this.d.writerLock.lock();
+      this.d.refresh();
+    }
+    const { writer } = this.d.connections();
     const start = Date.now();
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       try {
-        return run<R>(this.d.writer, q);
+        return run<R>(writer, q);
       } catch (e) {
+        if (isStale(e)) this.d.markStale();
         // Outside a transaction nothing was applied: try again once the other process lets go. Inside
         // one (we hold the write lock), a busy error is not a lock wait and is the caller's to handle.
-        if (!isBusy(e) || this.d.writer.inTransaction) throw e;
+        if (!isBusy(e) || writer.inTransaction) throw e;
         if (Date.now() - start >= this.d.lockTimeoutMs) throw new DatabaseBusyError(Date.now() - start);
         await new Promise((r) => setTimeout(r, wait));
       }
@@ -169,8 +296,14 @@ class RoutedConnection implements DatabaseConnection {
 
   async *streamQuery<R>(q: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     if (!SelectQueryNode.is(q.query)) throw new Error('only select queries stream');
-    const db = this.unlock ? this.d.writer : this.d.reader;
-    for (const row of db.prepare(q.sql).iterate(...q.parameters)) yield { rows: [row as R] };
+    const { writer, reader } = this.d.connections();
+    const db = this.unlock ? writer : reader;
+    this.d.streams++;
+    try {
+      for (const row of db.prepare(q.sql).iterate(...q.parameters)) yield { rows: [row as R] };
+    } finally {
+      this.d.streams--;
+    }
   }
 }
 

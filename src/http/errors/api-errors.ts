@@ -54,6 +54,7 @@ export const API_ERRORS: Record<ErrorCode, Wire<ApiWireCode>> = {
   DENIED: w('DENIED'),
   DATABASE_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
   STORAGE_FULL: w('UNAVAILABLE', { headers: retryAfterHeader }),
+  STORAGE_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
   AUDIT_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
   DIRECTORY_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
 

@@ -38,10 +38,32 @@ export function protocolError(error: unknown, req: FastifyRequest): BerthError {
   return new BerthError('INTERNAL');
 }
 
+/** How long the rest of a request body an error answered early is read (and dropped) before the socket is closed. */
+const LINGER_MS = 30_000;
+
+/**
+ * An error answered before its request body is in (the disk filled up mid-upload): the rest of the body is
+ * read and dropped, so the client gets to read the answer instead of a connection reset, and the connection
+ * stays usable. A client still sending LINGER_MS after the answer is cut off.
+ */
+export function drainRequestBody(req: FastifyRequest, reply: FastifyReply): void {
+  const raw = req.raw;
+  if (raw.complete || raw.destroyed) return;
+  raw.resume();
+  reply.raw.once('finish', () => {
+    if (raw.complete || raw.destroyed) return;
+    const timer = setTimeout(() => raw.destroy(), LINGER_MS);
+    timer.unref();
+    raw.once('end', () => clearTimeout(timer));
+    raw.once('close', () => clearTimeout(timer));
+  });
+}
+
 /** A Fastify error handler answering in the OCI envelope with one surface's serializer. */
 export function ociErrorHandler(serialize: (e: BerthError, ctx: SerializeContext) => Answer<OciEnvelope>) {
   return async (error: FastifyError, req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const a = serialize(protocolError(error, req), { requestId: req.id });
+    drainRequestBody(req, reply);
     if (reply.sent || reply.raw.headersSent) return;
     reply.code(a.status).headers(a.headers).type('application/json');
     if (req.method === 'HEAD') return reply.send();

@@ -58,6 +58,7 @@ export const V2_ERRORS: Record<ErrorCode, Wire<OciCode>> = {
   DENIED: { status: 403, code: 'DENIED' },
   DATABASE_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
   STORAGE_FULL: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
+  STORAGE_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
   AUDIT_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
   DIRECTORY_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
 
