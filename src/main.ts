@@ -210,7 +210,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
       archiveDir: config.audit.archiveDir ?? path.join(config.data, 'audit-archive'),
       settle: () => journal.settle(),
     }),
-    repositories: { list: (n, last, contains) => listRepositories(meta.db, n, last, contains), exists: async (name) => (await findRepositoryId(meta.db, name)) !== undefined },
+    repositories: { list: (n, last, contains) => listRepositories(meta.db, n, last, contains, meta.dialect), exists: async (name) => (await findRepositoryId(meta.db, name)) !== undefined },
     auth: new AuthService(meta.db, config.auth.anonymousPull, accounts, tokens, new LoginThrottle(meta, config.auth.throttle, journal, outbox), new AccessTokens(meta.db, meta.transaction, journal),
       sessions, new SecondFactor(meta.db, box, 'Berth', meta.transaction, journal), journal, config.auth.organizationCreation === 'users', directory,
       config.auth.pushCreatesOrganization, pullRules),

@@ -2,6 +2,7 @@
 // what removing a whole repository deletes with it.
 import { sql } from 'kysely';
 import type { Tx } from './database.js';
+import type { Dialect } from './migrations/index.js';
 
 export async function findRepositoryId(db: Tx, name: string): Promise<number | undefined> {
   const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
@@ -18,14 +19,23 @@ export async function ensureRepository(tx: Tx, name: string, now: number): Promi
 
 export interface CatalogPage { names: string[]; more: boolean }
 
-/** Repositories holding at least one manifest, in lexical order, after `last`. */
-/** A page of repositories holding a manifest, in name order; `contains`: only names with that substring (case-sensitive). */
-export async function listRepositories(db: Tx, n: number, last: string | undefined, contains?: string): Promise<CatalogPage> {
+/**
+ * A page of repositories holding a manifest, in name order, after `last`; `contains`: only names with that
+ * substring (case-sensitive). A substring of three characters or more is looked up in the trigram index
+ * (migration 0016; its LIKE ignores ASCII case and treats _ as a wildcard, so the exact test follows).
+ */
+export async function listRepositories(db: Tx, n: number, last: string | undefined, contains?: string, dialect: Dialect = 'sqlite'): Promise<CatalogPage> {
   let q = db.selectFrom('repositories as r').select('r.name')
     .where((eb) => eb.exists(eb.selectFrom('manifests as m').select('m.id').whereRef('m.repository_id', '=', 'r.id')))
     .orderBy('r.name').limit(n + 1);
   if (last !== undefined) q = q.where('r.name', '>', last);
-  if (contains) q = q.where(sql<boolean>`instr(r.name, ${contains}) > 0`);
+  if (contains && dialect === 'postgres') {
+    // pg_trgm's index (when the extension could be installed) serves LIKE; strpos is the exact test.
+    q = q.where(sql<boolean>`r.name like ${`%${contains.replace(/[\\%_]/g, '\\$&')}%`}`).where(sql<boolean>`strpos(r.name, ${contains}) > 0`);
+  } else if (contains) {
+    if (contains.length >= 3) q = q.where(sql<boolean>`r.id in (select rowid from repository_search where name like ${`%${contains.replace(/%/g, '_')}%`})`);
+    q = q.where(sql<boolean>`instr(r.name, ${contains}) > 0`);
+  }
   const rows = await q.execute();
   return { names: rows.slice(0, n).map((r) => r.name), more: rows.length > n };
 }

@@ -433,5 +433,38 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0016_repository_search': {
+      async up(db: Kysely<any>) {
+        // Substring search of repository names (the management API's ?q=) through a trigram index, so it
+        // reads the names that contain the query's trigrams instead of every name.
+        if (dialect === 'sqlite') {
+          await sql`create virtual table repository_search using fts5(name, tokenize = 'trigram', content = 'repositories', content_rowid = 'id')`.execute(db);
+          await sql`insert into repository_search (rowid, name) select id, name from repositories`.execute(db);
+          await sql`create trigger repository_search_insert after insert on repositories begin
+            insert into repository_search (rowid, name) values (new.id, new.name); end`.execute(db);
+          await sql`create trigger repository_search_delete after delete on repositories begin
+            insert into repository_search (repository_search, rowid, name) values ('delete', old.id, old.name); end`.execute(db);
+          await sql`create trigger repository_search_rename after update of name on repositories begin
+            insert into repository_search (repository_search, rowid, name) values ('delete', old.id, old.name);
+            insert into repository_search (rowid, name) values (new.id, new.name); end`.execute(db);
+        } else {
+          // pg_trgm ships with PostgreSQL but creating it may need rights the registry's role lacks:
+          // without it the search still works, reading every name.
+          const available = await sql<{ n: number }>`select count(*)::int as n from pg_available_extensions where name = 'pg_trgm'`.execute(db);
+          const installed = await sql<{ n: number }>`select count(*)::int as n from pg_extension where extname = 'pg_trgm'`.execute(db);
+          if (installed.rows[0]!.n === 0 && available.rows[0]!.n > 0) {
+            await sql`savepoint trgm`.execute(db);
+            try {
+              await sql`create extension pg_trgm`.execute(db);
+              await sql`release savepoint trgm`.execute(db);
+            } catch {
+              await sql`rollback to savepoint trgm`.execute(db);
+            }
+          }
+          const ready = await sql<{ n: number }>`select count(*)::int as n from pg_extension where extname = 'pg_trgm'`.execute(db);
+          if (ready.rows[0]!.n > 0) await sql`create index repositories_name_trgm on repositories using gin (name gin_trgm_ops)`.execute(db);
+        }
+      },
+    },
   };
 }
