@@ -156,7 +156,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   const journal = new Journal(meta, {
     failClosed: config.audit.failClosed, log,
     spool: opts.spool ? { dir: config.audit.spool.dir ?? path.join(config.data, 'audit-spool'), maxBytes: config.audit.spool.maxBytes } : undefined,
-    appendEvents: (tx, ctx, events, at) => outbox.appendAll(tx, ctx, events as NewEvent[], at),
+    appendEvents: (tx, groups) => outbox.appendGroups(tx, groups as { ctx: RequestContext; events: NewEvent[]; at: number }[]),
   });
   const inner: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
   let storageKeys: StorageKeys | undefined;

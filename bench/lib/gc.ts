@@ -14,6 +14,7 @@ import { CLI } from '../../test/helpers/berth.js';
 import { repoScope } from './auth.js';
 import { sha256 } from './data.js';
 import { expect, postBlob, pushMonolithic, putManifest, request, type Endpoint } from './http.js';
+import { drive } from './scale.js';
 import { DISTRIBUTION_BIN, RssSampler, type Server } from './servers.js';
 
 export type { GcReport };
@@ -42,7 +43,6 @@ export const CHURN_WINDOW = 10;
 
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const gcRepo = (i: number) => `bench/gc/r${i % GC_REPOS}`;
-const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 export interface Population {
@@ -52,34 +52,6 @@ export interface Population {
   errors: string[];
   /** a few digests, to check that the registry serves what was written */
   sample: { name: string; digest: string }[];
-}
-
-/** Runs `op(i)` for i in [0, n) with `clients` workers; failures are counted (more than 1% stops it). */
-async function drive(label: string, n: number, clients: number, op: (i: number) => Promise<void>, pop: Population, log: (s: string) => void): Promise<void> {
-  let next = 0;
-  let done = 0;
-  const maxFailures = Math.max(100, Math.floor(n / 100));
-  const t0 = performance.now();
-  const ticker = setInterval(() => {
-    const s = (performance.now() - t0) / 1000;
-    log(`    ${label}: ${fmtInt(done)}/${fmtInt(n)} (${fmtInt(done / s)}/s, ${s.toFixed(0)} s)`);
-  }, 10_000);
-  try {
-    await Promise.all(Array.from({ length: Math.min(clients, n) }, async () => {
-      for (let i = next++; i < n; i = next++) {
-        try {
-          await op(i);
-        } catch (e) {
-          pop.failed++;
-          if (pop.errors.length < 5) pop.errors.push(`${label} #${i}: ${e instanceof Error ? e.message : String(e)}`);
-          if (pop.failed > maxFailures) throw new Error(`${label}: more than ${maxFailures} failed; first: ${pop.errors[0]}`);
-        }
-        done++;
-      }
-    }));
-  } finally {
-    clearInterval(ticker);
-  }
 }
 
 function blob(): { data: Buffer; digest: string } {
@@ -94,7 +66,7 @@ function blob(): { data: Buffer; digest: string } {
 export async function populateBerth(label: string, ep: Endpoint, n: number, clients: number, log: (s: string) => void): Promise<Population> {
   const pop: Population = { blobs: n, secs: 0, failed: 0, errors: [], sample: [] };
   const t0 = performance.now();
-  await drive(`${label} population`, n, clients, async (i) => {
+  await drive(`${label} population`, 0, n, clients, async (i) => {
     const b = blob();
     await postBlob(ep, gcRepo(i), b);
     if (i < 3) pop.sample.push({ name: gcRepo(i), digest: b.digest });
@@ -112,7 +84,7 @@ export async function populateDistributionFiles(storageRoot: string, n: number, 
   const pop: Population = { blobs: n, secs: 0, failed: 0, errors: [], sample: [] };
   const v2 = path.join(storageRoot, 'docker/registry/v2');
   const t0 = performance.now();
-  await drive('Distribution population (files)', n, clients, async (i) => {
+  await drive('Distribution population (files)', 0, n, clients, async (i) => {
     const data = randomBytes(GC_BLOB_BYTES);
     const hex = createHash('sha256').update(data).digest('hex');
     const dir = path.join(v2, 'blobs/sha256', hex.slice(0, 2), hex);

@@ -130,7 +130,7 @@ const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
  * Runs `op(i)` for i in [from, to) with `clients` concurrent workers; a failure is counted and the rest
  * goes on (more than `maxFailures` stops it). Prints a progress line every 10 s.
  */
-async function drive(label: string, from: number, to: number, clients: number, op: (i: number) => Promise<void>, r: ScaleResult, log: (s: string) => void): Promise<number> {
+export async function drive(label: string, from: number, to: number, clients: number, op: (i: number) => Promise<void>, r: { failed: number; errors: string[] }, log: (s: string) => void): Promise<number> {
   let next = from;
   let done = 0;
   const total = to - from;

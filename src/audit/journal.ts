@@ -38,8 +38,8 @@ export interface JournalOptions {
    * is refused with AUDIT_UNAVAILABLE. false: it goes ahead without its record, which is counted and logged.
    */
   failClosed?: boolean;
-  /** writes the events that go with records, in their transaction (main.ts: the outbox) */
-  appendEvents?: (tx: Tx, ctx: RequestContext, events: unknown[], at: number) => Promise<unknown>;
+  /** writes the events that go with records, in their transaction (main.ts: the outbox), all of a batch at once */
+  appendEvents?: (tx: Tx, groups: { ctx: RequestContext; events: unknown[]; at: number }[]) => Promise<unknown>;
   log?: { warn(o: object, msg: string): void; info(o: object, msg: string): void; error(o: object, msg: string): void };
 }
 
@@ -139,7 +139,8 @@ export class Journal {
   /** Pending records into the chain, with their events, in the caller's transaction. */
   private async commitPending(tx: Tx, items: PendingRecord[]): Promise<void> {
     await this.writeMany(tx, items.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at }))));
-    for (const b of items) if (b.events?.length && this.opts.appendEvents) await this.opts.appendEvents(tx, b.ctx, b.events, b.at);
+    const groups = items.filter((b) => b.events?.length).map((b) => ({ ctx: b.ctx, events: b.events!, at: b.at }));
+    if (groups.length > 0 && this.opts.appendEvents) await this.opts.appendEvents(tx, groups);
   }
 
   /**

@@ -36,10 +36,15 @@ export class Outbox {
     return appended ?? null;
   }
 
-  /** Writes the events, in this order, in the caller's transaction (with multi-row inserts); returns those written. `now`: when they happened. */
-  async appendAll(tx: Tx, ctx: RequestContext, events: NewEvent[], now = Date.now()): Promise<Appended[]> {
+  /** Writes the events, in this order, in the caller's transaction (with multi-row inserts); returns those written. */
+  appendAll(tx: Tx, ctx: RequestContext, events: NewEvent[]): Promise<Appended[]> {
+    return this.appendGroups(tx, [{ ctx, events, at: Date.now() }]);
+  }
+
+  /** Events of several requests (each with its context and time), in this order, in one multi-row insert. */
+  async appendGroups(tx: Tx, groups: { ctx: RequestContext; events: NewEvent[]; at: number }[]): Promise<Appended[]> {
     const rows: NewEventRow[] = [];
-    for (const e of events) if (!ON_DEMAND_TYPES.has(e.type) || this.wantsEvent(e.type)) rows.push(this.row(ctx, e, now));
+    for (const g of groups) for (const e of g.events) if (!ON_DEMAND_TYPES.has(e.type) || this.wantsEvent(e.type)) rows.push(this.row(g.ctx, e, g.at));
     if (rows.length === 0) return [];
     const seqs = await insertEvents(tx, rows);
     for (const l of this.listeners) l();

@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import type { MetadataStore } from '../../src/db/database.js';
+import type { MetadataStore, Tx } from '../../src/db/database.js';
 import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { Journal, type PendingRecord } from '../../src/audit/journal.js';
 import { Spool, SpoolUnavailableError } from '../../src/audit/spool.js';
@@ -32,6 +32,9 @@ function orphan(dir: string, lines: PendingRecord[], torn = ''): string {
   writeFileSync(path.join(dir, name), lines.map((l) => `${JSON.stringify(l)}\n`).join('') + torn);
   return name;
 }
+
+/** What the journal does with spooled records: each entry into the chain, at its time. */
+const toChain = (m: MetadataStore) => (tx: Tx, items: PendingRecord[]) => new Journal(m).writeMany(tx, items.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at }))));
 
 const rec = (i: number, at = Date.now()): PendingRecord => ({ at, ctx, entries: [{ action: 'manifest.pull', resource: `repository:r:${i}` }] });
 
@@ -59,7 +62,7 @@ test('two processes take over one stopped process\'s file at once: every record 
     const spoolDir = path.join(s.dir, 'spool');
     mkdirSync(spoolDir);
     orphan(spoolDir, Array.from({ length: 300 }, (_, i) => rec(i)), '{"at":1,"ctx":');
-    const mk = (m: MetadataStore) => new Spool<PendingRecord>(m, { dir: spoolDir, stream: 'records', maxBytes: 1 << 20, batch: 7, commit: (tx, items) => new Journal(m).writeMany(tx, items.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at })))) });
+    const mk = (m: MetadataStore) => new Spool<PendingRecord>(m, { dir: spoolDir, stream: 'records', maxBytes: 1 << 20, batch: 7, commit: toChain(m) });
     const [x, y] = [mk(s.a), mk(s.b)];
     const adopted = await Promise.all([x.adopt(), y.adopt()]);
     assert.equal(adopted[0] + adopted[1] >= 300, true, `both passes saw the lines: ${adopted}`);
@@ -83,14 +86,13 @@ test('a file taken over half-way (its progress says so) continues where the chai
     const first = Array.from({ length: 10 }, (_, i) => rec(i));
     const name = orphan(spoolDir, [...first, ...Array.from({ length: 5 }, (_, i) => rec(10 + i))]);
     // As if the dead process had committed its first ten lines (and their progress) before it died.
-    const j = new Journal(s.a);
     const upTo = first.reduce((n, l) => n + Buffer.byteLength(`${JSON.stringify(l)}\n`), 0);
     await s.a.transaction(async (tx) => {
-      await j.writeMany(tx, first.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at }))));
+      await toChain(s.a)(tx, first);
       await tx.insertInto('audit_spool').values({ segment: name, consumed: upTo, updated_at: Date.now() }).execute();
     });
     assert.ok(statSync(path.join(spoolDir, name)).size > upTo);
-    const sp = new Spool<PendingRecord>(s.b, { dir: spoolDir, stream: 'records', maxBytes: 1 << 20, commit: (tx, items) => j.writeMany(tx, items.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at })))) });
+    const sp = new Spool<PendingRecord>(s.b, { dir: spoolDir, stream: 'records', maxBytes: 1 << 20, commit: toChain(s.a) });
     assert.equal(await sp.adopt(), 15);
     assert.deepEqual(await actions(s.a), Array.from({ length: 15 }, (_, i) => `repository:r:${i}`));
     await sp.close();
@@ -105,7 +107,7 @@ test('appends past maxBytes, or with the database away, are refused with the rea
     const spoolDir = path.join(s.dir, 'spool');
     const sp = new Spool<PendingRecord>(s.a, {
       dir: spoolDir, stream: 'records', maxBytes: 400,
-      commit: (tx, items) => new Journal(s.a).writeMany(tx, items.flatMap((b) => b.entries.map((entry) => ({ ctx: b.ctx, entry, at: b.at })))),
+      commit: toChain(s.a),
     });
     await sp.open();
     // The other connection holds the write lock: lines stay in the file.
