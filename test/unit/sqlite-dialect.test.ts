@@ -2,10 +2,11 @@
 // reads never wait for it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { sql } from 'kysely';
 import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { param, PreparedQuery } from '../../src/db/prepared.js';
 
@@ -60,6 +61,48 @@ test('a write that waits longer than the lock timeout fails with a clear error a
     assert.equal((await meta.db.selectFrom('repositories').select('name').execute()).length, 1);
   } finally {
     other.close();
+    await meta.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Commit frames in a WAL file (the frame header's commit field is the page count after a commit, else 0). */
+function walCommits(file: string): number {
+  const wal = readFileSync(`${file}-wal`);
+  if (wal.length < 32) return 0;
+  const pageSize = wal.readUInt32BE(8);
+  const salts = wal.subarray(16, 24);
+  let commits = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (!wal.subarray(at + 8, at + 16).equals(salts)) break;
+    if (wal.readUInt32BE(at + 4) !== 0) commits++;
+  }
+  return commits;
+}
+
+test('transactions begun by separate I/O callbacks of one turn of the event loop share a durable commit', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-dialect-'));
+  const file = path.join(dir, 'berth.db');
+  const meta = await openSqlite({ path: file });
+  try {
+    // A checkpoint empties the WAL; after it, every commit of the test is a commit frame there.
+    await sql`pragma wal_checkpoint(truncate)`.execute(meta.db);
+    const before = walCommits(file);
+    // As requests do: each transaction starts in its own macrotask (here, timers due at once).
+    const writes = await new Promise<Promise<unknown>[]>((resolve) => {
+      const started: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) {
+        setTimeout(() => {
+          started.push(meta.transaction((tx) => tx.insertInto('repositories').values({ name: `group/r${i}`, created_at: i }).execute()));
+          if (started.length === 20) resolve(started);
+        }, 0);
+      }
+    });
+    await Promise.all(writes);
+    const commits = walCommits(file) - before;
+    assert.equal((await meta.db.selectFrom('repositories').select('name').where('name', 'like', 'group/%').execute()).length, 20);
+    assert.ok(commits >= 1 && commits <= 2, `20 transactions committed in ${commits} commits`);
+  } finally {
     await meta.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -330,7 +330,13 @@ class GroupCommit {
   run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        // better-sqlite3 commits synchronously: started at once, every batch would hold only the first
+        // caller, since nothing else runs until its COMMIT returns. Starting after the I/O callbacks of
+        // this turn of the event loop lets every request parsed in it join the batch.
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
