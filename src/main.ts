@@ -6,6 +6,7 @@ import sonicBoom from 'sonic-boom';
 import type { ResolvedConfig } from './config/load.js';
 import { parseListen } from './config/load.js';
 import { probeDatabase, type MetadataStore } from './db/database.js';
+import { openPostgres } from './db/dialects/postgres.js';
 import { openSqlite } from './db/dialects/sqlite.js';
 import { secureContextOptions, tlsEnabled } from './http/tls.js';
 import type { Server as TlsServer } from 'node:tls';
@@ -149,10 +150,27 @@ const JOB_LEASE_TTL_MS = 15_000;
 /** What features plug into the access decision: fact sources about manifests and rules on pulls (none yet). */
 export interface BerthPlugins { factSources?: ManifestFactSource[]; pullRules?: PullRule[] }
 
+function openMetadata(config: ResolvedConfig): Promise<MetadataStore> {
+  const d = config.database;
+  if (d.dialect === 'postgres') {
+    const pgc = d.postgres;
+    return openPostgres({
+      url: pgc.url!, password: pgc.passwordFile ? readSecretFile(pgc.passwordFile) : undefined, poolSize: pgc.poolSize,
+      statementTimeoutMs: pgc.statementTimeout * 1000, connectTimeoutMs: pgc.connectTimeout * 1000,
+    });
+  }
+  return openSqlite({ path: d.sqlite.path, lockTimeoutMs: d.sqlite.lockTimeout * 1000 });
+}
+
+/** A secret kept in a file: its content without the trailing newline editors add. */
+function readSecretFile(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+}
+
 export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}, opts: { spool?: boolean } = {}): Promise<Berth> {
-  const meta = await openSqlite({ path: config.database.sqlite.path, lockTimeoutMs: config.database.sqlite.lockTimeout * 1000 });
+  const meta = await openMetadata(config);
   // Servers spool records of reads (audit/spool.ts); the CLI's few records go straight to the database.
-  const outbox = new Outbox({ publicAddr: config.publicUrl });
+  const outbox = new Outbox({ publicAddr: config.publicUrl, dialect: meta.dialect });
   const journal = new Journal(meta, {
     failClosed: config.audit.failClosed, log,
     spool: opts.spool ? { dir: config.audit.spool.dir ?? path.join(config.data, 'audit-spool'), maxBytes: config.audit.spool.maxBytes } : undefined,

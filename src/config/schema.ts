@@ -145,14 +145,27 @@ export const configSchema = z.strictObject({
       .refine((e) => e.provider === 'file' || e.keyFile === undefined, 'storage.encryption.keyFile is for provider file'),
   }).prefault({}),
   database: z.strictObject({
-    dialect: z.enum(['sqlite']).default('sqlite'),
+    /** sqlite: one file, one machine (the default); postgres: a server several Berth processes share */
+    dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),
     sqlite: z.strictObject({
       /** default: <data>/berth.db */
       path: z.string().optional(),
       /** how long a write waits for another process's write lock before it fails with 503 (reads never wait) */
       lockTimeout: duration.default(10),
     }).prefault({}),
-  }).prefault({}),
+    postgres: z.strictObject({
+      /** postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…] (env BERTH_DATABASE__POSTGRES__URL) */
+      url: z.string().refine((u) => /^postgres(ql)?:\/\/[^/]+\/[^/?#]+/.test(u), 'must be a postgres:// URL naming the database').optional(),
+      /** a file holding the password (instead of one in the URL, which is then only user, host and database) */
+      passwordFile: z.string().optional(),
+      /** connections each process keeps at most */
+      poolSize: z.number().int().min(1).max(1000).default(10),
+      /** statements running longer are cancelled by the server (0: no limit) */
+      statementTimeout: duration.default(30),
+      /** how long getting a connection may take before the request fails with 503 */
+      connectTimeout: duration.default(10),
+    }).prefault({}),
+  }).prefault({}).refine((d) => d.dialect !== 'postgres' || d.postgres.url !== undefined, 'database.dialect postgres needs database.postgres.url'),
   registry: z.strictObject({
     /** allow DELETE of manifests, tags and blobs (UNSUPPORTED otherwise) */
     deleteEnabled: z.boolean().default(true),

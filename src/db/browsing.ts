@@ -16,8 +16,9 @@ export interface ManifestRow {
 
 function tagsOf(db: Tx, repositoryId: number, q: string | undefined) {
   let b = db.selectFrom('tags as t').innerJoin('manifests as m', 'm.id', 't.manifest_id').where('t.repository_id', '=', repositoryId);
-  // A case-sensitive substring, as before (LIKE would ignore ASCII case on SQLite).
-  if (q) b = b.where(sql<boolean>`instr(t.name, ${q}) > 0`);
+  // A case-sensitive substring (LIKE would ignore ASCII case on SQLite), in SQL both dialects speak:
+  // replacing a non-empty q changes the name exactly when the name contains it.
+  if (q) b = b.where(sql<boolean>`replace(t.name, ${q}, '') <> t.name`);
   return b;
 }
 

@@ -1,13 +1,24 @@
 // The outbox table (events): appended to inside the transaction of the change an event describes, read
 // in id order by consumers, pruned once every consumer has passed an event.
+import { sql } from 'kysely';
 import type { Tx } from './database.js';
+import type { Dialect } from './migrations/index.js';
 
 export interface EventRow { id: number; eventId: string; type: string; repository: string | null; payload: string; createdAt: number }
 
 export interface NewEventRow { eventId: string; type: string; repository: string | null; payload: string; createdAt: number }
 
-/** Inserts the rows (in order, so their ids ascend in that order); returns their ids. */
-export async function insertEvents(tx: Tx, rows: NewEventRow[]): Promise<number[]> {
+/** Key of the transaction lock that makes PostgreSQL hand out event ids in commit order. */
+const EVENTS_LOCK = 0x65766e74; // "evnt"
+
+/**
+ * Inserts the rows (in order, so their ids ascend in that order); returns their ids. Consumers read by
+ * id and never look back: an id must not become visible after a higher one. SQLite has one writer; on
+ * PostgreSQL concurrent transactions would take ids in one order and commit in another, so appending
+ * holds a lock until commit (appends come last in their transactions, so it is held briefly).
+ */
+export async function insertEvents(tx: Tx, rows: NewEventRow[], dialect: Dialect = 'sqlite'): Promise<number[]> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENTS_LOCK})`.execute(tx);
   const ids: number[] = [];
   for (let i = 0; i < rows.length; i += 500) {
     const values = rows.slice(i, i + 500).map((r) => ({ event_id: r.eventId, type: r.type, repository: r.repository, payload: r.payload, created_at: r.createdAt }));

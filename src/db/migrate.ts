@@ -16,6 +16,11 @@ export async function migrate(db: Db, dialect: Dialect): Promise<void> {
   }
 }
 
+/** Whether every migration is applied (by reading alone). */
+export async function isUpToDate(db: Db, dialect: Dialect): Promise<boolean> {
+  return upToDate(db, Object.keys(migrations(dialect)));
+}
+
 async function upToDate(db: Db, names: string[]): Promise<boolean> {
   try {
     const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);

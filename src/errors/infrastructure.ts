@@ -1,8 +1,14 @@
 // Failures of what Berth runs on (the database file, the disk) as catalogue errors that name the cause,
-// instead of an anonymous internal error. Recognised by the error codes SQLite and the OS give them.
+// instead of an anonymous internal error. Recognised by the error codes SQLite, PostgreSQL (SQLSTATE)
+// and the OS give them.
 import { BerthError } from './berth-error.js';
 
-const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+/** PostgreSQL's SQLSTATEs (and the dialect's own code for a server it cannot reach) that mean "not now". */
+const POSTGRES_UNAVAILABLE: Record<string, string> = {
+  BERTH_DB_UNREACHABLE: 'unreachable', '53300': 'out of connections', '57P01': 'shutting down', '57P02': 'restarting',
+  '57P03': 'starting', '25006': 'read-only', '57014': 'too slow (statement timeout)', '55P03': 'locked by another process',
+};
 /** What the OS says when the filesystem under the blob store cannot take writes. */
 const STORAGE_FAILING: Record<string, string> = { EROFS: 'blob storage read-only', EIO: 'blob storage failing' };
 
@@ -21,10 +27,14 @@ export function infrastructureError(err: unknown): BerthError | undefined {
   const code = codeOf(err);
   if (code === undefined) return undefined;
   if (DISK_FULL.has(code)) {
-    return new BerthError('STORAGE_FULL', { retryAfterSeconds: 60, cause: err, detail: { cause: code === 'SQLITE_FULL' ? 'database disk full' : 'blob storage full' } });
+    return new BerthError('STORAGE_FULL', { retryAfterSeconds: 60, cause: err, detail: { cause: code === 'SQLITE_FULL' || code === '53100' ? 'database disk full' : 'blob storage full' } });
   }
   if (STORAGE_FAILING[code]) {
     return new BerthError('STORAGE_UNAVAILABLE', { retryAfterSeconds: 30, cause: err, message: `the registry's storage is ${code === 'EROFS' ? 'read-only' : 'failing'}; try again later`, detail: { cause: STORAGE_FAILING[code] } });
+  }
+  const pgCause = POSTGRES_UNAVAILABLE[code] ?? (/^08/.test(code) ? 'unreachable' : undefined);
+  if (pgCause) {
+    return new BerthError('DATABASE_UNAVAILABLE', { retryAfterSeconds: 5, cause: err, message: `the metadata database is ${pgCause}; try again later`, detail: { cause: pgCause } });
   }
   if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|CORRUPT|NOTADB)/.test(code)) {
     const cause = /^SQLITE_(BUSY|LOCKED)/.test(code) ? 'locked by another process' : /READONLY/.test(code) ? 'read-only' : 'failing';

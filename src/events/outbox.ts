@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
 import { consumerCursors } from '../db/cursors.js';
 import { insertEvents, pruneEvents, type NewEventRow } from '../db/events.js';
+import type { Dialect } from '../db/migrations/index.js';
 import type { RequestContext } from '../lib/request-context.js';
 import type { BerthEvent, EventTarget, EventType, NewEvent } from './event.js';
 
@@ -22,7 +23,7 @@ export class Outbox {
   readonly instanceID = randomUUID();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly opts: { publicAddr?: string } = {}) {}
+  constructor(private readonly opts: { publicAddr?: string; dialect?: Dialect } = {}) {}
 
   /**
    * Whether anyone wants events of an on-demand type now (pull events: main.ts asks whether a webhook
@@ -46,7 +47,7 @@ export class Outbox {
     const rows: NewEventRow[] = [];
     for (const g of groups) for (const e of g.events) if (!ON_DEMAND_TYPES.has(e.type) || this.wantsEvent(e.type)) rows.push(this.row(g.ctx, e, g.at));
     if (rows.length === 0) return [];
-    const seqs = await insertEvents(tx, rows);
+    const seqs = await insertEvents(tx, rows, this.opts.dialect);
     for (const l of this.listeners) l();
     return seqs.map((seq, i) => ({ seq, id: rows[i].eventId }));
   }

@@ -1,11 +1,13 @@
 // Starts a real Berth process (the built dist/) on a free loopback port for black-box tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { createTestDatabase, dropTestDatabase } from './postgres.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/cli/index.js');
@@ -37,6 +39,12 @@ export interface StartOptions {
    * so that protocol tests speak to the registry directly; auth tests turn it on.
    */
   auth?: boolean;
+  /**
+   * The metadata database: SQLite in the data dir, or a PostgreSQL database of its own (created at the
+   * first start on a data dir, kept across restarts on it, dropped by removeDir). Default: the
+   * environment's BERTH_TEST_DATABASE, else sqlite.
+   */
+  database?: 'sqlite' | 'postgres';
   env?: Record<string, string>;
   args?: string[];
   /**
@@ -65,7 +73,10 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   const dataDir = opts.dataDir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
   const args = [CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
-  const config = opts.auth ? { ...opts.config } : { auth: { enabled: false }, ...opts.config };
+  const config: Record<string, unknown> = opts.auth ? { ...opts.config } : { auth: { enabled: false }, ...opts.config };
+  if ((opts.database ?? testDatabase()) === 'postgres' && config.database === undefined) {
+    config.database = { dialect: 'postgres', postgres: { url: await postgresFor(dataDir) } };
+  }
   const file = path.join(dataDir, '..', `berth-config-${port}.yaml`);
   await writeFile(file, stringify(config));
   args.push('--config', file);
@@ -102,8 +113,12 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
 
 /** Runs a berth CLI command against a data dir; resolves with exit code and output. */
 export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  // A command run with only --data against a server's data dir on PostgreSQL needs that database.
+  const dataAt = args.indexOf('--data');
+  const marker = dataAt >= 0 && !args.includes('--config') ? postgresMarker(args[dataAt + 1]) : undefined;
+  const dbEnv: Record<string, string> = marker ? { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: marker } : {};
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...dbEnv, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) p.stdin!.end(input);
     let stdout = '', stderr = '';
     p.stdout!.on('data', (d) => (stdout += d));
@@ -113,5 +128,35 @@ export async function runCli(args: string[], env: Record<string, string> = {}, i
 }
 
 export async function removeDir(dir: string): Promise<void> {
+  const url = postgresMarker(dir);
+  if (url) await dropTestDatabase(url);
   await rm(dir, { recursive: true, force: true });
+}
+
+/** The dialect test servers get unless a test names one: BERTH_TEST_DATABASE=postgres runs them on PostgreSQL. */
+export function testDatabase(): 'sqlite' | 'postgres' {
+  const v = process.env.BERTH_TEST_DATABASE ?? 'sqlite';
+  if (v !== 'sqlite' && v !== 'postgres') throw new Error(`BERTH_TEST_DATABASE must be sqlite or postgres, not ${v}`);
+  return v;
+}
+
+/** The file in a data dir naming the PostgreSQL database made for it. */
+const MARKER = '.berth-test-postgres-url';
+
+function postgresMarker(dir: string | undefined): string | undefined {
+  if (!dir) return undefined;
+  try {
+    return readFileSync(path.join(dir, MARKER), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function postgresFor(dataDir: string): Promise<string> {
+  const known = postgresMarker(dataDir);
+  if (known) return known;
+  const { url } = await createTestDatabase();
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(path.join(dataDir, MARKER), url);
+  return url;
 }

@@ -13,7 +13,7 @@ import {
   type DatabaseConnection, type Dialect, type Driver, type QueryResult,
 } from 'kysely';
 import type { MetadataStore, Tx } from '../database.js';
-import { migrate } from '../migrate.js';
+import { isUpToDate, migrate } from '../migrate.js';
 import { SYNC_READ, type SyncRead } from '../prepared.js';
 import type { Database } from '../schema.js';
 
@@ -43,7 +43,21 @@ export async function openSqlite(opts: SqliteOptions): Promise<MetadataStore> {
   };
   Object.defineProperty(db, SYNC_READ, { value: syncRead });
   try {
-    await migrate(db, 'sqlite');
+    // Kysely's migrator takes no lock on SQLite: processes opening a fresh file at once (a CLI command
+    // beside a starting server, two workers) would each create the tables. Migrating inside one
+    // BEGIN IMMEDIATE makes the others wait, then find the work done.
+    if (!(await isUpToDate(db, 'sqlite'))) {
+      await db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          await migrate(conn, 'sqlite');
+          await sql`commit`.execute(conn);
+        } catch (e) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw e;
+        }
+      });
+    }
   } catch (e) {
     await db.destroy().catch(() => undefined);
     throw e;

@@ -1,0 +1,134 @@
+// The PostgreSQL dialect: a pool of connections to one database that several Berth processes share.
+// PostgreSQL gives each transaction its own connection and commits concurrent ones together on its own
+// (its WAL flush covers every commit waiting for it), so there is no group commit here. What SQLite's
+// single writer gave for free is explicit where it matters: the audit chain head and spool progress are
+// locked FOR UPDATE (audit-log.ts, audit-spool.ts), and the outbox takes a transaction lock so that event
+// ids are handed out in commit order (events.ts).
+import pg from 'pg';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import type { MetadataStore, Tx } from '../database.js';
+import { migrate } from '../migrate.js';
+import type { Database } from '../schema.js';
+
+export interface PostgresOptions {
+  /** a postgres:// (or postgresql://) URL */
+  url: string;
+  /** the password, when it is not in the URL (database.postgres.passwordFile) */
+  password?: string;
+  /** connections this process keeps at most */
+  poolSize?: number;
+  /** a statement running longer is cancelled by the server (ms; 0: no limit) */
+  statementTimeoutMs?: number;
+  /** how long taking a connection from the server may take before it fails (ms) */
+  connectTimeoutMs?: number;
+}
+
+/** SQLSTATEs after which a transaction is worth running again from the start: nothing of it committed. */
+const RETRYABLE = new Set(['40001', '40P01']);
+const ATTEMPTS = 4;
+
+/**
+ * A connection could not be had (server down, refused, too many clients): the error keeps its cause and
+ * gets a code infrastructureError maps to DATABASE_UNAVAILABLE.
+ */
+export class DatabaseUnreachableError extends Error {
+  readonly code = 'BERTH_DB_UNREACHABLE';
+  constructor(cause: unknown) {
+    super(`the PostgreSQL server cannot be reached: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** Integer types come back as numbers, as SQLite's do (bigint ids and times stay below 2^53). */
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export function validatePostgresUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error('database.postgres.url must be a postgres:// URL');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`database.postgres.url must be a postgres:// URL, not ${u.protocol}//`);
+  if (u.pathname.length <= 1) throw new Error('database.postgres.url must name the database (postgres://HOST/DATABASE)');
+}
+
+export async function openPostgres(opts: PostgresOptions): Promise<MetadataStore> {
+  validatePostgresUrl(opts.url);
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    idleTimeoutMillis: 30_000,
+    // Sent at connect: every connection cancels statements that run too long.
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    application_name: 'berth',
+    types,
+  });
+  // An idle connection the server closed (restart, admin termination) is dropped from the pool; without
+  // a listener its error would end the process.
+  pool.on('error', () => undefined);
+  const adapter: PostgresPool = {
+    connect: async () => {
+      try {
+        return (await pool.connect()) as unknown as PostgresPoolClient;
+      } catch (e) {
+        throw new DatabaseUnreachableError(e);
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: adapter }) });
+  try {
+    await migrateOnce(db);
+  } catch (e) {
+    await db.destroy().catch(() => undefined);
+    throw e;
+  }
+  const transaction = async <T>(fn: (tx: Tx) => Promise<T>, relaxed = false): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await db.transaction().execute(async (tx) => {
+          // Committed without waiting for the WAL flush: lost at most on a server crash, never inconsistent.
+          if (relaxed) await sql`set local synchronous_commit = off`.execute(tx);
+          return fn(tx);
+        });
+      } catch (e) {
+        const code = (e as { code?: unknown })?.code;
+        if (attempt >= ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  };
+  return {
+    db,
+    dialect: 'postgres',
+    transaction: (fn) => transaction(fn),
+    relaxed: (fn) => transaction(fn, true),
+    relaxedTransaction: (fn) => transaction(fn, true),
+    async close() { await db.destroy(); },
+  };
+}
+
+/** Key of the advisory lock that lets one process at a time migrate a shared database. */
+const MIGRATION_LOCK = 0x62657274; // "bert"
+
+/**
+ * Several processes starting together on one database: one migrates while the others wait for it, then
+ * find nothing to do. (Kysely's migrator locks too, but only after reading what is applied.)
+ */
+async function migrateOnce(db: Kysely<Database>): Promise<void> {
+  await db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
+    try {
+      await migrate(conn, 'postgres');
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
+    }
+  });
+}
