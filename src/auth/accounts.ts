@@ -11,7 +11,7 @@ import type { Outbox } from '../events/outbox.js';
 import { findOrganizationId } from '../db/webhook-endpoints.js';
 import { addOrgMember, insertOrganization } from '../db/organizations.js';
 import {
-  anyUser, deleteUserAndRoles, findUserById, findUserByName, insertUser, listUsers, otherActiveAdminExists, robotsOf,
+  anyUser, deleteUserAndRoles, findUserById, findUserByName, insertUser, UserLookups, listUsers, otherActiveAdminExists, robotsOf,
   setPasswordHash, setUserAdmin, setUserDisabled, type UserRow,
 } from '../db/users.js';
 import { forgetNamespaceSettings, namespaceOwner, namespaceRepositories } from '../db/namespaces.js';
@@ -44,10 +44,14 @@ export class Accounts {
   /** Recently verified credentials (by a hash of them), so Basic on every request costs one scrypt a minute. */
   private readonly verified = new Map<string, { id: number; hash: string; generation: number; until: number }>();
 
-  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox) {}
+  private readonly lookups: UserLookups;
+
+  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox) {
+    this.lookups = new UserLookups(db);
+  }
 
   async byName(name: string): Promise<User | undefined> {
-    const r = await findUserByName(this.db, name);
+    const r = await this.lookups.find(name);
     return r ? toUser(r) : undefined;
   }
 

@@ -1,6 +1,7 @@
 // The audit chain (tables audit_log and audit_head): appending to it, and the reads that audit/ (query,
 // export, verification, archiving, SIEM forwarding) and the activity view make of it. Hashing and
 // verifying records is audit/'s; this module only stores and fetches them.
+import { CompiledQuery } from 'kysely';
 import type { Tx } from './database.js';
 import type { Dialect } from './migrations/index.js';
 import type { AuditLogTable } from './schema.js';
@@ -20,9 +21,34 @@ export async function appendToChain(tx: Tx, dialect: Dialect, build: (head: Chai
   const head = await lockChainHead(tx, dialect);
   const rows = build(head);
   if (rows.length === 0) return;
-  for (let i = 0; i < rows.length; i += 500) await tx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+  for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+    const chunk = rows.slice(i, i + INSERT_ROWS);
+    await tx.executeQuery(CompiledQuery.raw(insertText(dialect, chunk.length), chunk.flatMap((r) => AUDIT_COLUMNS.map((c) => r[c]))));
+  }
   const last = rows[rows.length - 1];
   await tx.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+}
+
+const AUDIT_COLUMNS = ['seq', 'at', 'actor', 'actor_source', 'address', 'user_agent', 'action', 'resource', 'outcome', 'request_id', 'detail', 'prev_hash', 'hash'] as const satisfies readonly (keyof AuditLogTable)[];
+const INSERT_ROWS = 500;
+const insertTexts = new Map<string, string>();
+
+/**
+ * A multi-row INSERT of the audit columns, its text kept per dialect and row count: servers append every
+ * pull's record, and compiling a 500-row insert through the query builder cost more than running it.
+ */
+function insertText(dialect: Dialect, rows: number): string {
+  const key = `${dialect}:${rows}`;
+  let text = insertTexts.get(key);
+  if (!text) {
+    let n = 0;
+    const slot = () => (dialect === 'postgres' ? `$${++n}` : '?');
+    const tuple = () => `(${AUDIT_COLUMNS.map(slot).join(', ')})`;
+    text = `insert into "audit_log" (${AUDIT_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${Array.from({ length: rows }, tuple).join(', ')}`;
+    if (insertTexts.size > 1000) insertTexts.clear();
+    insertTexts.set(key, text);
+  }
+  return text;
 }
 
 /**

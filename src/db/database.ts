@@ -2,6 +2,8 @@
 // migrations. Dialects (dialects/sqlite.ts; PostgreSQL beside it) open it.
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from './migrations/index.js';
+
+export type { Dialect };
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;

@@ -1,7 +1,12 @@
 // Accounts (table users): local users, directory (LDAP) users and organizations' robots, their
 // administrator and disabled flags, the token generation (tokens_valid_after) and the sealed TOTP secrets.
 // Passwords are hashed and TOTP secrets sealed by auth/ before they reach this module.
-import type { Tx } from './database.js';
+import type { Selectable } from 'kysely';
+import type { Db, Tx } from './database.js';
+import { param, PreparedQuery } from './prepared.js';
+import type { UsersTable } from './schema.js';
+
+type UserTableRow = Selectable<UsersTable>;
 
 export interface UserRow {
   id: number; name: string; passwordHash: string | null; admin: boolean; disabled: boolean;
@@ -25,6 +30,23 @@ const toUserRow = (r: {
 export async function findUserByName(db: Tx, name: string): Promise<UserRow | undefined> {
   const r = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
   return r && toUserRow(r);
+}
+
+/**
+ * The user lookup every bearer-token request makes (a disabled user or reset tokens take effect at once,
+ * in every process), compiled once: building the query cost more than running it.
+ */
+export class UserLookups {
+  private readonly byName: PreparedQuery<UserTableRow>;
+
+  constructor(private readonly db: Db) {
+    this.byName = new PreparedQuery(() => db.selectFrom('users').selectAll().where('name', '=', param('name')));
+  }
+
+  async find(name: string): Promise<UserRow | undefined> {
+    const r = await this.byName.first(this.db, { name });
+    return r && toUserRow(r);
+  }
 }
 
 export async function findUserById(db: Tx, id: number): Promise<UserRow | undefined> {

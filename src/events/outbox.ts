@@ -2,10 +2,9 @@
 // no change without its event and no event of a change that rolled back. Consumers (consumer-runner.ts)
 // read them in order later, each behind its own cursor; nothing here waits for them.
 import { randomUUID } from 'node:crypto';
-import type { MetadataStore, Tx } from '../db/database.js';
+import type { Dialect, MetadataStore, Tx } from '../db/database.js';
 import { consumerCursors } from '../db/cursors.js';
 import { insertEvents, pruneEvents, type NewEventRow } from '../db/events.js';
-import type { Dialect } from '../db/migrations/index.js';
 import type { RequestContext } from '../lib/request-context.js';
 import type { BerthEvent, EventTarget, EventType, NewEvent } from './event.js';
 

@@ -140,6 +140,15 @@ export function testDatabase(): 'sqlite' | 'postgres' {
   return v;
 }
 
+/**
+ * For tests that build Berth in-process (createBerth) on a data dir: the environment that puts its
+ * metadata on the run's dialect (none for SQLite; for PostgreSQL, a database made for that dir).
+ */
+export async function testDatabaseEnv(dataDir: string): Promise<Record<string, string>> {
+  if (testDatabase() !== 'postgres') return {};
+  return { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: await postgresFor(dataDir) };
+}
+
 /** The file in a data dir naming the PostgreSQL database made for it. */
 const MARKER = '.berth-test-postgres-url';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openTestDb } from '../helpers/db.js';
 import * as OTPAuth from 'otpauth';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, startBerth, type BerthProcess } from '../helpers/berth.js';
@@ -88,10 +88,10 @@ describe('management API', () => {
     const c = new ApiClient(b.url);
     await c.login('carol', PW.carol);
     assert.equal((await c.get('/user')).status, 200);
-    const db = new Database(path.join(b.dataDir, 'berth.db'));
+    const db = openTestDb(b.dataDir);
     try {
-      db.prepare("update sessions set last_seen_at = last_seen_at - 2 * 3600 * 1000 where user_id = (select id from users where name = 'carol')").run();
-    } finally { db.close(); }
+      await db.run("update sessions set last_seen_at = last_seen_at - 2 * 3600 * 1000 where user_id = (select id from users where name = 'carol')");
+    } finally { await db.close(); }
     assert.equal((await c.get('/user')).status, 401);
   });
 

@@ -2,6 +2,7 @@
 // it builds on it, so many writers (several stores on one SQLite file; several connection pools on one
 // PostgreSQL database) leave one chain, without a gap, a fork or a lost record. Also: the head is
 // backfilled from an existing chain, and records after an archive that took every record continue it.
+// berth-test: dialects-inside (it runs its writers on SQLite and on PostgreSQL itself)
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

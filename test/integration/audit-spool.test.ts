@@ -1,6 +1,7 @@
 // The audit spool: records of pulls wait in a local file while the database cannot take them, so that a
 // locked database stalls no pull; none is lost when the process is killed, none is written twice, and
 // when neither the spool nor the database can take a record, audit.failClosed decides.
+// berth-test: sqlite-only (the database is made to refuse writes by holding SQLite's write lock from another connection)
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openTestDb } from '../helpers/db.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { MT, pushBlob, sha256, tryPushImage } from '../helpers/oci.js';
@@ -146,80 +146,80 @@ describe('audit log', () => {
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /audit log intact: \d+ records up to \d+, 1 signed checkpoints/);
     await b.stop();
-    const db = new Database(path.join(b.dataDir, 'berth.db'));
+    const db = openTestDb(b.dataDir);
     const verify = async () => {
       const r = await cli(['audit', 'verify']);
       return { code: r.code, out: r.stdout };
     };
     type Row = { seq: number; hash: string; [k: string]: unknown };
-    const row = (seq: number) => db.prepare('select * from audit_log where seq = ?').get(seq) as Row;
-    const insert = db.prepare('insert into audit_log (seq, at, actor, actor_source, address, user_agent, action, resource, outcome, request_id, detail, prev_hash, hash) values (@seq, @at, @actor, @actor_source, @address, @user_agent, @action, @resource, @outcome, @request_id, @detail, @prev_hash, @hash)');
-    const overwrite = db.prepare('update audit_log set at = @at, actor = @actor, actor_source = @actor_source, address = @address, user_agent = @user_agent, action = @action, resource = @resource, outcome = @outcome, request_id = @request_id, detail = @detail, prev_hash = @prev_hash, hash = @hash where seq = @seq');
+    const row = async (seq: number) => (await db.get<Row>('select * from audit_log where seq = ?', seq))!;
+    const insert = { run: (r: Row) => db.run('insert into audit_log (seq, at, actor, actor_source, address, user_agent, action, resource, outcome, request_id, detail, prev_hash, hash) values (@seq, @at, @actor, @actor_source, @address, @user_agent, @action, @resource, @outcome, @request_id, @detail, @prev_hash, @hash)', r) };
+    const overwrite = { run: (r: Row) => db.run('update audit_log set at = @at, actor = @actor, actor_source = @actor_source, address = @address, user_agent = @user_agent, action = @action, resource = @resource, outcome = @outcome, request_id = @request_id, detail = @detail, prev_hash = @prev_hash, hash = @hash where seq = @seq', r) };
     try {
       // Edited: an actor rewritten.
-      const five = row(5);
-      db.prepare("update audit_log set actor = 'mallory' where seq = 5").run();
+      const five = await row(5);
+      await db.run("update audit_log set actor = 'mallory' where seq = 5");
       let v = await verify();
       assert.equal(v.code, 1);
       assert.match(v.out, /record 5 was altered.*first bad record: 5/);
-      overwrite.run(five);
+      await overwrite.run(five);
       assert.equal((await verify()).code, 0);
 
       // Deleted: a record removed from the middle.
-      const seven = row(7);
-      db.prepare('delete from audit_log where seq = 7').run();
+      const seven = await row(7);
+      await db.run('delete from audit_log where seq = 7');
       v = await verify();
       assert.equal(v.code, 1);
       assert.match(v.out, /record 7 is missing.*first bad record: 7/);
-      insert.run(seven);
+      await insert.run(seven);
       assert.equal((await verify()).code, 0);
 
       // Reordered: the contents of 8 and 9 swapped, sequence numbers kept.
-      const eight = row(8);
-      const nine = row(9);
-      overwrite.run({ ...nine, seq: 8 });
-      overwrite.run({ ...eight, seq: 9 });
+      const eight = await row(8);
+      const nine = await row(9);
+      await overwrite.run({ ...nine, seq: 8 });
+      await overwrite.run({ ...eight, seq: 9 });
       v = await verify();
       assert.equal(v.code, 1);
       assert.match(v.out, /record 8 does not link.*first bad record: 8/);
-      overwrite.run(eight);
-      overwrite.run(nine);
+      await overwrite.run(eight);
+      await overwrite.run(nine);
       assert.equal((await verify()).code, 0);
 
       // Truncated: the newest records, covered by the signed checkpoint, removed.
-      const tail = (db.prepare('select * from audit_log where seq > ? order by seq').all(checkpointAt - 3) as Row[]);
-      db.prepare('delete from audit_log where seq > ?').run(checkpointAt - 3);
+      const tail = await db.all<Row>('select * from audit_log where seq > ? order by seq', checkpointAt - 3);
+      await db.run('delete from audit_log where seq > ?', checkpointAt - 3);
       v = await verify();
       assert.equal(v.code, 1);
       assert.match(v.out, new RegExp(`records after ${checkpointAt - 3} are missing: a signed checkpoint covers up to ${checkpointAt}.*first bad record: ${checkpointAt - 2}`));
-      for (const r of tail) insert.run(r);
+      for (const r of tail) await insert.run(r);
       assert.equal((await verify()).code, 0);
 
       // Rewritten: record 5 edited and every hash after it recomputed. Only the signed checkpoint can tell.
-      const originals = db.prepare('select * from audit_log where seq >= 5 order by seq').all() as Row[];
-      let prev = row(4).hash;
+      const originals = await db.all<Row>('select * from audit_log where seq >= 5 order by seq');
+      let prev = (await row(4)).hash;
       for (const r of originals) {
         const changed: Row = r.seq === 5 ? { ...r, actor: 'mallory' } : { ...r };
         const rec = { seq: r.seq, at: Number(changed.at), actor: String(changed.actor), actorSource: String(changed.actor_source), address: String(changed.address), userAgent: String(changed.user_agent), action: String(changed.action), resource: String(changed.resource), outcome: changed.outcome as 'success', requestId: String(changed.request_id), detail: changed.detail === null ? null : JSON.parse(String(changed.detail)), prevHash: prev };
         const hash = recordHash(rec);
-        overwrite.run({ ...changed, prev_hash: prev, hash });
+        await overwrite.run({ ...changed, prev_hash: prev, hash });
         prev = hash;
       }
       v = await verify();
       assert.equal(v.code, 1);
       assert.match(v.out, new RegExp(`record ${checkpointAt} does not match the signed checkpoint`));
-      for (const r of originals) overwrite.run(r);
+      for (const r of originals) await overwrite.run(r);
       assert.equal((await verify()).code, 0);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 
   test('a forged checkpoint (signed with another key) is refused', async () => {
-    const db = new Database(path.join(b.dataDir, 'berth.db'));
+    const db = openTestDb(b.dataDir);
     try {
-      db.prepare("update audit_checkpoints set signature = ? where seq = (select max(seq) from audit_checkpoints)").run(randomBytes(64).toString('base64'));
-    } finally { db.close(); }
+      await db.run("update audit_checkpoints set signature = ? where seq = (select max(seq) from audit_checkpoints)", randomBytes(64).toString('base64'));
+    } finally { await db.close(); }
     const v = await cli(['audit', 'verify']);
     assert.equal(v.code, 1);
     assert.match(v.stdout, /bad signature/);
@@ -290,17 +290,17 @@ describe('lockouts on record', () => {
       const q = `${b.url}/token?service=berth`;
       for (let i = 0; i < 2; i++) assert.equal((await fetch(q, { headers: { authorization: basicAuth('admin', 'wrong-password-guess') } })).status, 401);
       assert.equal((await fetch(q, { headers: { authorization: basicAuth('admin', ADMIN_PASSWORD) } })).status, 429);
-      const db = new Database(path.join(b.dataDir, 'berth.db'), { readonly: true });
+      const db = openTestDb(b.dataDir, { readonly: true });
       try {
         // The refusal changes nothing: its record reaches the chain through the spool, just after the answer.
-        const rows = await waitFor('the refusal on record', () => {
-          const r = db.prepare("select outcome, detail from audit_log where action = 'auth.login' and actor = 'admin' order by seq").all() as { outcome: string; detail: string }[];
+        const rows = await waitFor('the refusal on record', async () => {
+          const r = await db.all<{ outcome: string; detail: string }>("select outcome, detail from audit_log where action = 'auth.login' and actor = 'admin' order by seq");
           return r.length >= 3 ? r : undefined;
         });
         assert.deepEqual(rows.map((r) => r.outcome), ['failure', 'failure', 'denied']);
         assert.equal(JSON.parse(rows[2].detail).reason, 'locked out');
       } finally {
-        db.close();
+        await db.close();
       }
     } finally {
       await b.stop();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN_PASSWORD, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
+import { openTestDb } from '../helpers/db.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
 
 const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
@@ -209,10 +210,9 @@ describe('accounts and lockouts', () => {
       assert.equal((await token(b, [], basic('admin', ADMIN_PASSWORD))).status, 200);
       await new Promise((r) => setTimeout(r, 3200));
       assert.equal((await token(b, [], basic('carol', PW))).status, 200, 'unlocked after the lockout');
-      const Database = (await import('better-sqlite3')).default;
-      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
-      const rows = db.prepare("select user_name, address, source from auth_failures where user_name = 'carol'").all() as { address: string; source: string }[];
-      db.close();
+      const db = openTestDb(b.dataDir, { readonly: true });
+      const rows = await db.all<{ address: string; source: string }>("select user_name, address, source from auth_failures where user_name = 'carol'");
+      await db.close();
       assert.equal(rows.length, 3, 'each failure recorded');
       assert.equal(rows[0].address, '127.0.0.1');
       assert.equal(rows[0].source, 'local');
@@ -226,10 +226,9 @@ describe('accounts and lockouts', () => {
     try {
       const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => token(b, [], basic('admin', `parallel-guess-${i}-xxx`)).then((r) => r.status)));
       assert.ok(statuses.every((s) => s === 401));
-      const Database = (await import('better-sqlite3')).default;
-      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
-      const row = db.prepare("select failures from login_throttle where key = 'user:admin'").get() as { failures: number };
-      db.close();
+      const db = openTestDb(b.dataDir, { readonly: true });
+      const row = (await db.get<{ failures: number }>("select failures from login_throttle where key = 'user:admin'"))!;
+      await db.close();
       assert.equal(row.failures, 20);
     } finally {
       await b.stop();
@@ -298,8 +297,10 @@ describe('personal access tokens', () => {
       const list = await runCli(['token', 'list', 'dave', '--data', b.dataDir]);
       assert.match(list.stdout, new RegExp(`^${id}\\tci\\tactive\\texpires -\\tlast used \\d{4}-`, 'm'));
       assert.ok(!list.stdout.includes(secret.slice(23)), 'list never shows the secret');
-      const { readFileSync } = await import('node:fs');
-      assert.ok(!readFileSync(`${b.dataDir}/berth.db`).includes(Buffer.from(secret)), 'the database does not hold the secret');
+      const stored = openTestDb(b.dataDir, { readonly: true });
+      const contents = await stored.contents().finally(() => stored.close());
+      assert.ok(contents.length > 10_000 && contents.includes(Buffer.from('dave')), 'the database was read');
+      assert.ok(!contents.includes(Buffer.from(secret)), 'the database does not hold the secret');
 
       assert.equal((await runCli(['token', 'revoke', id, '--data', b.dataDir])).code, 0);
       assert.equal((await fetch(`${b.url}/v2/dave/ci-app/manifests/v1`, { headers: direct })).status, 401, 'revoked');
@@ -330,17 +331,15 @@ describe('signing keys', () => {
       const r = await fetch(`${b.url}/v2/`, { headers: { authorization: `Bearer ${first.body.token}` } });
       assert.equal(r.status, 200, 'a token signed before the rotation still works');
       // Private keys are in the database only sealed by the master key, which lives in its own file.
-      const Database = (await import('better-sqlite3')).default;
-      const db = new Database(`${b.dataDir}/berth.db`, { readonly: true });
-      const sealed = db.prepare('select private_key_sealed from signing_keys where private_key_sealed is not null').all() as { private_key_sealed: string }[];
-      db.close();
+      const db = openTestDb(b.dataDir, { readonly: true });
+      const sealed = await db.all<{ private_key_sealed: string }>('select private_key_sealed from signing_keys where private_key_sealed is not null');
+      const contents = await db.contents();
+      await db.close();
       assert.equal(sealed.length, 1, 'only the current key keeps a private half');
       assert.match(sealed[0].private_key_sealed, /^v1\./);
-      const { existsSync, readFileSync, statSync } = await import('node:fs');
-      for (const f of ['berth.db', 'berth.db-wal']) {
-        const file = `${b.dataDir}/${f}`;
-        if (existsSync(file)) assert.ok(!readFileSync(file).includes('PRIVATE KEY'), `no plaintext private key in ${f}`);
-      }
+      const { statSync } = await import('node:fs');
+      assert.ok(contents.includes(Buffer.from(sealed[0].private_key_sealed)), 'the database was read');
+      assert.ok(!contents.includes(Buffer.from('PRIVATE KEY')), 'no plaintext private key in the database');
       assert.equal(statSync(`${b.dataDir}/secrets/master.key`).mode & 0o777, 0o600);
     } finally {
       await b.stop();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openTestDb } from '../helpers/db.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
@@ -89,14 +89,16 @@ describe('browsing API', () => {
   });
 
   test('10,000 tags: served a page at a time, counted, filtered and sorted on the server', async () => {
-    const db = new Database(path.join(b.dataDir, 'berth.db'));
+    const db = openTestDb(b.dataDir);
     try {
-      const repo = db.prepare("select id from repositories where name = 'acme/app'").get() as { id: number };
-      const m = db.prepare("select t.manifest_id as id from tags t where t.repository_id = ? and t.name = 'small'").get(repo.id) as { id: number };
-      const insert = db.prepare('insert into tags (repository_id, name, manifest_id, updated_at) values (?, ?, ?, ?)');
-      db.transaction(() => { for (let i = 0; i < 10_000; i++) insert.run(repo.id, `v${String(i).padStart(5, '0')}`, m.id, 1_700_000_000_000 + i); })();
+      const repo = (await db.get<{ id: number }>("select id from repositories where name = 'acme/app'"))!;
+      const m = (await db.get<{ id: number }>("select t.manifest_id as id from tags t where t.repository_id = ? and t.name = 'small'", repo.id))!;
+      for (let from = 0; from < 10_000; from += 500) {
+        const rows = Array.from({ length: 500 }, (_, k) => [repo.id, `v${String(from + k).padStart(5, '0')}`, m.id, 1_700_000_000_000 + from + k]);
+        await db.run(`insert into tags (repository_id, name, manifest_id, updated_at) values ${rows.map(() => '(?, ?, ?, ?)').join(', ')}`, ...rows.flat());
+      }
     } finally {
-      db.close();
+      await db.close();
     }
     const first = (await admin.get('/repositories/acme%2Fapp/tags?n=100')).body;
     assert.equal(first.items.length, 100);
@@ -107,11 +109,11 @@ describe('browsing API', () => {
     assert.equal(newest.length, 3);
     const filtered = (await admin.get('/repositories/acme%2Fapp/tags?q=v0999')).body;
     assert.equal(filtered.total, 10);
-    const db2 = new Database(path.join(b.dataDir, 'berth.db'));
+    const db2 = openTestDb(b.dataDir);
     try {
-      db2.prepare("delete from tags where name like 'v%'").run();
+      await db2.run("delete from tags where name like 'v%'");
     } finally {
-      db2.close();
+      await db2.close();
     }
   });
 

@@ -1,6 +1,6 @@
-// The event bus: consumers of the outbox with durable cursors and leases, on real SQLite files (two
-// MetadataStores on one file are two processes' views of it; one test runs a consumer in a real second
-// process and kills it). Also: events exist only once their change committed, and membership and role
+// The event bus: consumers of the outbox with durable cursors and leases, on a real database of the run's
+// dialect (two MetadataStores on one database are two processes' views of it; one test runs a consumer in
+// a real second process and kills it). Also: events exist only once their change committed, and membership and role
 // changes are events that reach only the webhook endpoints subscribing to them.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,6 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import type { MetadataStore } from '../../src/db/database.js';
-import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { LeaseStore } from '../../src/db/leases.js';
 import { BlobDeleted, LoginFailed, ManifestPushed, TagDeleted } from '../../src/events/catalogue.js';
 import { ConsumerRunner } from '../../src/events/consumer-runner.js';
@@ -21,12 +20,14 @@ import { webhookFanout } from '../../src/events/webhook-fanout.js';
 import type { RequestContext } from '../../src/lib/request-context.js';
 import { createBerth } from '../../src/main.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
-import { ADMIN_PASSWORD, ROOT, removeDir, startBerth, tempDir } from '../helpers/berth.js';
+import { ADMIN_PASSWORD, ROOT, removeDir, startBerth, tempDir, testDatabase, testDatabaseEnv } from '../helpers/berth.js';
+import { newTestDatabase, openStoreAt } from '../helpers/db.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
 import { Receiver, eventsOf, waitFor } from '../helpers/receiver.js';
 
 const CTX: RequestContext = { actor: 'tester', actorSource: 'cli', address: 'local', userAgent: 'event-consumers-test', requestId: 'req-1' };
 const dirs: string[] = [];
+const databases: { drop(): Promise<void> }[] = [];
 const stores: MetadataStore[] = [];
 const children: ChildProcess[] = [];
 const runners: ConsumerRunner[] = [];
@@ -43,16 +44,17 @@ after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const s of stores) await s.close().catch(() => undefined);
   for (const d of dirs) await removeDir(d);
+  for (const d of databases) await d.drop();
 });
 
 async function dbFile(): Promise<string> {
-  const dir = await tempDir('berth-events-');
-  dirs.push(dir);
-  return path.join(dir, 'berth.db');
+  const db = await newTestDatabase('berth-events-');
+  databases.push(db);
+  return db.location;
 }
 
-async function open(file: string): Promise<MetadataStore> {
-  const s = await openSqlite({ path: file });
+async function open(location: string): Promise<MetadataStore> {
+  const s = await openStoreAt(location);
   stores.push(s);
   return s;
 }
@@ -102,7 +104,7 @@ const seenRows = async (meta: MetadataStore, consumer: string) =>
 describe('event consumers', () => {
   test('a second consumer next to the webhook fan-out sees every event once, in order; pruning waits for the slowest cursor', async () => {
     const meta = await open(await dbFile());
-    const outbox = new Outbox();
+    const outbox = new Outbox({ dialect: testDatabase() });
     const appended = await appendSome(meta, outbox, 30);
     const mirror = recorder('mirror');
     const deletes = recorder('deletes', { families: ['delete'] });
@@ -147,7 +149,7 @@ describe('event consumers', () => {
   test('a consumer\'s cursor survives a restart (a new store on the same file)', async () => {
     const file = await dbFile();
     const first = await open(file);
-    const outbox = new Outbox();
+    const outbox = new Outbox({ dialect: testDatabase() });
     const before = await appendSome(first, outbox, 12, 4);
     const a = recorder('durable', {}, 5);
     const ra = runnerOf(first, a.consumer, { pollMs: 10 });
@@ -157,7 +159,7 @@ describe('event consumers', () => {
     await first.close();
 
     const second = await open(file);
-    const added = await appendSome(second, new Outbox(), 8, 3);
+    const added = await appendSome(second, new Outbox({ dialect: testDatabase() }), 8, 3);
     const b = recorder('durable', {}, 5);
     const rb = runnerOf(second, b.consumer, { pollMs: 10 });
     rb.start();
@@ -173,7 +175,7 @@ describe('event consumers', () => {
     const b = await open(file);
     const ra = recorder('shared', {}, 4);
     const rb = recorder('shared', {}, 4);
-    const outA = new Outbox(), outB = new Outbox();
+    const outA = new Outbox({ dialect: testDatabase() }), outB = new Outbox({ dialect: testDatabase() });
     const runnerA = runnerOf(a, ra.consumer, { holder: 'process-a', outbox: outA, pollMs: 5 });
     const runnerB = runnerOf(b, rb.consumer, { holder: 'process-b', outbox: outB, pollMs: 5 });
     runnerA.start();
@@ -204,7 +206,7 @@ describe('event consumers', () => {
   test('a killed holder\'s lease expires and the other process continues from the committed cursor', async () => {
     const file = await dbFile();
     const meta = await open(file);
-    const outbox = new Outbox();
+    const outbox = new Outbox({ dialect: testDatabase() });
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/consumer-process.ts'), file, 'handover', '1500'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -241,7 +243,7 @@ describe('event consumers', () => {
 
   test('events exist only once the change committed: a rolled-back transaction leaves none', async () => {
     const meta = await open(await dbFile());
-    const outbox = new Outbox();
+    const outbox = new Outbox({ dialect: testDatabase() });
     let rolledBack: Appended | null = null;
     await assert.rejects(meta.transaction(async (tx) => {
       rolledBack = await outbox.append(tx, CTX, BlobDeleted({ repository: 'acme/app', digest: digest() }));
@@ -270,7 +272,7 @@ describe('event consumers', () => {
   test('membership and role changes are events (family access), delivered only to endpoints that subscribe to them', async () => {
     const data = await tempDir('berth-access-');
     dirs.push(data);
-    const berth = await createBerth(loadConfig({ env: {}, flags: { data } }));
+    const berth = await createBerth(loadConfig({ env: await testDatabaseEnv(data), flags: { data } }));
     try {
       const { accounts, organizations } = berth;
       const webhooks = berth.services.webhooks;

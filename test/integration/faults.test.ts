@@ -3,6 +3,7 @@
 // free everything works again without a restart. The same for a data directory on a read-only filesystem
 // (a real tmpfs remounted read-only): the server starts, serves what needs no write, says why it is not
 // ready, and takes pushes once the filesystem is writable again. A full disk is disk-full.test.ts.
+// berth-test: sqlite-only (SQLite's own faults: another connection's write lock on the file, the file on a read-only filesystem)
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';

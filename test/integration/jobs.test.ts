@@ -6,11 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { ADMIN_PASSWORD, removeDir, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
-import { openSqlite } from '../../src/db/dialects/sqlite.js';
+import { openTestDb, openTestStore } from '../helpers/db.js';
 import { GarbageCollector } from '../../src/registry/garbage-collector.js';
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem/filesystem-driver.js';
 import { blobPath } from '../../src/registry/paths.js';
@@ -31,41 +30,43 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
 interface RunRow { id: string; job: string; trigger: string; state: string; holder: string | null; attempt: number; created_at: number; finished_at: number | null; progress: string | null }
 
 /** Reads job_runs from the outside, as an operator would (the server keeps running). */
-function jobRuns(dataDir: string, job: string): RunRow[] {
-  const db = new Database(path.join(dataDir, 'berth.db'), { readonly: true, fileMustExist: true });
+async function jobRuns(dataDir: string, job: string): Promise<RunRow[]> {
+  const db = openTestDb(dataDir, { readonly: true });
   try {
-    return db.prepare('select id, job, trigger, state, holder, attempt, created_at, finished_at, progress from job_runs where job = ? order by created_at').all(job) as RunRow[];
+    return await db.all<RunRow>('select id, job, trigger, state, holder, attempt, created_at, finished_at, progress from job_runs where job = ? order by created_at', job);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
 const pidOf = (holder: string | null) => Number(holder?.split('/')[2]);
 
 /** Blob rows and link rows (and, for some, files) straight into the database: many orphans, quickly. */
-function seedOrphans(dataDir: string, n: number, opts: { files?: number; touchedAt?: number } = {}): ParsedDigest[] {
-  const db = new Database(path.join(dataDir, 'berth.db'));
+async function seedOrphans(dataDir: string, n: number, opts: { files?: number; touchedAt?: number } = {}): Promise<ParsedDigest[]> {
+  const db = openTestDb(dataDir);
   const digests: ParsedDigest[] = [];
   try {
     const t = opts.touchedAt ?? Date.now() - 86_400_000;
-    db.prepare("insert or ignore into repositories (name, created_at) values ('jobs/seed', ?)").run(t);
-    const repo = (db.prepare("select id from repositories where name = 'jobs/seed'").get() as { id: number }).id;
-    const blob = db.prepare('insert into blobs (digest, size, created_at, touched_at) values (?, ?, ?, ?)');
-    const link = db.prepare('insert into repository_blobs (repository_id, digest, created_at, touched_at) values (?, ?, ?, ?)');
-    db.transaction(() => {
-      for (let i = 0; i < n; i++) {
-        const data = randomBytes(16);
-        const d = parseDigest(sha256(data)) as ParsedDigest;
-        digests.push(d);
-        blob.run(d.digest, data.length, t, t);
-        link.run(repo, d.digest, t, t);
-        if (i < (opts.files ?? 0)) {
-          const file = path.join(dataDir, 'storage', blobPath(d));
-          mkdirSync(path.dirname(file), { recursive: true });
-          writeFileSync(file, data);
-        }
+    await db.run("insert into repositories (name, created_at) values ('jobs/seed', ?) on conflict do nothing", t);
+    const repo = (await db.get<{ id: number }>("select id from repositories where name = 'jobs/seed'"))!.id;
+    const blobs: unknown[][] = [], links: unknown[][] = [];
+    for (let i = 0; i < n; i++) {
+      const data = randomBytes(16);
+      const d = parseDigest(sha256(data)) as ParsedDigest;
+      digests.push(d);
+      blobs.push([d.digest, data.length, t, t]);
+      links.push([repo, d.digest, t, t]);
+      if (i < (opts.files ?? 0)) {
+        const file = path.join(dataDir, 'storage', blobPath(d));
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, data);
       }
-    })();
+    }
+    for (let i = 0; i < n; i += 500) {
+      const b = blobs.slice(i, i + 500), l = links.slice(i, i + 500);
+      await db.run(`insert into blobs (digest, size, created_at, touched_at) values ${b.map(() => '(?, ?, ?, ?)').join(', ')}`, ...b.flat());
+      await db.run(`insert into repository_blobs (repository_id, digest, created_at, touched_at) values ${l.map(() => '(?, ?, ?, ?)').join(', ')}`, ...l.flat());
+    }
   } finally {
     db.close();
   }
@@ -75,9 +76,9 @@ function seedOrphans(dataDir: string, n: number, opts: { files?: number; touched
 describe('garbage collection in batches', () => {
   test('a collection removes links, blobs and files a few hundred per transaction, not one each', async () => {
     const dir = await tempDir('berth-gc-batch-');
-    const meta = await openSqlite({ path: path.join(dir, 'berth.db') });
+    const meta = await openTestStore(dir);
     try {
-      const digests = seedOrphans(dir, 1200, { files: 300 });
+      const digests = await seedOrphans(dir, 1200, { files: 300 });
       // An old file no row accounts for (a publication that never committed).
       const stray = parseDigest(sha256('stray')) as ParsedDigest;
       const strayFile = path.join(dir, 'storage', blobPath(stray));
@@ -111,7 +112,7 @@ describe('garbage collection in batches', () => {
 
   test('collections on an interval walk every stored file only when the last walk is older than gc.sweepInterval', async () => {
     const dir = await tempDir('berth-gc-sweep-');
-    const meta = await openSqlite({ path: path.join(dir, 'berth.db') });
+    const meta = await openTestStore(dir);
     try {
       const gc = new GarbageCollector(meta, new FilesystemDriver(path.join(dir, 'storage')));
       const stray = (name: string) => {
@@ -143,9 +144,9 @@ describe('garbage collection in batches', () => {
 
   test('a collection stops between batches when its signal aborts', async () => {
     const dir = await tempDir('berth-gc-abort-');
-    const meta = await openSqlite({ path: path.join(dir, 'berth.db') });
+    const meta = await openTestStore(dir);
     try {
-      seedOrphans(dir, 2000);
+      await seedOrphans(dir, 2000);
       const controller = new AbortController();
       const gc = new GarbageCollector(meta, new FilesystemDriver(path.join(dir, 'storage')));
       let batches = 0;
@@ -168,13 +169,13 @@ describe('a checked blob is protected from collection', () => {
       const layer = randomBytes(3000), other = randomBytes(3000), mounted = randomBytes(3000), config = Buffer.from('{"architecture":"amd64","os":"linux"}');
       for (const data of [layer, other, mounted]) await pushBlob(b.url, 'jobs/protect', data);
       // Pushed long ago: older than the grace period, linked to no manifest.
-      const db = new Database(path.join(b.dataDir, 'berth.db'));
+      const db = openTestDb(b.dataDir);
       const old = Date.now() - 2 * 3600_000;
       for (const d of [layer, other, mounted].map((x) => sha256(x))) {
-        db.prepare('update blobs set touched_at = ? where digest = ?').run(old, d);
-        db.prepare('update repository_blobs set touched_at = ? where digest = ?').run(old, d);
+        await db.run('update blobs set touched_at = ? where digest = ?', old, d);
+        await db.run('update repository_blobs set touched_at = ? where digest = ?', old, d);
       }
-      db.close();
+      await db.close();
       // A client checks the layer (HEAD) and skips its upload; another mounts a blob into a new repository.
       assert.equal((await fetch(`${b.url}/v2/jobs/protect/blobs/${sha256(layer)}`, { method: 'HEAD' })).status, 200);
       const mount = await fetch(`${b.url}/v2/jobs/mounted/blobs/uploads/?mount=${sha256(mounted)}&from=jobs/protect`, { method: 'POST' });
@@ -238,13 +239,13 @@ describe('garbage collection runs from the API', () => {
     let b = await startBerth({ auth: true, dataDir: dir });
     try {
       await b.stop();
-      seedOrphans(dir, 60_000);
+      await seedOrphans(dir, 60_000);
       b = await startBerth({ auth: true, dataDir: dir });
       const api = new ApiClient(b.url, basicAuth('admin', ADMIN_PASSWORD));
       const started = await api.post('/gc', {});
       assert.equal(started.status, 202);
-      await waitFor('the collection removing blobs', () => {
-        const run = jobRuns(dir, 'gc').find((r) => r.id === started.body.id);
+      await waitFor('the collection removing blobs', async () => {
+        const run = (await jobRuns(dir, 'gc')).find((r) => r.id === started.body.id);
         return run?.state === 'running' && run.progress?.includes('removing unreferenced blobs');
       });
       await b.stop();
@@ -252,7 +253,7 @@ describe('garbage collection runs from the API', () => {
       assert.ok(b.logs.some((l) => l.includes('"msg":"stopped"')));
       const notable = b.logs.filter((l) => /destroyed|unhandled|"level":50/.test(l));
       assert.deepEqual(notable, [], 'no error during the stop');
-      const run = jobRuns(dir, 'gc').find((r) => r.id === started.body.id)!;
+      const run = (await jobRuns(dir, 'gc')).find((r) => r.id === started.body.id)!;
       assert.equal(run.state, 'queued', 'the interrupted run waits for the next holder');
       assert.equal(run.attempt, 1, 'an interruption is not a failed attempt');
       b = await startBerth({ auth: true, dataDir: dir });
@@ -262,9 +263,9 @@ describe('garbage collection runs from the API', () => {
         return r.state === 'done' ? r : undefined;
       }, 120_000);
       assert.equal(done.state, 'done');
-      const left = new Database(path.join(dir, 'berth.db'), { readonly: true });
-      assert.equal((left.prepare('select count(*) as n from blobs').get() as { n: number }).n, 0, 'every orphan was collected in the end');
-      left.close();
+      const left = openTestDb(dir, { readonly: true });
+      assert.equal(Number((await left.get<{ n: number }>('select count(*) as n from blobs'))!.n), 0, 'every orphan was collected in the end');
+      await left.close();
     } finally {
       await b.stop();
       await removeDir(dir);
@@ -276,20 +277,20 @@ describe('background jobs with several workers', () => {
   test('jobs keep running when the worker running them is killed with SIGKILL', { timeout: 180_000 }, async () => {
     const b = await startBerth({ config: { http: { workers: 2 }, gc: { interval: 1 }, audit: { checkpointInterval: 1 } } });
     try {
-      const first = await waitFor('a scheduled collection', () => jobRuns(b.dataDir, 'gc').find((r) => r.state === 'done' && r.trigger === 'schedule'));
+      const first = await waitFor('a scheduled collection', async () => (await jobRuns(b.dataDir, 'gc')).find((r) => r.state === 'done' && r.trigger === 'schedule'));
       const victim = pidOf(first.holder);
       assert.ok(victim > 0 && victim !== b.proc.pid, `a worker ran it (${first.holder})`);
       const killedAt = Date.now();
       process.kill(victim, 'SIGKILL');
-      const after = await waitFor('a collection by another worker after the kill', () => jobRuns(b.dataDir, 'gc')
+      const after = await waitFor('a collection by another worker after the kill', async () => (await jobRuns(b.dataDir, 'gc'))
         .find((r) => r.state === 'done' && r.created_at > killedAt && pidOf(r.holder) !== victim));
       assert.notEqual(pidOf(after.holder), victim);
-      await waitFor('audit checkpoints by another worker too', () => jobRuns(b.dataDir, 'audit.checkpoint')
+      await waitFor('audit checkpoints by another worker too', async () => (await jobRuns(b.dataDir, 'audit.checkpoint'))
         .find((r) => r.state === 'done' && r.created_at > killedAt && pidOf(r.holder) !== victim));
       // Never two collections at once, across the workers.
-      const runs = jobRuns(b.dataDir, 'gc').filter((r) => r.trigger === 'schedule' && r.finished_at !== null);
+      const runs = (await jobRuns(b.dataDir, 'gc')).filter((r) => r.trigger === 'schedule' && r.finished_at !== null);
       for (let i = 1; i < runs.length; i++) assert.ok(runs[i].created_at >= runs[i - 1].finished_at!, 'runs do not overlap');
-      assert.equal(jobRuns(b.dataDir, 'gc').filter((r) => r.state === 'running').length <= 1, true);
+      assert.equal((await jobRuns(b.dataDir, 'gc')).filter((r) => r.state === 'running').length <= 1, true);
     } finally {
       await b.stop();
     }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openTestDb } from '../helpers/db.js';
 import { ApiClient, basicAuth } from '../helpers/api.js';
 import { ADMIN_PASSWORD, removeDir, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { MT, pushBlob, pushManifest, sha256 } from '../helpers/oci.js';
@@ -34,9 +34,9 @@ async function storedBlobs(b: BerthProcess): Promise<Set<string>> {
   return out;
 }
 
-function query<T>(b: BerthProcess, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(path.join(b.dataDir, 'berth.db'), { readonly: true });
-  try { return db.prepare(sql).all(...params) as T[]; } finally { db.close(); }
+async function query<T>(b: BerthProcess, sql: string, ...params: unknown[]): Promise<T[]> {
+  const db = openTestDb(b.dataDir, { readonly: true });
+  try { return await db.all<T>(sql, ...params); } finally { await db.close(); }
 }
 
 const tagsList = async (b: BerthProcess, name: string) => fetch(`${b.url}/v2/${name}/tags/list`, { headers: H });
@@ -90,7 +90,7 @@ describe('repository and tag deletion', () => {
     const tags = (await (await tagsList(b, 'acme/app')).json()) as { tags: string[] };
     assert.deepEqual(tags.tags, ['v1', 'v2'], 'nothing was deleted');
     // A denial changes nothing: its record reaches the chain through the spool, just after the answer.
-    await waitFor('the denied repository delete is audited', () => query<{ detail: string }>(b, "select detail from audit_log where action = 'access.denied' and actor = 'dev1'")
+    await waitFor('the denied repository delete is audited', async () => (await query<{ detail: string }>(b, "select detail from audit_log where action = 'access.denied' and actor = 'dev1'"))
       .some((d) => JSON.parse(d.detail).route === 'DELETE /repositories/:name') || undefined);
   });
 
@@ -101,11 +101,11 @@ describe('repository and tag deletion', () => {
     assert.equal((await fetch(`${b.url}/v2/acme/app/manifests/v2`, { headers: { ...H, accept: MT.ociManifest } })).status, 404);
     const byDigest = await fetch(`${b.url}/v2/acme/app/manifests/${app2.digest}`, { headers: { ...H, accept: MT.ociManifest } });
     assert.equal(byDigest.status, 200, 'the manifest stays reachable by digest');
-    const audit = query<{ actor: string; detail: string }>(b, "select actor, detail from audit_log where action = 'tag.delete' and resource = 'repository:acme/app:v2'");
+    const audit = (await query<{ actor: string; detail: string }>(b, "select actor, detail from audit_log where action = 'tag.delete' and resource = 'repository:acme/app:v2'"));
     assert.equal(audit.length, 1);
     assert.equal(audit[0].actor, 'maint1');
     assert.equal(JSON.parse(audit[0].detail).digest, app2.digest);
-    const events = query<{ payload: string }>(b, "select payload from events where type = 'tag.deleted' and repository = 'acme/app'");
+    const events = (await query<{ payload: string }>(b, "select payload from events where type = 'tag.deleted' and repository = 'acme/app'"));
     assert.equal(events.length, 1);
     assert.deepEqual({ tag: JSON.parse(events[0].payload).target.tag, digest: JSON.parse(events[0].payload).target.digest }, { tag: 'v2', digest: app2.digest });
 
@@ -117,7 +117,7 @@ describe('repository and tag deletion', () => {
   });
 
   test('a maintainer deletes the repository: tags, catalog entry, manifests, referrers, settings and roles go in one step', async () => {
-    const before = query<{ id: number }>(b, "select id from repositories where name = 'acme/app'");
+    const before = (await query<{ id: number }>(b, "select id from repositories where name = 'acme/app'"));
     assert.equal(before.length, 1);
     const r = await maint.delete('/repositories/acme%2Fapp');
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -133,21 +133,21 @@ describe('repository and tag deletion', () => {
     assert.equal((await fetch(`${b.url}/v2/acme/app/blobs/${app1.blobs[1]}`, { headers: H })).status, 404, 'the repository no longer serves its blobs');
     const id = before[0].id;
     for (const table of ['tags', 'manifests', 'manifest_blobs', 'manifest_children', 'repository_blobs', 'uploads']) {
-      assert.equal(query(b, `select 1 from ${table} where repository_id = ?`, id).length, 0, `${table} rows are gone`);
+      assert.equal((await query(b, `select 1 from ${table} where repository_id = ?`, id)).length, 0, `${table} rows are gone`);
     }
-    assert.equal(query(b, "select 1 from repository_settings where name = 'acme/app'").length, 0);
-    assert.equal(query(b, "select 1 from repository_members where repository_name = 'acme/app'").length, 0);
+    assert.equal((await query(b, "select 1 from repository_settings where name = 'acme/app'")).length, 0);
+    assert.equal((await query(b, "select 1 from repository_members where repository_name = 'acme/app'")).length, 0);
     const shown = await admin.get('/repositories/acme%2Fapp');
     assert.equal(shown.status, 200);
     assert.equal(shown.body.exists, false, 'the API tells that it does not exist');
     assert.equal(shown.body.visibility, 'inherit', 'its visibility setting went with it');
     assert.equal((await admin.get('/repositories/acme%2Fother')).body.exists, true);
 
-    const audit = query<{ actor: string; detail: string }>(b, "select actor, detail from audit_log where action = 'repository.delete' and resource = 'repository:acme/app'");
+    const audit = (await query<{ actor: string; detail: string }>(b, "select actor, detail from audit_log where action = 'repository.delete' and resource = 'repository:acme/app'"));
     assert.equal(audit.length, 1);
     assert.equal(audit[0].actor, 'maint1');
     assert.deepEqual(JSON.parse(audit[0].detail), { tags: 1, manifests: 3, blobLinks: 6, uploads: 0 });
-    const events = query<{ payload: string }>(b, "select payload from events where type = 'repository.deleted' and repository = 'acme/app'");
+    const events = (await query<{ payload: string }>(b, "select payload from events where type = 'repository.deleted' and repository = 'acme/app'"));
     assert.equal(events.length, 1);
     const ev = JSON.parse(events[0].payload);
     assert.deepEqual(ev.target, { repository: 'acme/app' });
@@ -194,9 +194,9 @@ describe('repository and tag deletion', () => {
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stdout, /deleted repository acme\/other: 0 tags, 1 manifests/);
     assert.equal((await tagsList(b, 'acme/other')).status, 404);
-    const audit = query<{ actor_source: string }>(b, "select actor_source from audit_log where action = 'repository.delete' and resource = 'repository:acme/other'");
+    const audit = (await query<{ actor_source: string }>(b, "select actor_source from audit_log where action = 'repository.delete' and resource = 'repository:acme/other'"));
     assert.deepEqual(audit.map((a) => a.actor_source), ['cli']);
-    assert.equal(query(b, "select 1 from events where type = 'repository.deleted' and repository = 'acme/other'").length, 1);
+    assert.equal((await query(b, "select 1 from events where type = 'repository.deleted' and repository = 'acme/other'")).length, 1);
   });
 
   test('the OpenAPI document lists both routes with the delete action they need', async () => {
@@ -231,6 +231,6 @@ describe('deletion disabled (registry.deleteEnabled: false)', () => {
     assert.equal(cli.code, 1);
     assert.match(cli.stderr, /deletion is disabled/);
     assert.deepEqual(((await (await tagsList(b, 'keep/app')).json()) as { tags: string[] }).tags, ['v1']);
-    assert.equal(query(b, "select 1 from audit_log where action in ('repository.delete', 'tag.delete')").length, 0);
+    assert.equal((await query(b, "select 1 from audit_log where action in ('repository.delete', 'tag.delete')")).length, 0);
   });
 });

@@ -1,16 +1,14 @@
+// berth-test: both-dialects (on the run's database: two stores on one database are two processes)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { LeaseStore } from '../../src/db/leases.js';
+import { newTestDatabase, openStoreAt } from '../helpers/db.js';
 
 test('a lease has one holder until it expires; renewal and release only by the holder', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'berth-lease-'));
-  // Two stores on one file: two processes' view of the same database.
-  const a = await openSqlite({ path: path.join(dir, 'berth.db') });
-  const b = await openSqlite({ path: path.join(dir, 'berth.db') });
+  const db = await newTestDatabase('berth-lease-');
+  // Two stores on one database: two processes' view of it.
+  const a = await openStoreAt(db.location);
+  const b = await openStoreAt(db.location);
   try {
     const la = new LeaseStore(a), lb = new LeaseStore(b);
     const t0 = 1_000_000;
@@ -31,6 +29,6 @@ test('a lease has one holder until it expires; renewal and release only by the h
     assert.deepEqual((await la.list()).map((l) => l.name), ['gc']);
   } finally {
     await a.close(); await b.close();
-    rmSync(dir, { recursive: true, force: true });
+    await db.drop();
   }
 });

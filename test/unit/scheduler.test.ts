@@ -1,13 +1,11 @@
-// The job runtime across "processes": two MetadataStores on one SQLite file, each with its own scheduler.
+// The job runtime across "processes": two MetadataStores on one database, each with its own scheduler.
+// berth-test: both-dialects (on the run's database)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import type { MetadataStore } from '../../src/db/database.js';
-import { openSqlite } from '../../src/db/dialects/sqlite.js';
 import { Scheduler, type JobRun, type SchedulerOptions } from '../../src/jobs/scheduler.js';
+import { newTestDatabase, openStoreAt } from '../helpers/db.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,13 +26,14 @@ function capture() {
   return { log, lines };
 }
 
-interface Pair { dir: string; a: MetadataStore; b: MetadataStore; close(): Promise<void> }
+interface Pair { a: MetadataStore; b: MetadataStore; close(): Promise<void> }
 
+/** Two stores on one database of the run's dialect: two processes' view of it. */
 async function pair(): Promise<Pair> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'berth-jobs-'));
-  const a = await openSqlite({ path: path.join(dir, 'berth.db') });
-  const b = await openSqlite({ path: path.join(dir, 'berth.db') });
-  return { dir, a, b, async close() { await a.close().catch(() => undefined); await b.close().catch(() => undefined); rmSync(dir, { recursive: true, force: true }); } };
+  const db = await newTestDatabase('berth-jobs-');
+  const a = await openStoreAt(db.location);
+  const b = await openStoreAt(db.location);
+  return { a, b, async close() { await a.close().catch(() => undefined); await b.close().catch(() => undefined); await db.drop(); } };
 }
 
 // Short times, so that the tests run quickly; nothing asserts how long anything took.
