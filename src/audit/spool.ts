@@ -41,6 +41,8 @@ interface Waiting<T> { line: Buffer; value: T; resolve: () => void; reject: (e: 
 interface Item<T> { value: T; segment: Segment; end: number; bytes: number }
 
 const SEGMENT_BYTES = 4 * 1024 * 1024;
+/** items waiting beyond which a windowed spool consumes without waiting for the window's end */
+const EAGER_ITEMS = 2000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 const ADOPT_EVERY_MS = 30_000;
@@ -111,7 +113,9 @@ export class Spool<T> {
       seg.size = end;
       this.backlog += buf.length;
       for (const w of batch) w.resolve();
-      this.scheduleConsume();
+      // A window (everyMs) gathers summaries, but what waits for it is held in memory: under heavy pull
+      // traffic (17,000 blob GETs a second) a window's worth cost tens of MiB, so a full batch goes now.
+      this.scheduleConsume(this.items.length >= EAGER_ITEMS ? 0 : undefined);
     } catch (e) {
       // A torn line would be skipped on reading, but it would shift every later offset: cut it off.
       if (seg) await seg.fh.truncate(seg.size).catch(() => undefined);
@@ -140,7 +144,11 @@ export class Spool<T> {
   }
 
   private scheduleConsume(delay?: number): void {
-    if (this.consumeTimer || this.consuming) return;
+    if (this.consuming) return;
+    if (this.consumeTimer) {
+      if (delay !== 0) return;
+      clearTimeout(this.consumeTimer);
+    }
     const ms = delay ?? this.opts.everyMs ?? 0;
     this.consumeTimer = setTimeout(() => { this.consumeTimer = undefined; void this.consume(); }, ms);
     // Nothing to keep the process up for: close() consumes what is left.

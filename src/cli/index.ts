@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // The `berth` command. Every command takes the same --data and --config and works beside a running server.
 // Commands load what they need when they run (see cli/common.ts): start-up reads only commander and these
 // small modules.
