@@ -56,7 +56,9 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-const clip = (s: string | undefined, n: number) => (s ?? '').slice(0, n);
+// NUL becomes U+FFFD: PostgreSQL's text cannot hold it, and one such record (a login attempt whose user
+// name has one) would otherwise stop every record after it from reaching the chain.
+const clip = (s: string | undefined, n: number) => (s ?? '').slice(0, n).replace(/\0/g, '\uFFFD');
 
 export class Journal {
   private queue: { item: PendingRecord; resolve: () => void; reject: (e: unknown) => void }[] = [];

@@ -23,11 +23,18 @@ export function loginLocked(retryAfterSeconds: number): BerthError {
   });
 }
 
-/** Keys of one account's pair locks (account and address): `pair:NAME\0ADDRESS`, so a range holds them all. */
-const pairKey = (name: string, address: string) => `pair:${name}\u0000${address}`;
+/**
+ * A login name as counters name it: control characters (which no account name holds) become U+FFFD, so
+ * that none can stand for the separator below, and the key is text every dialect stores (PostgreSQL's
+ * text holds no NUL).
+ */
+const keyName = (name: string) => name.replace(/[\u0000-\u001f]/g, '\uFFFD');
+
+/** Keys of one account's pair locks (account and address): `pair:NAME\x01ADDRESS`, so a range holds them all. */
+const pairKey = (name: string, address: string) => `pair:${keyName(name)}\u0001${address}`;
 
 /** Every counter of one account: account-wide and per address. */
-const accountKeys = (name: string): AccountCounters => ({ key: `user:${name}`, from: pairKey(name, ''), to: `pair:${name}\u0001` });
+const accountKeys = (name: string): AccountCounters => ({ key: `user:${keyName(name)}`, from: pairKey(name, ''), to: `pair:${keyName(name)}\u0002` });
 
 export class LoginThrottle {
   private readonly db: Db;
@@ -40,7 +47,7 @@ export class LoginThrottle {
   private keys(name: string, address: string): [string, number][] {
     return [
       [pairKey(name, address), this.limits.accountFailures],
-      [`user:${name}`, this.limits.accountWideFailures ?? this.limits.accountFailures * 10],
+      [`user:${keyName(name)}`, this.limits.accountWideFailures ?? this.limits.accountFailures * 10],
       [`addr:${address}`, this.limits.addressFailures],
     ];
   }
@@ -68,7 +75,7 @@ export class LoginThrottle {
         // Once locked, the lock answers; before that, each failure waits a little longer.
         if (failures < limit) share = Math.max(share, failures / limit);
       }
-      await recordAuthFailure(tx, { at: now, userName: name.slice(0, 256), address, source, reason });
+      await recordAuthFailure(tx, { at: now, userName: keyName(name).slice(0, 256), address, source, reason });
       // The failure, its record and its event commit together.
       const who = { ...(ctx ?? { userAgent: '', requestId: '' }), actor: name.slice(0, 256), actorSource: source, address };
       await this.journal.write(tx, who, [{ action: 'auth.login', resource: `user:${name.slice(0, 256)}`, outcome: 'failure', detail: { source, reason } }]);
@@ -81,7 +88,7 @@ export class LoginThrottle {
 
   /** A success from this address clears the account's counters (not the address's: it may be guessing others). */
   async succeeded(name: string, address: string): Promise<void> {
-    const keys = [pairKey(name, address), `user:${name}`];
+    const keys = [pairKey(name, address), `user:${keyName(name)}`];
     // Read first: Basic on every request must not turn every request into a write.
     if ((await existingCounters(this.db, keys)).length) await deleteCounters(this.db, keys);
   }

@@ -32,6 +32,10 @@ export function infrastructureError(err: unknown): BerthError | undefined {
   if (STORAGE_FAILING[code]) {
     return new BerthError('STORAGE_UNAVAILABLE', { retryAfterSeconds: 30, cause: err, message: `the registry's storage is ${code === 'EROFS' ? 'read-only' : 'failing'}; try again later`, detail: { cause: STORAGE_FAILING[code] } });
   }
+  // Text PostgreSQL cannot hold (a NUL character, sent in a query parameter or a JSON body) names nothing stored.
+  if (code === '22021' || code === '22P05') {
+    return new BerthError('REQUEST_MALFORMED', { cause: err, message: 'the request holds text with a NUL character (U+0000) or another character that cannot be stored' });
+  }
   const pgCause = POSTGRES_UNAVAILABLE[code] ?? (/^08/.test(code) ? 'unreachable' : undefined);
   if (pgCause) {
     return new BerthError('DATABASE_UNAVAILABLE', { retryAfterSeconds: 5, cause: err, message: `the metadata database is ${pgCause}; try again later`, detail: { cause: pgCause } });
