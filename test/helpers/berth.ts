@@ -119,10 +119,10 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
 
 /** Runs a berth CLI command against a data dir; resolves with exit code and output. */
 export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  // A command run with only --data against a server's data dir on PostgreSQL needs that database.
+  // A command run against a server's data dir on PostgreSQL needs that database (a config file a test
+  // wrote itself does not name it).
   const dataAt = args.indexOf('--data');
-  const marker = dataAt >= 0 && !args.includes('--config') ? postgresMarker(args[dataAt + 1]) : undefined;
-  const dbEnv: Record<string, string> = marker ? { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: marker } : {};
+  const dbEnv = dataAt >= 0 ? databaseEnvOf(args[dataAt + 1]) : {};
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...dbEnv, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) p.stdin!.end(input);
@@ -153,6 +153,12 @@ export function testDatabase(): 'sqlite' | 'postgres' {
 export async function testDatabaseEnv(dataDir: string): Promise<Record<string, string>> {
   if (testDatabase() !== 'postgres') return {};
   return { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: await postgresFor(dataDir) };
+}
+
+/** The environment that points a process at the PostgreSQL database made for a data dir (none: SQLite). */
+export function databaseEnvOf(dataDir: string | undefined): Record<string, string> {
+  const url = postgresMarker(dataDir);
+  return url ? { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: url } : {};
 }
 
 /** The file in a data dir naming the PostgreSQL database made for it. */

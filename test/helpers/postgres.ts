@@ -26,10 +26,30 @@ async function adminClient(): Promise<pg.Client> {
   return admin;
 }
 
+let swept = false;
+
+/** Databases of test processes that are gone (killed runs never dropped theirs). */
+async function sweep(admin: pg.Client): Promise<void> {
+  swept = true;
+  const rows = (await admin.query<{ datname: string }>("select datname from pg_database where datname like 'berth%'")).rows;
+  for (const { datname } of rows) {
+    const m = /_(\d+)_[a-z0-9]+_\d+$/.exec(datname);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // still running
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    await admin.query(`drop database if exists ${datname} with (force)`).catch(() => undefined);
+  }
+}
+
 export async function createTestDatabase(prefix = 'berth_test'): Promise<TestDatabase> {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${++counter}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const admin = await adminClient();
   try {
+    if (!swept) await sweep(admin);
     await admin.query(`create database ${name}`);
   } finally {
     await admin.end();

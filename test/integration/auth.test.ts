@@ -299,7 +299,7 @@ describe('personal access tokens', () => {
       assert.ok(!list.stdout.includes(secret.slice(23)), 'list never shows the secret');
       const stored = openTestDb(b.dataDir, { readonly: true });
       const contents = await stored.contents().finally(() => stored.close());
-      assert.ok(contents.length > 10_000 && contents.includes(Buffer.from('dave')), 'the database was read');
+      assert.ok(contents.includes(Buffer.from('ci-app')), 'the database was read');
       assert.ok(!contents.includes(Buffer.from(secret)), 'the database does not hold the secret');
 
       assert.equal((await runCli(['token', 'revoke', id, '--data', b.dataDir])).code, 0);

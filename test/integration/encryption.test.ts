@@ -7,7 +7,7 @@ import { chmod, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { CLI, freePort, removeDir, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
+import { CLI, databaseEnvOf, freePort, removeDir, runCli, startBerth, tempDir, type BerthProcess } from '../helpers/berth.js';
 import { pushBlob, pushRandomImage, sha256 } from '../helpers/oci.js';
 import { spawn } from 'node:child_process';
 
@@ -74,7 +74,7 @@ class Registry {
     const port = await freePort();
     return new Promise((resolve, reject) => {
       const p = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', this.dataDir, '--config', this.config], {
-        env: { ...process.env, BERTH_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...databaseEnvOf(this.dataDir), BERTH_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       p.stdout!.on('data', (d) => (out += d));

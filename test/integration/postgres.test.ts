@@ -37,6 +37,10 @@ describe('PostgreSQL', () => {
       const list = await runCli(['user', 'list', '--data', dir, '--config', b.configFile]);
       assert.equal(list.code, 0, list.stderr);
       assert.match(list.stdout, /pgdev/);
+      const gc = await runCli(['gc', '--grace', '0', '--json', '--data', dir, '--config', b.configFile]);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.equal(typeof (JSON.parse(gc.stdout) as { blobsRemoved: number }).blobsRemoved, 'number');
+      assert.equal((await fetch(`${b.url}/v2/pg/app/manifests/v1`, { headers: { accept: MT.ociManifest } })).status, 200, 'gc beside the server kept what is referenced');
       assert.ok(!existsSync(path.join(dir, 'berth.db')));
     } finally {
       await b.stop();
