@@ -121,6 +121,8 @@ describe('PostgreSQL', () => {
       assert.equal(readyAgain, 200);
       const list = await (await fetch(`${b.url}/v2/pg/gone/tags/list`)).json() as { tags: string[] };
       assert.deepEqual(list.tags, ['v1', 'v3']);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; exit ${b.proc.exitCode} ${b.proc.signalCode}; last log lines:\n${b.logs.slice(-8).join('\n')}`, { cause: e });
     } finally {
       await b.stop();
       await proxy.close();

@@ -75,11 +75,13 @@ export async function openPostgres(opts: PostgresOptions): Promise<MetadataStore
   pool.on('error', () => undefined);
   const adapter: PostgresPool = {
     connect: async () => {
+      let client: pg.PoolClient;
       try {
-        return (await pool.connect()) as unknown as PostgresPoolClient;
+        client = await pool.connect();
       } catch (e) {
         throw new DatabaseUnreachableError(e);
       }
+      return guarded(client);
     },
     end: () => pool.end(),
   };
@@ -112,6 +114,42 @@ export async function openPostgres(opts: PostgresOptions): Promise<MetadataStore
     relaxed: (fn) => transaction(fn, true),
     relaxedTransaction: (fn) => transaction(fn, true),
     async close() { await db.destroy(); },
+  };
+}
+
+const BROKEN = Symbol('berth.pg.broken');
+type Guarded = pg.PoolClient & { [BROKEN]?: boolean };
+
+/** A lost connection: no SQLSTATE (the server never answered), only the socket's or the driver's word. */
+const connectionLost = (e: unknown): boolean => {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  return code === undefined && /connection terminated|not queryable|connection error|ended unexpectedly/i.test((e as Error)?.message ?? '');
+};
+
+/**
+ * A pooled client as Kysely uses it. The pool listens for errors only while a client is idle: a connection
+ * lost while checked out (between a transaction's statements) would raise an 'error' event nobody handles
+ * and end the process. Such a client is marked, its queries fail as DATABASE_UNAVAILABLE, and it is
+ * destroyed when released instead of going back to the pool.
+ */
+function guarded(client: Guarded): PostgresPoolClient {
+  if (!(BROKEN in client)) {
+    client[BROKEN] = false;
+    client.on('error', () => { client[BROKEN] = true; });
+  }
+  const query = async (text: string, params: readonly unknown[]) => {
+    try {
+      return await client.query(text, params as unknown[]);
+    } catch (e) {
+      if (!connectionLost(e)) throw e;
+      client[BROKEN] = true;
+      throw new DatabaseUnreachableError(e);
+    }
+  };
+  return {
+    query: query as unknown as PostgresPoolClient['query'],
+    release: () => client.release(client[BROKEN] ? true : undefined),
   };
 }
 
