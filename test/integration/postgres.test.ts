@@ -48,7 +48,7 @@ describe('PostgreSQL', () => {
     }
   });
 
-  test('two processes on one database are one registry: pushes, tags and tokens of one hold on the other', async () => {
+  test('two processes on one database are one registry: pushes, tags, tokens and revocations of one hold on the other', async () => {
     const shared = await tempDir('berth-pg-shared-');
     const db = await createTestDatabase('berth_pg_two');
     const config = {
@@ -76,6 +76,15 @@ describe('PostgreSQL', () => {
       const again = await fetch(`${a.url}/v2/team/app/manifests/v1`, { method: 'HEAD', headers: { ...headers, accept: MT.ociManifest } });
       assert.equal(again.headers.get('docker-content-digest'), moved);
       assert.notEqual(moved, pushed);
+      // An access token made beside A works on B, and once revoked there, no longer does, at once.
+      const created = await runCli(['token', 'create', 'admin', '--name', 'shared', '--scope', 'team/*:pull', '--data', a.dataDir, '--config', a.configFile]);
+      assert.equal(created.code, 0, created.stderr);
+      const secret = created.stdout.trim().split('\n').pop()!;
+      const id = /created token ([0-9a-f]{12})/.exec(created.stdout)![1];
+      const viaB = () => fetch(`${b.url}/v2/team/app/tags/list`, { headers: { authorization: basic('admin', secret) } });
+      assert.equal((await viaB()).status, 200);
+      assert.equal((await runCli(['token', 'revoke', id, '--data', a.dataDir, '--config', a.configFile])).code, 0);
+      assert.equal((await viaB()).status, 401, 'revoked through the shared database: refused by B on the next request');
       // One audit chain for both, intact.
       const verify = await runCli(['audit', 'verify', '--data', a.dataDir, '--config', a.configFile]);
       assert.equal(verify.code, 0, verify.stdout + verify.stderr);
