@@ -88,7 +88,7 @@ export async function ldapDirectory(config: ResolvedConfig): Promise<LdapDirecto
   if (!l.enabled) return undefined;
   // Loaded only when configured: most commands and registries never need the LDAP client.
   const { LdapDirectory } = await import('./auth/ldap/ldap-directory.js');
-  const bindPassword = l.bindPasswordFile ? readFileSync(l.bindPasswordFile, 'utf8').replace(/\r?\n$/, '') : l.bindPassword;
+  const bindPassword = l.bindPasswordFile ? readSecretFile('auth.ldap.bindPasswordFile', l.bindPasswordFile) : l.bindPassword;
   return new LdapDirectory({
     url: l.url!, bindDn: l.bindDn, bindPassword, startTls: l.startTls, caFile: l.caFile, insecureSkipVerify: l.insecureSkipVerify, timeoutMs: l.timeout,
     userBaseDn: l.userBaseDn!, userFilter: l.userFilter, usernameAttribute: l.usernameAttribute, emailAttribute: l.emailAttribute,
@@ -155,16 +155,20 @@ function openMetadata(config: ResolvedConfig): Promise<MetadataStore> {
   if (d.dialect === 'postgres') {
     const pgc = d.postgres;
     return openPostgres({
-      url: pgc.url!, password: pgc.passwordFile ? readSecretFile(pgc.passwordFile) : undefined, poolSize: pgc.poolSize,
+      url: pgc.url!, password: pgc.passwordFile ? readSecretFile('database.postgres.passwordFile', pgc.passwordFile) : undefined, poolSize: pgc.poolSize,
       statementTimeoutMs: pgc.statementTimeout * 1000, connectTimeoutMs: pgc.connectTimeout * 1000,
     });
   }
   return openSqlite({ path: d.sqlite.path, lockTimeoutMs: d.sqlite.lockTimeout * 1000 });
 }
 
-/** A secret kept in a file: its content without the trailing newline editors add. */
-function readSecretFile(file: string): string {
-  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+/** A secret kept in a file (`setting` names it): its content without the trailing newline editors add. */
+function readSecretFile(setting: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new Error(`cannot read ${setting} ${file}: ${(e as Error).message}`);
+  }
 }
 
 export async function createBerth(config: ResolvedConfig, log?: Logger, plugins: BerthPlugins = {}, opts: { spool?: boolean } = {}): Promise<Berth> {
@@ -279,12 +283,7 @@ async function openEncryption(config: ResolvedConfig, meta: MetadataStore, inner
   } else {
     const { module, tokenLabel, pinFile, keyLabel } = enc.pkcs11;
     where = `the PKCS#11 token "${tokenLabel}" (keys labelled "${keyLabel}")`;
-    let pin: string;
-    try {
-      pin = readFileSync(pinFile!, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new Error(`cannot read storage.encryption.pkcs11.pinFile ${pinFile}: ${(e as Error).message}`);
-    }
+    const pin = readSecretFile('storage.encryption.pkcs11.pinFile', pinFile!);
     // Loaded only here: a registry without an HSM never loads the native binding.
     const { Pkcs11KeyProvider } = await import('./storage/encryption/pkcs11-key-provider.js');
     provider = await Pkcs11KeyProvider.open({ module: module!, tokenLabel: tokenLabel!, pin, keyLabel });

@@ -2,9 +2,9 @@
 // migrations. Dialects (dialects/sqlite.ts; PostgreSQL beside it) open it.
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from './migrations/index.js';
+import type { Database } from './schema.js';
 
 export type { Dialect };
-import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Kysely<Database> | Transaction<Database>;

@@ -17,7 +17,7 @@ const EVENTS_LOCK = 0x65766e74; // "evnt"
  * PostgreSQL concurrent transactions would take ids in one order and commit in another, so appending
  * holds a lock until commit (appends come last in their transactions, so it is held briefly).
  */
-export async function insertEvents(tx: Tx, rows: NewEventRow[], dialect: Dialect = 'sqlite'): Promise<number[]> {
+export async function insertEvents(tx: Tx, rows: NewEventRow[], dialect: Dialect): Promise<number[]> {
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${EVENTS_LOCK})`.execute(tx);
   const ids: number[] = [];
   for (let i = 0; i < rows.length; i += 500) {

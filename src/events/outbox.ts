@@ -22,7 +22,8 @@ export class Outbox {
   readonly instanceID = randomUUID();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly opts: { publicAddr?: string; dialect?: Dialect } = {}) {}
+  /** `dialect`: the store's (event ids are handed out in commit order differently on each). */
+  constructor(private readonly opts: { publicAddr?: string; dialect: Dialect }) {}
 
   /**
    * Whether anyone wants events of an on-demand type now (pull events: main.ts asks whether a webhook

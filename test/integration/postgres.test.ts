@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ADMIN_PASSWORD, freePort, removeDir, runCli, startBerth, tempDir } from '../helpers/berth.js';
-import { MT, pushRandomImage } from '../helpers/oci.js';
+import { MT, pushRandomImage, tryPushImage } from '../helpers/oci.js';
 import { PG, createTestDatabase } from '../helpers/postgres.js';
 
 const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
@@ -141,21 +141,11 @@ describe('PostgreSQL', () => {
   });
 });
 
-/** Pushes a small image with the given headers; returns the manifest digest. */
+/** Pushes a tiny image with the given headers; returns the manifest digest. */
 async function pushWithToken(url: string, name: string, tag: string, headers: Record<string, string>): Promise<string> {
-  const { randomBytes, createHash } = await import('node:crypto');
-  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', n: randomBytes(8).toString('hex') }));
-  const start = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: 'POST', headers });
-  assert.equal(start.status, 202, await start.clone().text());
-  const loc = new URL(start.headers.get('location')!, url);
-  loc.searchParams.set('digest', sha(config));
-  const put = await fetch(loc, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: config });
-  assert.equal(put.status, 201, await put.clone().text());
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [] }));
-  const m = await fetch(`${url}/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { ...headers, 'content-type': MT.ociManifest }, body: manifest });
-  assert.equal(m.status, 201, await m.clone().text());
-  return sha(manifest);
+  const r = await tryPushImage(url, name, tag, headers);
+  assert.equal(r.status, 201);
+  return r.digest;
 }
 
 /** A TCP proxy to a local port that can be cut (every connection reset, new ones refused) and resumed. */

@@ -240,3 +240,15 @@ describe('parseListen', () => {
     assert.deepEqual(parseListen('registry.local:80'), { host: 'registry.local', port: 80 });
   });
 });
+
+describe('database.postgres', () => {
+  test('postgres needs a postgres:// URL naming the database; the environment sets it', () => {
+    configError(() => loadConfig({ env: { BERTH_DATABASE__DIALECT: 'postgres' } }), /database\.dialect postgres needs database\.postgres\.url/);
+    configError(() => loadConfig({ env: { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: 'mysql://db/berth' } }), /postgres:\/\/ URL/);
+    configError(() => loadConfig({ env: { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: 'postgres://db' } }), /naming the database/);
+    const c = loadConfig({ env: { BERTH_DATABASE__DIALECT: 'postgres', BERTH_DATABASE__POSTGRES__URL: 'postgres://berth@db:5432/berth' } });
+    assert.equal(c.database.dialect, 'postgres');
+    assert.equal(c.database.postgres.url, 'postgres://berth@db:5432/berth');
+    assert.equal(c.database.postgres.poolSize, 10);
+  });
+});
