@@ -55,6 +55,14 @@ export class Accounts {
     return r ? toUser(r) : undefined;
   }
 
+  /** The user a bearer token names, with the access generation of now (one statement). */
+  async forBearer(name: string): Promise<{ user: User; accessGeneration: number } | undefined> {
+    const r = await this.lookups.find(name);
+    if (!r) return undefined;
+    const { accessGeneration, ...row } = r;
+    return { user: toUser(row), accessGeneration };
+  }
+
   async byId(id: number): Promise<User | undefined> {
     const r = await findUserById(this.db, id);
     return r ? toUser(r) : undefined;

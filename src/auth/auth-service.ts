@@ -2,6 +2,7 @@
 import { TOKEN_PREFIX, type AccessToken, type AccessTokens } from './access-tokens.js';
 import type { Accounts } from './accounts.js';
 import type { Db } from '../db/database.js';
+import { accessGeneration } from '../db/users.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Authorizer } from './authorizer.js';
 import type { Principal } from './principal.js';
@@ -180,9 +181,10 @@ export class AuthService {
   async bearer(token: string): Promise<Principal> {
     const claims = await this.tokens.verifyAccess(token);
     if (claims.subject === '') return { kind: 'anonymous' };
-    const u = await this.accounts.byName(claims.subject);
+    const found = await this.accounts.forBearer(claims.subject);
+    const u = found?.user;
     // Disabling a user or resetting their tokens takes effect on the next request, not at expiry.
-    if (!u || u.disabled) throw new TokenError('account disabled or removed');
+    if (!found || !u || u.disabled) throw new TokenError('account disabled or removed');
     const origin = claims.origin ?? {};
     if (!stillValid(u, claims.issuedAt, origin)) throw new TokenError('revoked');
     // Minted with an access token (personal or robot): it dies when that token is revoked, expires or is replaced.
@@ -190,6 +192,8 @@ export class AuthService {
     const source = claims.authSource === 'token' || claims.authSource === 'robot' ? claims.authSource : u.source;
     return {
       kind: 'user', id: u.id, name: u.name, admin: u.admin, source, via: 'token', grant: claims.access,
+      // Roles changed since it was issued (in any process: the generation is read with the user).
+      ...(origin.accessGeneration !== found.accessGeneration ? { grantStale: true } : {}),
       // The limits of the access token it was minted with hold for everything it is used for (the catalog too).
       ...(origin.limit ? { limit: origin.limit } : {}), generation: u.tokensValidAfter, ...(origin.tokenId ? { tokenId: origin.tokenId } : {}),
     };
@@ -197,10 +201,12 @@ export class AuthService {
 
   async issue(p: Principal, requested: ResourceScope[], offline: boolean): Promise<IssuedToken> {
     const az = this.authorizer(p);
+    // Read before the roles: a change that commits in between leaves the token stale, never too generous.
+    const ag = p.kind === 'user' ? await accessGeneration(this.db) : undefined;
     const granted = await az.grant(requested);
     const subject = p.kind === 'user' ? p.name : '';
     const source = p.kind === 'user' ? p.source : 'anonymous';
-    const origin: TokenOrigin | undefined = p.kind === 'user' ? { generation: p.generation, tokenId: p.tokenId, limit: p.limit ?? undefined } : undefined;
+    const origin: TokenOrigin | undefined = p.kind === 'user' ? { generation: p.generation, tokenId: p.tokenId, limit: p.limit ?? undefined, accessGeneration: ag } : undefined;
     const t = await this.tokens.issueAccess(subject, granted, source, origin);
     // No refresh token for an access-token login: a refresh would not carry the token's limits (policy.ts decides).
     const refreshToken = offline && p.kind === 'user' && (await az.can({ type: 'account', name: p.name }, 'refresh')) ? await this.tokens.issueRefresh(p.name, p.source, { generation: p.generation }) : undefined;

@@ -67,8 +67,8 @@ export type Context = RepositoryContext | OrganizationContext;
 /**
  * Why a decision is asked. `now`: what the principal may do at this moment, from its roles (lists, the
  * management API, the handlers' ownership checks). `request`: a registry request's own check, where a
- * bearer token answers with the grant it was issued with. `issue`: a registry token being issued (it
- * carries registry actions only).
+ * bearer token answers with the grant it was issued with while no role changed since. `issue`: a registry
+ * token being issued (it carries registry actions only).
  */
 export type Basis = 'now' | 'request' | 'issue';
 
@@ -86,7 +86,12 @@ const fullAdmin = (p: Principal): boolean => p.kind === 'user' && p.admin && !p.
  */
 export function decide(p: Principal, resource: Resource, action: string, settings: PolicySettings, ctx?: Context, basis: Basis = 'now'): Verdict {
   // A registry request with a bearer token carries the decision taken when the token was issued: its grant.
-  if (basis === 'request' && p.kind === 'user' && p.via === 'token') return grantCovers(p.grant, resource, action);
+  // Once roles, memberships or visibility changed (anywhere), the grant only bounds a decision taken afresh.
+  if (basis === 'request' && p.kind === 'user' && p.via === 'token') {
+    if (!grantCovers(p.grant, resource, action)) return false;
+    if (!p.grantStale) return true;
+    basis = 'now';
+  }
   // Registry tokens carry registry actions only; management goes through /api/v1.
   if (basis === 'issue' && resource.type !== 'registry' && !(resource.type === 'repository' && REGISTRY_ACTIONS.has(action))) return false;
   // With anonymous access turned off, public content is public to accounts only.

@@ -10,6 +10,8 @@ export type Principal =
     via: 'basic' | 'token' | 'session';
     /** a bearer token's grant */
     grant?: ResourceScope[];
+    /** the grant was decided before roles last changed: it bounds the decision, which is taken afresh */
+    grantStale?: boolean;
     /** a personal access token's limits: repository patterns and actions */
     limit?: TokenScope[] | null;
     /** the account's credential generation when it authenticated (tokens minted now die when it moves) */

@@ -50,15 +50,17 @@ export interface AccessClaims {
 /**
  * What a token was minted with, so that it dies with it: the account's credential generation
  * (tokens_valid_after: a password change, disabling or revocation moves it), the access token used to log in,
- * and that access token's repository limits.
+ * that access token's repository limits, and the access generation its grant was decided at (roles changed
+ * since: the grant is decided afresh).
  */
-export interface TokenOrigin { generation?: number; tokenId?: string; limit?: { pattern: string; actions: string[] }[] }
+export interface TokenOrigin { generation?: number; tokenId?: string; limit?: { pattern: string; actions: string[] }[]; accessGeneration?: number }
 
 function originClaims(o: TokenOrigin | undefined): Record<string, unknown> {
   if (!o) return {};
   return {
     ...(o.generation !== undefined ? { cg: o.generation } : {}),
     ...(o.tokenId !== undefined ? { tid: o.tokenId } : {}),
+    ...(o.accessGeneration !== undefined ? { ag: o.accessGeneration } : {}),
     ...(o.limit ? { lim: o.limit.map((l) => ({ pattern: l.pattern, actions: l.actions })) } : {}),
   };
 }
@@ -67,6 +69,7 @@ function originOf(p: JWTPayload): TokenOrigin {
   const o: TokenOrigin = {};
   if (typeof p.cg === 'number') o.generation = p.cg;
   if (typeof p.tid === 'string') o.tokenId = p.tid;
+  if (typeof p.ag === 'number') o.accessGeneration = p.ag;
   if (Array.isArray(p.lim)) {
     o.limit = (p.lim as unknown[]).filter((l): l is { pattern: string; actions: string[] } => typeof l === 'object' && l !== null && typeof (l as { pattern: unknown }).pattern === 'string'
       && Array.isArray((l as { actions: unknown }).actions) && (l as { actions: unknown[] }).actions.every((a) => typeof a === 'string'));

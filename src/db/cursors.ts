@@ -1,6 +1,6 @@
 // Positions of background readers (table cursors): event consumers (named `consumer:NAME`, over event
 // ids) and the syslog forwarder (over audit sequence numbers). One more row, `probe:write`, is no reader's:
-// readiness moves it to see whether the database takes writes.
+// readiness moves it to see whether the database takes writes. `access` is the access generation (below).
 import type { Tx } from './database.js';
 
 /** The cursor name of an event consumer; pruning the outbox looks at exactly these. */
@@ -44,4 +44,15 @@ const WRITE_PROBE = 'probe:write';
 /** The readiness probe's write: one small row moved to `now` (a real write, which a full or read-only database refuses). */
 export async function probeWrite(db: Tx, now: number): Promise<void> {
   await setCursor(db, WRITE_PROBE, now);
+}
+
+/** The cursor every change to roles, memberships, visibility or administrators moves. */
+export const ACCESS_CURSOR = 'access';
+
+/**
+ * Moves the access generation, in the transaction of a change to who may do what, so that every process
+ * sees the change and the new generation together: bearer tokens minted before it are decided afresh.
+ */
+export async function bumpAccessGeneration(tx: Tx): Promise<void> {
+  await tx.updateTable('cursors').set((eb) => ({ value: eb('value', '+', 1) })).where('name', '=', ACCESS_CURSOR).execute();
 }

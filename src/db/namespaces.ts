@@ -2,6 +2,7 @@
 // and an organization cannot share a name). What ownership means is auth/namespaces.ts's.
 import { underPathRange } from '../lib/glob.js';
 import type { Tx } from './database.js';
+import { bumpAccessGeneration } from './cursors.js';
 
 /** Repository names in a namespace (`ns/...`), in order, at most `limit`. */
 export async function namespaceRepositories(db: Tx, ns: string, limit: number): Promise<string[]> {
@@ -14,6 +15,7 @@ export async function forgetNamespaceSettings(tx: Tx, ns: string): Promise<void>
   const { from, to } = underPathRange(ns);
   await tx.deleteFrom('repository_settings').where('name', '>=', from).where('name', '<', to).execute();
   await tx.deleteFrom('repository_members').where('repository_name', '>=', from).where('repository_name', '<', to).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Who owns a namespace: a user, an organization, or nobody. */

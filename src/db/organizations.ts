@@ -4,6 +4,7 @@
 // a team's id) without a foreign key. What a role allows is auth/policy.ts's; an organization's id by name is
 // findOrganizationId (webhook-endpoints.ts).
 import type { Tx } from './database.js';
+import { bumpAccessGeneration } from './cursors.js';
 
 export type SubjectKind = 'user' | 'team';
 /** A role's holder: a user's or a team's id. */
@@ -31,22 +32,26 @@ export async function listOrganizations(db: Tx): Promise<OrganizationRow[]> {
 /** Creates an organization; returns its id. */
 export async function insertOrganization(tx: Tx, name: string, isPublic: boolean, now: number): Promise<number> {
   const { id } = await tx.insertInto('organizations').values({ name, public: isPublic ? 1 : 0, created_at: now }).returning('id').executeTakeFirstOrThrow();
+  await bumpAccessGeneration(tx);
   return Number(id);
 }
 
 export async function setOrganizationPublic(tx: Tx, id: number, isPublic: boolean): Promise<void> {
   await tx.updateTable('organizations').set({ public: isPublic ? 1 : 0 }).where('id', '=', id).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Deletes the organization row; its teams, their members and its roles go with it (foreign keys). */
 export async function deleteOrganization(tx: Tx, id: number): Promise<void> {
   await tx.deleteFrom('organizations').where('id', '=', id).execute();
+  await bumpAccessGeneration(tx);
 }
 
 // Roles on an organization.
 
 export async function addOrgMember(tx: Tx, orgId: number, subject: SubjectRef, role: string): Promise<void> {
   await tx.insertInto('org_members').values({ org_id: orgId, subject_kind: subject.kind, subject_id: subject.id, role }).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Replaces a subject's role on an organization (null: removes it); returns the role it had, or null. */
@@ -54,6 +59,7 @@ export async function replaceOrgRole(tx: Tx, orgId: number, subject: SubjectRef,
   const before = await tx.deleteFrom('org_members').where('org_id', '=', orgId).where('subject_kind', '=', subject.kind).where('subject_id', '=', subject.id)
     .returning('role').executeTakeFirst();
   if (role) await addOrgMember(tx, orgId, subject, role);
+  else if (before) await bumpAccessGeneration(tx);
   return before?.role ?? null;
 }
 
@@ -69,6 +75,7 @@ export async function replaceRepositoryRole(tx: Tx, repository: string, subject:
   const before = await tx.deleteFrom('repository_members').where('repository_name', '=', repository).where('subject_kind', '=', subject.kind).where('subject_id', '=', subject.id)
     .returning('role').executeTakeFirst();
   if (role) await tx.insertInto('repository_members').values({ repository_name: repository, subject_kind: subject.kind, subject_id: subject.id, role }).execute();
+  if (role || before) await bumpAccessGeneration(tx);
   return before?.role ?? null;
 }
 
@@ -88,6 +95,7 @@ export async function setRepositoryPublic(tx: Tx, repository: string, isPublic: 
   const value = isPublic === null ? null : isPublic ? 1 : 0;
   await tx.insertInto('repository_settings').values({ name: repository, public: value })
     .onConflict((oc) => oc.column('name').doUpdateSet({ public: value })).execute();
+  await bumpAccessGeneration(tx);
 }
 
 // Teams and their members.
@@ -136,17 +144,21 @@ export async function teamNames(db: Tx, ids: number[]): Promise<Map<number, stri
 /** Adds a member by hand; false when the user already was one. */
 export async function addTeamMember(tx: Tx, teamId: number, userId: number): Promise<boolean> {
   const res = await tx.insertInto('team_members').values({ team_id: teamId, user_id: userId }).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  const added = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  if (added) await bumpAccessGeneration(tx);
+  return added;
 }
 
 /** Adds a member that the directory group of the team brought (the directory sync may remove it again). */
 export async function addDirectoryTeamMember(tx: Tx, teamId: number, userId: number): Promise<void> {
   await tx.insertInto('team_members').values({ team_id: teamId, user_id: userId, source: 'directory' }).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Removes a member; returns how it had become one, or undefined when it was none. */
 export async function removeTeamMember(tx: Tx, teamId: number, userId: number): Promise<string | undefined> {
   const gone = await tx.deleteFrom('team_members').where('team_id', '=', teamId).where('user_id', '=', userId).returning('source').executeTakeFirst();
+  if (gone) await bumpAccessGeneration(tx);
   return gone?.source;
 }
 
@@ -155,11 +167,14 @@ export async function deleteTeamAndRoles(tx: Tx, id: number): Promise<void> {
   await tx.deleteFrom('org_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
   await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', '=', id).execute();
   await tx.deleteFrom('teams').where('id', '=', id).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Deletes the roles given to these teams on repositories. */
 export async function deleteTeamsRepositoryRoles(tx: Tx, teamIds: number[]): Promise<void> {
-  if (teamIds.length) await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teamIds).execute();
+  if (!teamIds.length) return;
+  await tx.deleteFrom('repository_members').where('subject_kind', '=', 'team').where('subject_id', 'in', teamIds).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Makes a team follow a directory group (null: stop following; its members then count as added by hand). */

@@ -2,6 +2,7 @@
 // what removing a whole repository deletes with it.
 import { sql } from 'kysely';
 import type { Tx } from './database.js';
+import { bumpAccessGeneration } from './cursors.js';
 import type { Dialect } from './migrations/index.js';
 
 export async function findRepositoryId(db: Tx, name: string): Promise<number | undefined> {
@@ -86,5 +87,6 @@ export async function deleteRepositoryRows(tx: Tx, id: number, name: string): Pr
   await tx.deleteFrom('uploads').where('repository_id', '=', id).execute();
   await tx.deleteFrom('repository_settings').where('name', '=', name).execute();
   await tx.deleteFrom('repository_members').where('repository_name', '=', name).execute();
+  await bumpAccessGeneration(tx);
   await tx.deleteFrom('repositories').where('id', '=', id).execute();
 }

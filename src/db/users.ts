@@ -5,6 +5,7 @@ import type { Selectable } from 'kysely';
 import type { Db, Tx } from './database.js';
 import { param, PreparedQuery } from './prepared.js';
 import type { UsersTable } from './schema.js';
+import { ACCESS_CURSOR, bumpAccessGeneration } from './cursors.js';
 
 type UserTableRow = Selectable<UsersTable>;
 
@@ -34,19 +35,28 @@ export async function findUserByName(db: Tx, name: string): Promise<UserRow | un
 
 /**
  * The user lookup every bearer-token request makes (a disabled user or reset tokens take effect at once,
- * in every process), compiled once: building the query cost more than running it.
+ * in every process), with the access generation read in the same statement, compiled once: building the
+ * query cost more than running it.
  */
 export class UserLookups {
-  private readonly byName: PreparedQuery<UserTableRow>;
+  private readonly byName: PreparedQuery<UserTableRow & { access_generation: number | null }>;
 
   constructor(private readonly db: Db) {
-    this.byName = new PreparedQuery(() => db.selectFrom('users').selectAll().where('name', '=', param('name')));
+    this.byName = new PreparedQuery(() => db.selectFrom('users').selectAll('users')
+      .select((eb) => eb.selectFrom('cursors').select('cursors.value').where('cursors.name', '=', param('cursor')).as('access_generation'))
+      .where('users.name', '=', param('name')));
   }
 
-  async find(name: string): Promise<UserRow | undefined> {
-    const r = await this.byName.first(this.db, { name });
-    return r && toUserRow(r);
+  async find(name: string): Promise<(UserRow & { accessGeneration: number }) | undefined> {
+    const r = await this.byName.first(this.db, { name, cursor: ACCESS_CURSOR });
+    return r && { ...toUserRow(r), accessGeneration: Number(r.access_generation ?? 0) };
   }
+}
+
+/** The access generation now (db/cursors.ts bumpAccessGeneration). */
+export async function accessGeneration(db: Tx): Promise<number> {
+  const r = await db.selectFrom('cursors').select('value').where('name', '=', ACCESS_CURSOR).executeTakeFirst();
+  return Number(r?.value ?? 0);
 }
 
 export async function findUserById(db: Tx, id: number): Promise<UserRow | undefined> {
@@ -81,6 +91,8 @@ export async function insertUser(tx: Tx, u: { name: string; passwordHash: string
   await tx.insertInto('users').values({
     name: u.name, password_hash: u.passwordHash, is_admin: u.admin ? 1 : 0, disabled: 0, source: u.source, tokens_valid_after: 0, created_at: u.createdAt,
   }).execute();
+  // A new user's name is a namespace that had no owner.
+  await bumpAccessGeneration(tx);
 }
 
 /** The robots of an organization (`ORG+NAME`), by name. */
@@ -92,6 +104,7 @@ export async function robotsOf(db: Tx, org: string): Promise<UserRow[]> {
 /** Deletes every robot of an organization. */
 export async function deleteRobotsOf(tx: Tx, org: string): Promise<void> {
   await tx.deleteFrom('users').where('source', '=', 'robot').where('name', '>=', `${org}+`).where('name', '<', `${org},`).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Deletes a user and the roles given to it (role rows name their subject without a foreign key). */
@@ -99,6 +112,7 @@ export async function deleteUserAndRoles(tx: Tx, id: number): Promise<void> {
   await tx.deleteFrom('org_members').where('subject_kind', '=', 'user').where('subject_id', '=', id).execute();
   await tx.deleteFrom('repository_members').where('subject_kind', '=', 'user').where('subject_id', '=', id).execute();
   await tx.deleteFrom('users').where('id', '=', id).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Disables (moving the token generation to `now`) or enables a user; false when there is no such user. */
@@ -115,6 +129,7 @@ export async function setPasswordHash(tx: Tx, id: number, hash: string, now: num
 
 export async function setUserAdmin(tx: Tx, id: number, admin: boolean): Promise<void> {
   await tx.updateTable('users').set({ is_admin: admin ? 1 : 0 }).where('id', '=', id).execute();
+  await bumpAccessGeneration(tx);
 }
 
 /** Whether an active administrator other than `id` exists. */
@@ -138,6 +153,9 @@ const directoryColumns = (f: DirectoryFields) => ({
 });
 
 export async function updateDirectoryFields(tx: Tx, id: number, f: DirectoryFields): Promise<void> {
+  // Written on every login: the access generation moves only when the directory changed the administrator flag.
+  const promoted = await tx.updateTable('users').set({ is_admin: f.admin ? 1 : 0 }).where('id', '=', id).where('is_admin', '!=', f.admin ? 1 : 0).executeTakeFirst();
+  if (Number(promoted.numUpdatedRows) > 0) await bumpAccessGeneration(tx);
   await tx.updateTable('users').set(directoryColumns(f)).where('id', '=', id).execute();
 }
 
@@ -145,7 +163,9 @@ export async function updateDirectoryFields(tx: Tx, id: number, f: DirectoryFiel
 export async function insertDirectoryUser(tx: Tx, name: string, f: DirectoryFields, now: number): Promise<boolean> {
   const res = await tx.insertInto('users').values({ name, password_hash: null, disabled: 0, source: 'ldap', tokens_valid_after: 0, created_at: now, ...directoryColumns(f) })
     .onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  const created = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  if (created) await bumpAccessGeneration(tx);
+  return created;
 }
 
 /** A user's id and source by name. */

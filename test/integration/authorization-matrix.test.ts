@@ -183,6 +183,40 @@ describe('authorization matrix', () => {
     }
   });
 
+  test('a bearer token obtained before a role, a membership, visibility or administration is taken away is refused on its next request', async () => {
+    const open = REPOS[2];
+    const teamTok = await bearer('teamdev', PW, open.name);
+    const devTok = await bearer('dev1', PW, open.name);
+    const anonTok = `Bearer ${(await (await fetch(`${b.url}/token?${new URLSearchParams({ service: 'berth', scope: `repository:${open.name}:pull` })}`)).json() as { token: string }).token}`;
+    await cli(b, ['user', 'add', 'tmpadmin', '--password-stdin'], PW);
+    await cli(b, ['user', 'admin', 'tmpadmin']);
+    const adminTok = await bearer('tmpadmin', PW, 'acme/other');
+    check('teamdev token before', open, 'push', await attempt(open.name, 'push', teamTok), true, 401);
+    check('dev1 token before', open, 'push', await attempt(open.name, 'push', devTok), true, 401);
+    check('tmpadmin token before', REPOS[1], 'delete', await attempt('acme/other', 'delete', adminTok), true, 401);
+
+    await cli(b, ['team', 'remove', 'open', 'build', 'teamdev']);
+    check('teamdev token after leaving the team', open, 'push', await attempt(open.name, 'push', teamTok), false, 401);
+    check('teamdev token pulls what is public', open, 'pull', await attempt(open.name, 'pull', teamTok), true, 401);
+    check('dev1 token after an unrelated change', open, 'push', await attempt(open.name, 'push', devTok), true, 401);
+    await cli(b, ['org', 'role', 'open', 'dev1', 'none']);
+    check('dev1 token after losing the role', open, 'push', await attempt(open.name, 'push', devTok), false, 401);
+    await cli(b, ['repo', 'visibility', open.name, 'private']);
+    check('anonymous token after the repository went private', open, 'pull', await attempt(open.name, 'pull', anonTok), false, 401);
+    check('dev1 token after the repository went private', open, 'pull', await attempt(open.name, 'pull', devTok), false, 401);
+    await cli(b, ['user', 'admin', 'tmpadmin', '--revoke']);
+    check('tmpadmin token after losing administration', REPOS[1], 'delete', await attempt('acme/other', 'delete', adminTok), false, 401);
+    check('tmpadmin token pull after losing administration', REPOS[1], 'pull', await attempt('acme/other', 'pull', adminTok), false, 401);
+
+    // Put back what later tests rely on; a token obtained now works again.
+    await cli(b, ['repo', 'visibility', open.name, 'inherit']);
+    await cli(b, ['org', 'role', 'open', 'dev1', 'developer']);
+    await cli(b, ['team', 'add', 'open', 'build', 'teamdev']);
+    check('dev1 token after the role is given back', open, 'push', await attempt(open.name, 'push', devTok), true, 401);
+    check('teamdev token after rejoining', open, 'push', await attempt(open.name, 'push', teamTok), true, 401);
+    check('teamdev fresh token', open, 'push', await attempt(open.name, 'push', await bearer('teamdev', PW, open.name)), true, 401);
+  });
+
   test('removing a role or a team membership takes effect at once', async () => {
     await cli(b, ['team', 'remove', 'acme', 'build', 'teamdev']);
     check('teamdev after leaving the team', REPOS[0], 'push', await attempt('acme/app', 'push', basic('teamdev', PW)), false, 403);

@@ -85,6 +85,17 @@ describe('PostgreSQL', () => {
       assert.equal((await viaB()).status, 200);
       assert.equal((await runCli(['token', 'revoke', id, '--data', a.dataDir, '--config', a.configFile])).code, 0);
       assert.equal((await viaB()).status, 401, 'revoked through the shared database: refused by B on the next request');
+      // A role taken away through A ends what a bearer token B honours, on its next request.
+      const adminHeaders = { authorization: basic('admin', ADMIN_PASSWORD), 'content-type': 'application/json' };
+      const user = await fetch(`${a.url}/api/v1/users`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'carol', password: 'sunny-meadow-4711-zz' }) });
+      assert.equal(user.status, 201, await user.text());
+      const role = (r: string) => fetch(`${a.url}/api/v1/organizations/team/members/carol`, { method: 'PUT', headers: adminHeaders, body: JSON.stringify({ role: r }) });
+      assert.equal((await role('developer')).status, 204);
+      const carol = { authorization: `Bearer ${await tokenFor(b.url, 'repository:team/app:pull,push', 'carol', 'sunny-meadow-4711-zz')}` };
+      const pull = () => fetch(`${b.url}/v2/team/app/manifests/v1`, { method: 'HEAD', headers: { ...carol, accept: MT.ociManifest } });
+      assert.equal((await pull()).status, 200);
+      assert.equal((await fetch(`${a.url}/api/v1/organizations/team/members/carol`, { method: 'DELETE', headers: { authorization: adminHeaders.authorization } })).status, 204);
+      assert.equal((await pull()).status, 401, 'the role removed through A: B refuses the token issued before');
       // One audit chain for both, intact.
       const verify = await runCli(['audit', 'verify', '--data', a.dataDir, '--config', a.configFile]);
       assert.equal(verify.code, 0, verify.stdout + verify.stderr);

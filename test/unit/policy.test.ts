@@ -55,6 +55,17 @@ describe('decide', () => {
     assert.equal(decide(bearer, repo('acme/other'), 'pull', settings, reader, 'now'), true);
   });
 
+  test('a stale grant (roles changed since it was issued) only bounds a decision taken on the roles of now', () => {
+    const stale: Principal = { ...alice, via: 'token', grantStale: true, grant: [{ type: 'repository', name: 'acme/app', actions: ['pull', 'push'] }] };
+    assert.equal(decide(stale, repo('acme/app'), 'push', settings, undefined, 'request'), NEEDS_FACTS);
+    assert.equal(decide(stale, repo('acme/app'), 'push', settings, { ...reader, role: 'developer' }, 'request'), true);
+    assert.equal(decide(stale, repo('acme/app'), 'push', settings, reader, 'request'), false, 'the role went down to reader');
+    assert.equal(decide(stale, repo('acme/app'), 'pull', settings, reader, 'request'), true);
+    // Roles that grew since do not widen the grant.
+    assert.equal(decide(stale, repo('acme/app'), 'delete', settings, { ...reader, role: 'admin' }, 'request'), false);
+    assert.equal(decide({ ...stale, admin: true }, repo('acme/other'), 'pull', settings, undefined, 'request'), false);
+  });
+
   test('a registry token being issued carries registry actions only', () => {
     assert.equal(decide(admin, repo('acme/app'), 'pull', settings, undefined, 'issue'), true);
     assert.equal(decide(admin, repo('acme/app'), 'settings', settings, undefined, 'issue'), false);

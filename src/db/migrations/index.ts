@@ -466,5 +466,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0017_access_generation': {
+      async up(db: Kysely<any>) {
+        // Moved by every change to who may do what (db/cursors.ts bumpAccessGeneration): a bearer token
+        // minted at an older generation is decided afresh against the roles of now.
+        await db.insertInto('cursors').values({ name: 'access', value: 0 }).execute();
+      },
+    },
   };
 }
