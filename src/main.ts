@@ -13,6 +13,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { Services } from './http/services.js';
 import { BlobService } from './registry/blob-service.js';
 import { GarbageCollector } from './registry/garbage-collector.js';
+import { GcQueue, GcReviewer } from './registry/gc-reviewer.js';
 import { ManifestService } from './registry/manifest-service.js';
 import { findRepositoryId, listRepositories } from './registry/repositories.js';
 import { UploadService } from './registry/upload-service.js';
@@ -64,6 +65,8 @@ export interface Berth {
   accounts: Accounts;
   organizations: Organizations;
   gc: GarbageCollector;
+  /** the online collection's reviewer (gc.review) */
+  gcReviewer: GcReviewer;
   /** encryption at rest, when enabled (or while a store encrypted earlier is being decrypted) */
   storageKeys?: StorageKeys;
   /** the job runtime: jobs are defined and started by `serve`; any process may queue runs and read their history */
@@ -190,8 +193,11 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   }
   const store = storageKeys?.driver ?? inner;
   const gc = new GarbageCollector(meta, store);
+  const r = config.gc.review;
+  const gcQueue = new GcQueue({ afterUpload: r.afterUpload * 1000, afterManifestDelete: r.afterManifestDelete * 1000, afterUnlink: r.afterUnlink * 1000 });
+  const gcReviewer = new GcReviewer(meta, store, config.gc.grace * 1000);
   // A blob checked in a repository is spared by collections for (at least) three quarters of the grace period.
-  const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined });
+  const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined, gcQueue });
   const jobs = new Scheduler(meta, { log, leaseTtlMs: JOB_LEASE_TTL_MS, concurrency: 2 });
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal, outbox);
@@ -204,7 +210,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   });
   const sessions = new Sessions(meta.db, config.auth.session);
   const directory = ldap ? new (await import('./auth/directory-accounts.js')).DirectoryAccounts(meta.db, meta.transaction, accounts, sessions, ldap, { adminGroups: config.auth.ldap.adminGroups }, journal, outbox, log) : undefined;
-  const manifests = new ManifestService(meta, journal, outbox);
+  const manifests = new ManifestService(meta, journal, outbox, gcQueue);
   const webhooks = new Webhooks(meta.db, meta.transaction, box, webhookPolicy(config), journal, outbox);
   // Pull events are written only while some endpoint wants them; serve() keeps the subscriptions fresh.
   outbox.wantsEvent = () => webhooks.wants('pull');
@@ -219,7 +225,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     blobs,
     uploads,
     manifests,
-    deletion: new RepositoryDeletion(meta, store, manifests, journal, outbox, { deleteEnabled: config.registry.deleteEnabled }),
+    deletion: new RepositoryDeletion(meta, store, manifests, journal, outbox, { deleteEnabled: config.registry.deleteEnabled, gcQueue }),
     journal,
     outbox,
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
@@ -242,7 +248,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
-  return { config, meta, store, services, accounts, organizations, gc, storageKeys, jobs, directory, ldap,
+  return { config, meta, store, services, accounts, organizations, gc, gcReviewer, storageKeys, jobs, directory, ldap,
     async close() {
       // What the spools hold goes into the chain while the database is open (or stays for the next start).
       await services.pullSummaries.close();
@@ -525,6 +531,19 @@ function defineJobs(berth: Berth, log: Logger): void {
   // every process follows the subscriptions.
   const webhooks = services.webhooks;
   jobs.perProcess({ name: 'webhooks.subscriptions', every: 2000, run: () => webhooks.refreshSubscriptions() });
+
+  // Online collection: every process reviews what is due, a batch per transaction (claimed rows are
+  // skipped by the others on PostgreSQL), until nothing due is left.
+  if (config.gc.review.interval > 0) {
+    jobs.perProcess({
+      name: 'gc.review', every: config.gc.review.interval * 1000,
+      run: async () => {
+        const total = await berth.gcReviewer.drain(Date.now(), 50, config.gc.review.batch);
+        if (total.linksRemoved + total.blobsRemoved > 0) log.info({ review: total }, 'online garbage collection removed unreferenced blobs');
+        return total;
+      },
+    });
+  }
 
   // Webhook deliveries: the dispatcher runs in the process that holds its lease.
   if (config.webhooks.enabled) {

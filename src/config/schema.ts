@@ -246,6 +246,22 @@ export const configSchema = z.strictObject({
      * collections of `serve`: a walk costs as much as the store is large, the rest of a run only its garbage
      */
     sweepInterval: duration.default(86_400),
+    /**
+     * Online collection: changes queue what they may have made garbage, and every `serve` process reviews
+     * what is due (a locked re-check, then removal) every `interval` seconds (0 = off). The delays are
+     * seconds from the change to its review.
+     */
+    review: z.strictObject({
+      interval: duration.default(10),
+      /** a published blob's link, reviewed once a manifest had the time to reference it */
+      afterUpload: duration.default(86_400),
+      /** the links of a deleted manifest's blobs */
+      afterManifestDelete: duration.default(86_400),
+      /** a blob whose link went (blob DELETE, repository deleted) */
+      afterUnlink: duration.default(3600),
+      /** items per transaction */
+      batch: z.number().int().min(1).max(5000).default(200),
+    }).prefault({}),
   }).prefault({}),
   metrics: z.strictObject({
     /** serve GET /metrics at all (false: 404 everywhere) */

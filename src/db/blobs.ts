@@ -1,6 +1,6 @@
 // Blobs (tables blobs, repository_blobs): the rows of content-addressed bytes and the links that say
 // which repository may see which blob. The bytes and their publication are registry/blob-service.ts.
-import type { Db, Tx } from './database.js';
+import type { Db, Dialect, Tx } from './database.js';
 import { param, PreparedQuery } from './prepared.js';
 
 export interface BlobLinkRow { digest: string; size: number; repository_id: number; touched_at: number }
@@ -55,20 +55,27 @@ export async function unlinkBlob(tx: Tx, repositoryId: number, digest: string): 
   return Number(res.numDeletedRows) > 0;
 }
 
-/** The blob as the repository (by name) links it, inside a transaction. */
-export async function findLinkedBlob(tx: Tx, name: string, digest: string): Promise<{ digest: string; size: number } | undefined> {
-  const r = await tx.selectFrom('repository_blobs as rb')
+/**
+ * The blob as the repository (by name) links it, inside a transaction; with `dialect` postgres the link
+ * and the blob are held FOR SHARE until it ends (a mount relies on them: db/gc-review.ts).
+ */
+export async function findLinkedBlob(tx: Tx, name: string, digest: string, dialect?: Dialect): Promise<{ digest: string; size: number } | undefined> {
+  const q = tx.selectFrom('repository_blobs as rb')
     .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
     .innerJoin('blobs as b', 'b.digest', 'rb.digest')
     .select(['b.digest', 'b.size'])
-    .where('r.name', '=', name).where('rb.digest', '=', digest)
-    .executeTakeFirst();
+    .where('r.name', '=', name).where('rb.digest', '=', digest);
+  const r = await (dialect === 'postgres' ? q.forShare('rb').forShare('b') : q).executeTakeFirst();
   return r && { digest: r.digest, size: Number(r.size) };
 }
 
-/** The sizes of the blobs among `digests` that the repository links, by digest. */
-export async function linkedBlobSizes(tx: Tx, repositoryId: number, digests: string[]): Promise<Map<string, number>> {
-  const rows = await tx.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest')
-    .select(['b.digest', 'b.size']).where('rb.repository_id', '=', repositoryId).where('rb.digest', 'in', digests).execute();
+/**
+ * The sizes of the blobs among `digests` that the repository links, by digest; on PostgreSQL the links are
+ * held FOR SHARE until the transaction ends (a manifest push relies on them: db/gc-review.ts).
+ */
+export async function linkedBlobSizes(tx: Tx, repositoryId: number, digests: string[], dialect: Dialect): Promise<Map<string, number>> {
+  const q = tx.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select(['b.digest', 'b.size']).where('rb.repository_id', '=', repositoryId).where('rb.digest', 'in', digests).orderBy('rb.digest');
+  const rows = await (dialect === 'postgres' ? q.forShare('rb') : q).execute();
   return new Map(rows.map((p) => [p.digest, Number(p.size)]));
 }

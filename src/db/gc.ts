@@ -1,6 +1,6 @@
 // The garbage collector's scans and removals (registry/garbage-collector.ts): blob links no manifest
 // references, blobs no repository links, expired upload sessions, and which digests have a row. Every
-// removal re-checks its conditions in the same statement, so rows touched meanwhile stay.
+// removal goes through the locked re-checks of registry/gc-reviewer.ts (db/gc-review.ts).
 import { sql } from 'kysely';
 import type { Tx } from './database.js';
 
@@ -22,17 +22,6 @@ export async function unreferencedLinksPage(db: Tx, cutoff: number, after: BlobL
     .orderBy('rb.repository_id').orderBy('rb.digest').limit(limit).execute();
 }
 
-/** Deletes the given links (digests by repository id) that are still old and unreferenced; returns how many. */
-export async function deleteUnreferencedLinks(tx: Tx, byRepository: Map<number, string[]>, cutoff: number): Promise<number> {
-  const res = await tx.deleteFrom('repository_blobs')
-    .where((eb) => eb.or([...byRepository].map(([id, digests]) => eb.and([eb('repository_id', '=', id), eb('digest', 'in', digests)]))))
-    .where('touched_at', '<', cutoff)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_blobs as mb').select(sql`1`.as('one'))
-      .whereRef('mb.repository_id', '=', 'repository_blobs.repository_id').whereRef('mb.digest', '=', 'repository_blobs.digest'))))
-    .executeTakeFirst();
-  return Number(res.numDeletedRows);
-}
-
 /** Every blob link (a dry run's view of what would remain). */
 export async function allBlobLinks(db: Tx): Promise<BlobLinkKey[]> {
   return db.selectFrom('repository_blobs').select(['repository_id', 'digest']).execute();
@@ -52,11 +41,6 @@ function orphanBlobs(db: Tx, cutoff: number) {
 /** Up to `limit` orphaned blobs in digest order, after `after`. */
 export async function orphanBlobsPage(db: Tx, cutoff: number, after: string | undefined, limit: number): Promise<{ digest: string; size: number }[]> {
   return orphanBlobs(db, cutoff).$if(after !== undefined, (q) => q.where('b.digest', '>', after!)).orderBy('b.digest').limit(limit).execute();
-}
-
-/** Those of `digests` that are still orphaned blobs (the re-check inside the removing transaction). */
-export async function orphanBlobsAmong(tx: Tx, cutoff: number, digests: string[]): Promise<{ digest: string; size: number }[]> {
-  return orphanBlobs(tx, cutoff).where('b.digest', 'in', digests).execute();
 }
 
 export async function deleteBlobRows(tx: Tx, digests: string[]): Promise<void> {

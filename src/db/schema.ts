@@ -166,6 +166,7 @@ export interface WebhookDeliveriesTable {
 }
 export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
 export interface CursorsTable { name: string; value: number }
+export interface GcReviewTable { kind: string; repository_id: number; digest: string; review_after: number; reason: string }
 export interface AuditSpoolTable { segment: string; consumed: number; updated_at: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
 export interface JobRunsTable {
@@ -207,6 +208,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   cursors: CursorsTable;
+  gc_review: GcReviewTable;
   leases: LeasesTable;
   job_runs: JobRunsTable;
   encryption_keys: EncryptionKeysTable;

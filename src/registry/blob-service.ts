@@ -9,6 +9,7 @@ import { NotFoundError, UnreadableDataError, type RangeSource, type StorageDrive
 /** A byte range of a blob that writes itself to a socket; http/ names storage types only through registry/. */
 export type { RangeSource };
 import { blobPath } from './paths.js';
+import { GcQueue } from './gc-reviewer.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { BlobLookups, findLinkedBlob, linkBlob, touchBlob, touchBlobLink, unlinkBlob, upsertBlob } from '../db/blobs.js';
 import { manifestUsingBlob } from '../db/manifests.js';
@@ -30,6 +31,8 @@ export interface BlobServiceOptions {
    * Undefined: checks touch nothing.
    */
   touchAfterMs?: number;
+  /** the online garbage collection queue a publication and an unlink feed */
+  gcQueue?: GcQueue;
 }
 
 export class BlobService {
@@ -38,7 +41,10 @@ export class BlobService {
 
   constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox, private readonly opts: BlobServiceOptions = {}) {
     this.lookups = new BlobLookups(meta.db);
+    this.gcQueue = opts.gcQueue ?? new GcQueue();
   }
+
+  private readonly gcQueue: GcQueue;
 
   /** The blob as the repository sees it, or BLOB_UNKNOWN. Protects it from garbage collection for a while (see touchAfterMs). */
   async stat(name: string, digest: ParsedDigest): Promise<BlobInfo> {
@@ -155,15 +161,18 @@ export class BlobService {
     }
     const now = Date.now();
     await this.meta.transaction(async (tx) => {
+      // The row first: on PostgreSQL that waits for a collection reviewing the blob, and the file is
+      // looked at only after it, so a copy it moved aside is seen gone.
+      await upsertBlob(tx, digest.digest, size, now);
       const st = await this.store.stat(target);
       if (!st || st.size !== size) {
         if (consumed) throw new BerthError('BLOB_COLLECTED');
         await this.store.move(tempPath, target);
         consumed = true;
       }
-      await upsertBlob(tx, digest.digest, size, now);
       const repositoryId = await ensureRepository(tx, name, now);
       await linkBlob(tx, repositoryId, digest.digest, now);
+      await this.gcQueue.uploaded(tx, repositoryId, digest.digest, now);
       await also?.(tx);
     });
     if (!consumed) await this.store.delete(tempPath);
@@ -173,7 +182,7 @@ export class BlobService {
   async mount(target: string, digest: ParsedDigest, from: string, ctx: RequestContext = SYSTEM_CONTEXT): Promise<BlobInfo | null> {
     const now = Date.now();
     return this.meta.transaction(async (tx) => {
-      const src = await findLinkedBlob(tx, from, digest.digest);
+      const src = await findLinkedBlob(tx, from, digest.digest, this.meta.dialect);
       if (!src) return null;
       // Bytes must really be there: never link a blob whose content is gone.
       const st = await this.store.stat(blobPath(digest));
@@ -200,6 +209,7 @@ export class BlobService {
         });
       }
       if (!(await unlinkBlob(tx, repositoryId, digest.digest))) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      await this.gcQueue.unlinked(tx, [digest.digest], 'blob.delete');
       await this.journal.write(tx, ctx, [{ action: 'blob.delete', resource: `repository:${name}@${digest.digest}` }]);
       await this.outbox.append(tx, ctx, BlobDeleted({ repository: name, digest: digest.digest }));
     });

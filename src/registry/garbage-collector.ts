@@ -6,12 +6,13 @@ import { randomBytes } from 'node:crypto';
 import type { MetadataStore } from '../db/database.js';
 import { readCursor, setCursor } from '../db/cursors.js';
 import {
-  allBlobLinks, blobRowExists, blobsOlderThan, deleteBlobRows, deleteExpiredUploads, deleteUnreferencedLinks, expiredUploadsPage,
-  knownBlobDigests, orphanBlobsAmong, orphanBlobsPage, unreferencedLinksPage, uploadIds, type BlobLinkKey,
+  allBlobLinks, blobRowExists, blobsOlderThan, deleteExpiredUploads, expiredUploadsPage,
+  knownBlobDigests, orphanBlobsPage, unreferencedLinksPage, uploadIds, type BlobLinkKey,
 } from '../db/gc.js';
-import { parseDigest, type ParsedDigest } from '../oci/digest.js';
+import { parseDigest } from '../oci/digest.js';
+import { GcReviewer } from './gc-reviewer.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { BLOBS_PREFIX, blobPath, TRASH_PREFIX, trashPath, UPLOADS_PREFIX, uploadPath } from './paths.js';
+import { BLOBS_PREFIX, blobPath, TRASH_PREFIX, UPLOADS_PREFIX, uploadPath } from './paths.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -50,7 +51,12 @@ export interface GcReport {
 }
 
 export class GarbageCollector {
-  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {}
+  // The scan's removals are the review queue's locked ones (the cutoff is the scan's own).
+  private readonly reviewer: GcReviewer;
+
+  constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver) {
+    this.reviewer = new GcReviewer(meta, store, 0);
+  }
 
   /** Puts back blobs that a collection moved aside but whose removal did not commit. */
   async recoverTrash(): Promise<void> {
@@ -97,9 +103,7 @@ export class GarbageCollector {
         for (const l of batch) dryLinks.add(`${l.repository_id} ${l.digest}`);
         report.unlinked += batch.length;
       } else {
-        const byRepository = new Map<number, string[]>();
-        for (const l of batch) byRepository.set(Number(l.repository_id), [...(byRepository.get(Number(l.repository_id)) ?? []), l.digest]);
-        report.unlinked += await this.meta.transaction((tx) => deleteUnreferencedLinks(tx, byRepository, cutoff));
+        report.unlinked += await this.reviewer.removeLinks(batch.map((l) => ({ repositoryId: Number(l.repository_id), digest: l.digest })), cutoff);
       }
       if (report.unlinked - reported >= 1000) {
         reported = report.unlinked;
@@ -131,7 +135,7 @@ export class GarbageCollector {
         const batch = await orphanBlobsPage(db, cutoff, lastDigest, batchSize);
         if (batch.length === 0) break;
         lastDigest = batch[batch.length - 1].digest;
-        const removed = await this.removeBlobs(batch.map((c) => c.digest), cutoff, token);
+        const removed = await this.reviewer.removeBlobs(batch.map((c) => c.digest), cutoff, token);
         for (const r of removed) { report.blobsRemoved++; report.bytesRemoved += r.size; }
         if (report.blobsRemoved - reported >= 1000) {
           reported = report.blobsRemoved;
@@ -221,56 +225,6 @@ export class GarbageCollector {
     report.durationMs = Date.now() - started;
     return report;
   }
-
-  /**
-   * Removes the blobs of one batch that are still unreferenced and old, in one transaction: each file is
-   * moved aside inside it (a concurrent publication then sees it gone and re-publishes), the rows are
-   * deleted, and the files moved aside are deleted once the transaction committed. If it does not commit,
-   * they are put back (or, after a crash, by recoverTrash).
-   */
-  private async removeBlobs(digests: string[], cutoff: number, token: string): Promise<{ digest: string; size: number }[]> {
-    const moved: { d: ParsedDigest; trash: string }[] = [];
-    let removed: { digest: string; size: number }[];
-    try {
-      removed = await this.meta.transaction(async (tx) => {
-        const still = await orphanBlobsAmong(tx, cutoff, digests);
-        const out: { digest: string; size: number }[] = [];
-        // The write lock is held: the files are moved aside several at a time, and not durably. After a
-        // power failure either name is safe: a blob back at its path with its row gone is an orphaned file
-        // (step 4 removes it); one in the trash with its row kept is put back by recoverTrash.
-        await inParallel(still, MOVES_AT_ONCE, async (c) => {
-          const d = parseDigest(c.digest);
-          if (!d || typeof d !== 'object') return;
-          const file = await this.store.stat(blobPath(d));
-          // A file written within the grace period is a publication in flight: spare it.
-          if (file && file.modifiedAt.getTime() >= cutoff) return;
-          if (file) {
-            const trash = trashPath(d, token);
-            await this.store.move(blobPath(d), trash, { durable: false });
-            moved.push({ d, trash });
-          }
-          out.push({ digest: c.digest, size: Number(c.size) });
-        });
-        if (out.length > 0) await deleteBlobRows(tx, out.map((b) => b.digest));
-        return out;
-      });
-    } catch (e) {
-      for (const m of moved) await this.store.move(m.trash, blobPath(m.d)).catch(() => undefined);
-      throw e;
-    }
-    await inParallel(moved, MOVES_AT_ONCE, (m) => this.store.delete(m.trash));
-    return removed;
-  }
-}
-
-/** Storage operations in flight at once while a batch holds the write lock. */
-const MOVES_AT_ONCE = 16;
-
-async function inParallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }
 
 /** Lets queued I/O callbacks (requests) run before the next batch. */

@@ -2,6 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { MetadataStore } from '../db/database.js';
 import { linkedBlobSizes } from '../db/blobs.js';
+import { manifestBlobDigests } from '../db/gc-review.js';
+import { GcQueue } from './gc-reviewer.js';
 import {
   deleteManifestRows, deleteTag, findManifest, findManifestId, insertManifest, ManifestLookups, manifestSizes, referrersOf,
   tagNames, tagsOfManifest, tagTarget, upsertTag,
@@ -40,7 +42,7 @@ export class ManifestService {
   /** The pull's lookups, compiled once. */
   private readonly lookups: ManifestLookups;
 
-  constructor(private readonly meta: MetadataStore, private readonly journal: Journal, private readonly outbox: Outbox) {
+  constructor(private readonly meta: MetadataStore, private readonly journal: Journal, private readonly outbox: Outbox, private readonly gcQueue = new GcQueue()) {
     this.lookups = new ManifestLookups(meta.db);
   }
 
@@ -91,7 +93,7 @@ export class ManifestService {
       const blobDigests = [...new Set(blobs.map((b) => b.digest))];
       let totalSize = content.length + [...new Map(blobs.map((b) => [b.digest, b.size])).values()].reduce((a, b) => a + b, 0);
       if (blobDigests.length > 0) {
-        const sizes = await linkedBlobSizes(tx, repositoryId, blobDigests);
+        const sizes = await linkedBlobSizes(tx, repositoryId, blobDigests, this.meta.dialect);
         for (const b of blobs) {
           const size = sizes.get(b.digest);
           if (size === undefined) throw new BerthError('MANIFEST_BLOB_UNKNOWN', { message: 'manifest references a blob unknown to this repository', detail: { digest: b.digest } });
@@ -168,6 +170,7 @@ export class ManifestService {
       const tags = await tagsOfManifest(tx, row.id);
       await this.journal.write(tx, ctx, [{ action: 'manifest.delete', resource: `repository:${name}@${ref.digest.digest}`, detail: { tags } }]);
       await this.outbox.append(tx, ctx, ManifestDeleted({ repository: name, digest: ref.digest.digest, mediaType: row.mediaType, size: row.size }));
+      await this.gcQueue.manifestDeleted(tx, repositoryId, await manifestBlobDigests(tx, row.id));
       await deleteManifestRows(tx, row.id);
     });
   }

@@ -10,6 +10,8 @@ import { RepositoryDeleted } from '../events/catalogue.js';
 import type { Outbox } from '../events/outbox.js';
 import type { ManifestService } from './manifest-service.js';
 import { uploadPath } from './paths.js';
+import { GcQueue } from './gc-reviewer.js';
+import { repositoryLinkDigests } from '../db/gc-review.js';
 import { deleteRepositoryRows, findRepositoryId, repositoriesInNamespace, repositoryContents } from '../db/repositories.js';
 
 export interface RepositoryDeleted { tags: number; manifests: number; blobLinks: number }
@@ -21,7 +23,7 @@ export class RepositoryDeletion {
     private readonly manifests: ManifestService,
     private readonly journal: Journal,
     private readonly outbox: Outbox,
-    private readonly opts: { deleteEnabled: boolean },
+    private readonly opts: { deleteEnabled: boolean; gcQueue?: GcQueue },
   ) {}
 
   private check(name: string): void {
@@ -61,6 +63,8 @@ export class RepositoryDeletion {
     const { uploads, ...result } = await repositoryContents(tx, id);
     await this.journal.write(tx, ctx, [{ action: 'repository.delete', resource: `repository:${name}`, detail: { ...result, uploads: uploads.length } }]);
     await this.outbox.append(tx, ctx, RepositoryDeleted(name));
+    // Its blobs are reviewed once their links are gone: those no other repository links are garbage.
+    await (this.opts.gcQueue ?? new GcQueue()).unlinked(tx, await repositoryLinkDigests(tx, id), 'repository.delete');
     await deleteRepositoryRows(tx, id, name);
     return { result, uploads };
   }

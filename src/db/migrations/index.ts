@@ -473,5 +473,20 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.insertInto('cursors').values({ name: 'access', value: 0 }).execute();
       },
     },
+    '0018_gc_review': {
+      async up(db: Kysely<any>) {
+        // Online garbage collection (db/gc-review.ts): what may have become garbage, queued in the
+        // transaction of the change that made it so, reviewed once its delay is over.
+        await db.schema.createTable('gc_review')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('repository_id', 'bigint', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('review_after', 'bigint', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('gc_review_pk', ['kind', 'repository_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('gc_review_due').on('gc_review').column('review_after').execute();
+      },
+    },
   };
 }
