@@ -30,6 +30,7 @@ import { makeScaleFixture, OP_BUDGET_MS, runScale, SCALE_OPS, WARM_REQUESTS, typ
 import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistribution, treeRss, type Server } from './lib/servers.js';
 import { runStalls, SLOW_MS, STALL_CONNECTIONS, type PhaseStats, type StallOptions, type StallsResult } from './lib/stalls.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
+import { removeDir } from '../test/helpers/berth.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -69,12 +70,14 @@ interface Options {
   encryption: boolean;
   gc: GcOptions;
   stalls: StallOptions;
+  /** Berth's metadata database */
+  db: 'sqlite' | 'postgres';
 }
 
 function usage(): never {
   console.log(`usage: node --import tsx bench/run.ts [--only=${SCENARIOS.join(',')}] [--size-mib=1024]
        [--berth-workers=N] [--berth-auth=on|off|both] [--wrk-seconds=10] [--warmup-seconds=2]
-       [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua]
+       [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua] [--db=sqlite|postgres]
        [--scale-repos=10000] [--scale-tags=100000] [--scale-clients=32] [--scale-requests=300]
        [--encryption]
        [--gc-blobs=50000] [--gc-clients=32] [--gc-churn-seconds=60] [--gc-churn-rate=20] [--gc-churn-interval=10]
@@ -94,7 +97,7 @@ function parseOptions(argv: string[]): Options {
     only: new Set(DEFAULT_SCENARIOS), sizeMiB: 1024, berthAuth: 'both', wrkAuth: 'auto', wrkSeconds: 10, warmupSeconds: 2,
     servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 }, encryption: false,
     gc: { blobs: 50_000, clients: 32, churnSeconds: 60, churnRate: 20, churnInterval: 10, churnGrace: 10 },
-    stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 },
+    stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 }, db: 'sqlite',
   };
   let onlyGiven = false;
   let authGiven = false;
@@ -134,6 +137,7 @@ function parseOptions(argv: string[]): Options {
       }
       case 'size-mib': o.sizeMiB = int(1); break;
       case 'berth-workers': o.berthWorkers = int(0); break;
+      case 'db': o.db = oneOf('sqlite', 'postgres'); break;
       case 'berth-auth': o.berthAuth = oneOf('on', 'off', 'both'); authGiven = true; break;
       case 'wrk-auth': o.wrkAuth = oneOf('auto', 'header', 'lua'); break;
       case 'wrk-seconds': o.wrkSeconds = int(1); break;
@@ -167,6 +171,7 @@ function parseOptions(argv: string[]): Options {
     else if (o.berthAuth === 'both') throw new Error('--encryption compares one plain Berth with one encrypted Berth: use --berth-auth=off (the default with it) or on');
     if (!onlyGiven) o.only = new Set(ENCRYPTION_SCENARIOS);
   }
+  if (o.db === 'postgres' && o.only.has('stalls')) throw new Error('--only=stalls holds SQLite\'s write lock from another process: it runs with --db=sqlite only');
   return o;
 }
 
@@ -973,7 +978,7 @@ async function main(): Promise<number> {
       key, name: encrypted ? 'Berth (encrypted)' : shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: encrypted ? 'encrypted' : shipped ? 'tokens' : 'no auth',
       berth: true, shipped, encrypted, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
       scenarios: encrypted ? new Set(ENCRYPTION_SCENARIOS) : undefined,
-      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: `${dirPrefix}${key}`, name: t.name }),
+      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: `${dirPrefix}${key}`, name: t.name, database: opts.db }),
     };
     return t;
   };
@@ -1020,7 +1025,7 @@ async function main(): Promise<number> {
   const nameWidth = Math.max(16, ...targets.map((t) => t.name.length + 1));
   log('# Berth vs CNCF Distribution\n');
   log(machine.join('\n'));
-  log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${(needMain ? targets : gcTargets).map((t) => t.name).join(', ')}; Berth http.workers ${opts.berthWorkers ?? 'default'}` +
+  log(`\nScenarios: ${[...opts.only].join(', ')}; registries: ${(needMain ? targets : gcTargets).map((t) => t.name).join(', ')}; Berth http.workers ${opts.berthWorkers ?? 'default'}; Berth's database ${opts.db === 'postgres' ? 'PostgreSQL (127.0.0.1:5432, a database of its own)' : 'SQLite'}` +
     (mainScenarios.length ? `; big blob ${size}; wrk -t2 -c64 -d${opts.wrkSeconds}s after a ${opts.warmupSeconds}s warm-up` : '') +
     (opts.only.has('scale') ? `; scale: ${opts.scale.repos} repositories, ${opts.scale.tags} tags, ${opts.scale.clients} clients, ${opts.scale.requests} requests per operation` : '') +
     (opts.only.has('gc') || opts.only.has('stalls') ? `; gc/stalls on ${gcTargets.map((t) => t.name).join(' and ') || 'no registry'}: ${opts.gc.blobs} unreferenced blobs` : '') +
@@ -1153,6 +1158,8 @@ async function main(): Promise<number> {
       '',
       ...machine,
       '',
+      `Berth's metadata database: ${opts.db === 'postgres' ? 'PostgreSQL on 127.0.0.1:5432 (a database of its own for each Berth, dropped afterwards)' : 'SQLite in its data directory'}.`,
+      '',
       'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
         'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
         'scope `repository:NAME:pull` or `pull,push`) and sends `Authorization: Bearer` on every request, renewing a token 30 s before it expires. ' +
@@ -1212,6 +1219,8 @@ async function main(): Promise<number> {
       }
     }
     agent.destroy();
+    // removeDir also drops a PostgreSQL database made for the data dir.
+    for (const t of [...targets, ...gcTargets]) if (t.server && t.berth) await removeDir(t.server.dataDir).catch(() => undefined);
     await rm(root, { recursive: true, force: true });
     cleaned = true;
   }

@@ -200,7 +200,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined, gcQueue });
   const jobs = new Scheduler(meta, { log, leaseTtlMs: JOB_LEASE_TTL_MS, concurrency: 2 });
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
-  const accounts = new Accounts(meta.db, meta.transaction, journal, outbox);
+  const accounts = new Accounts(meta.db, meta.transaction, journal, outbox, meta.invalidations);
   const ldap = await ldapDirectory(config);
   // A name the directory knows is a directory user's namespace, even before their first login.
   const organizations = new Organizations(meta.db, meta.transaction, journal, outbox, ldap ? async (name) => ((await ldap.lookup(name)) ? 'a directory user has this name' : null) : undefined);

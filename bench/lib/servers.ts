@@ -56,6 +56,8 @@ export function berthBuilt(): boolean {
 }
 
 export interface BerthStart {
+  /** the metadata database: SQLite in the data dir (default), or a PostgreSQL database of its own on 127.0.0.1:5432 */
+  database?: 'sqlite' | 'postgres';
   /** http.workers (default: Berth's) */
   workers?: number;
   /**
@@ -83,7 +85,7 @@ export async function startBerthServer(root: string, o: BerthStart): Promise<Ser
   if (o.encryption) config.storage = { encryption: { enabled: true } };
   // startBerth writes the config next to the data dir (inside root) and passes --config; without
   // `auth: true` it adds auth.enabled: false, with it the config has no auth section at all.
-  const b: BerthProcess = await startBerth({ dataDir, config, auth: o.auth, env: { BERTH_LOG_LEVEL: 'error', BERTH_ADMIN_PASSWORD: o.adminPassword } });
+  const b: BerthProcess = await startBerth({ dataDir, config, auth: o.auth, database: o.database ?? 'sqlite', env: { BERTH_LOG_LEVEL: 'error', BERTH_ADMIN_PASSWORD: o.adminPassword } });
   const t = track(b.proc);
   // A config Berth ignored would make the "encrypted" column a second plain one.
   if (o.encryption && !existsSync(path.join(dataDir, 'secrets', 'storage.keys'))) {

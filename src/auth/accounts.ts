@@ -1,6 +1,7 @@
 // Local accounts: creation, the first administrator, and password authentication.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db, Transact, Tx } from '../db/database.js';
+import type { Invalidations } from '../db/invalidation.js';
 
 export type { Transact } from '../db/database.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../lib/password.js';
@@ -46,8 +47,8 @@ export class Accounts {
 
   private readonly lookups: UserLookups;
 
-  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox) {
-    this.lookups = new UserLookups(db);
+  constructor(private readonly db: Db, private readonly transact: Transact, private readonly journal: Journal, private readonly outbox: Outbox, invalidations?: Invalidations) {
+    this.lookups = new UserLookups(db, invalidations);
   }
 
   async byName(name: string): Promise<User | undefined> {

@@ -2,6 +2,7 @@
 // migrations. Dialects (dialects/sqlite.ts; PostgreSQL beside it) open it.
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from './migrations/index.js';
+import type { Invalidations } from './invalidation.js';
 import type { Database } from './schema.js';
 
 export type { Dialect };
@@ -31,6 +32,8 @@ export interface MetadataStore {
    * power failure (audit records of reads, webhook fan-out and attempt results). A process crash loses nothing.
    */
   relaxedTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Announcements of changes to cached rows, from every process (PostgreSQL; db/invalidation.ts) */
+  invalidations?: Invalidations;
   close(): Promise<void>;
 }
 

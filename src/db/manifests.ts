@@ -3,6 +3,7 @@
 // and referrers. Validation and events stay in registry/manifest-service.ts.
 import type { Db, Tx } from './database.js';
 import { param, PreparedQuery } from './prepared.js';
+import { InvalidatedCache, type Invalidations } from './invalidation.js';
 
 /** A manifest by tag, or by digest (the registry's parsed reference fits). */
 export type ManifestKey = { tag: string } | { digest: { digest: string } };
@@ -19,19 +20,25 @@ export function manifestLookup(db: Tx, name: string, ref: ManifestKey) {
 
 export interface ManifestHeadRow { digest: string; media_type: string; size: number }
 export interface ManifestContentRow extends ManifestHeadRow { content: Buffer }
+interface CachedManifest extends ManifestContentRow { repository_id: number }
+
+/** Bytes of manifests a process keeps in memory on PostgreSQL (db/invalidation.ts). */
+const MANIFEST_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * The manifest GET/HEAD lookups, compiled once per instance (building a Kysely query costs more than the
  * point lookup). The methods hand back the prepared query's own promise, so SQLite's synchronous read
- * (SYNC_READ) adds no promise turn.
+ * (SYNC_READ) adds no promise turn. On PostgreSQL, where every lookup is a round trip to the server, what
+ * they find is kept in memory until the triggers announce a change to the repository's tags or manifests.
  */
 export class ManifestLookups {
   private readonly byTagHead: PreparedQuery<ManifestHeadRow>;
   private readonly byDigestHead: PreparedQuery<ManifestHeadRow>;
   private readonly byTagFull: PreparedQuery<ManifestContentRow>;
   private readonly byDigestFull: PreparedQuery<ManifestContentRow>;
+  private readonly cached?: { cache: InvalidatedCache<CachedManifest>; byTag: PreparedQuery<CachedManifest>; byDigest: PreparedQuery<CachedManifest> };
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, invalidations?: Invalidations) {
     const tag = { tag: param('tag') };
     const digest = { digest: { digest: param('digest') } };
     const head = ['m.digest', 'm.media_type', 'm.size'] as const;
@@ -40,22 +47,42 @@ export class ManifestLookups {
     this.byDigestHead = new PreparedQuery(() => manifestLookup(db, param('name'), digest).select(head));
     this.byTagFull = new PreparedQuery(() => manifestLookup(db, param('name'), tag).select(full));
     this.byDigestFull = new PreparedQuery(() => manifestLookup(db, param('name'), digest).select(full));
+    if (invalidations) {
+      const keyed = [...full, 'm.repository_id'] as const;
+      this.cached = {
+        cache: new InvalidatedCache<CachedManifest>(invalidations, { maxBytes: MANIFEST_CACHE_BYTES, sizeOf: (m) => (m as CachedManifest).content.length + 200 }),
+        byTag: new PreparedQuery(() => manifestLookup(db, param('name'), tag).select(keyed)),
+        byDigest: new PreparedQuery(() => manifestLookup(db, param('name'), digest).select(keyed)),
+      };
+    }
   }
 
   headByTag(name: string, tag: string): Promise<ManifestHeadRow | undefined> {
-    return this.byTagHead.first(this.db, { name, tag });
+    return this.cached ? this.viaCache(name, { tag }) : this.byTagHead.first(this.db, { name, tag });
   }
 
   headByDigest(name: string, digest: string): Promise<ManifestHeadRow | undefined> {
-    return this.byDigestHead.first(this.db, { name, digest });
+    return this.cached ? this.viaCache(name, { digest }) : this.byDigestHead.first(this.db, { name, digest });
   }
 
   getByTag(name: string, tag: string): Promise<ManifestContentRow | undefined> {
-    return this.byTagFull.first(this.db, { name, tag });
+    return this.cached ? this.viaCache(name, { tag }) : this.byTagFull.first(this.db, { name, tag });
   }
 
   getByDigest(name: string, digest: string): Promise<ManifestContentRow | undefined> {
-    return this.byDigestFull.first(this.db, { name, digest });
+    return this.cached ? this.viaCache(name, { digest }) : this.byDigestFull.first(this.db, { name, digest });
+  }
+
+  private async viaCache(name: string, ref: { tag: string } | { digest: string }): Promise<CachedManifest | undefined> {
+    const { cache, byTag, byDigest } = this.cached!;
+    const key = 'tag' in ref ? `${name}\u0000t\u0000${ref.tag}` : `${name}\u0000d\u0000${ref.digest}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const epoch = cache.epoch();
+    const row = await ('tag' in ref ? byTag.first(this.db, { name, tag: ref.tag }) : byDigest.first(this.db, { name, digest: ref.digest }));
+    // Absence is not kept: a push would have to announce what it creates too.
+    if (row) cache.fill(key, row, [`r:${Number(row.repository_id)}`], epoch);
+    return row;
   }
 }
 

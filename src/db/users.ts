@@ -6,6 +6,7 @@ import type { Db, Tx } from './database.js';
 import { param, PreparedQuery } from './prepared.js';
 import type { UsersTable } from './schema.js';
 import { ACCESS_CURSOR, bumpAccessGeneration } from './cursors.js';
+import { InvalidatedCache, type Invalidations } from './invalidation.js';
 
 type UserTableRow = Selectable<UsersTable>;
 
@@ -40,16 +41,24 @@ export async function findUserByName(db: Tx, name: string): Promise<UserRow | un
  */
 export class UserLookups {
   private readonly byName: PreparedQuery<UserTableRow & { access_generation: number | null }>;
+  // On PostgreSQL, kept until the triggers announce a change to the user or to the access generation.
+  private readonly cache?: InvalidatedCache<UserRow & { accessGeneration: number }>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, invalidations?: Invalidations) {
+    if (invalidations) this.cache = new InvalidatedCache(invalidations, { maxEntries: 10_000 });
     this.byName = new PreparedQuery(() => db.selectFrom('users').selectAll('users')
       .select((eb) => eb.selectFrom('cursors').select('cursors.value').where('cursors.name', '=', param('cursor')).as('access_generation'))
       .where('users.name', '=', param('name')));
   }
 
   async find(name: string): Promise<(UserRow & { accessGeneration: number }) | undefined> {
+    const hit = this.cache?.get(name);
+    if (hit) return hit;
+    const epoch = this.cache?.epoch() ?? 0;
     const r = await this.byName.first(this.db, { name, cursor: ACCESS_CURSOR });
-    return r && { ...toUserRow(r), accessGeneration: Number(r.access_generation ?? 0) };
+    const u = r && { ...toUserRow(r), accessGeneration: Number(r.access_generation ?? 0) };
+    if (u) this.cache?.fill(name, u, [`u:${name}`, 'a'], epoch);
+    return u;
   }
 }
 

@@ -43,7 +43,7 @@ export class ManifestService {
   private readonly lookups: ManifestLookups;
 
   constructor(private readonly meta: MetadataStore, private readonly journal: Journal, private readonly outbox: Outbox, private readonly gcQueue = new GcQueue()) {
-    this.lookups = new ManifestLookups(meta.db);
+    this.lookups = new ManifestLookups(meta.db, meta.invalidations);
   }
 
   async head(name: string, ref: Reference, accept: string | string[] | undefined): Promise<ManifestHead> {

@@ -78,7 +78,7 @@ export async function tempDir(prefix = 'berth-test-'): Promise<string> {
 export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess> {
   const dataDir = opts.dataDir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
-  const args = [...NODE_FLAGS, CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
+  const args = [...NODE_FLAGS, ...(process.env.BERTH_TEST_NODE_ARGS ? process.env.BERTH_TEST_NODE_ARGS.split(' ') : []), CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
   const config: Record<string, unknown> = opts.auth ? { ...opts.config } : { auth: { enabled: false }, ...opts.config };
   if ((opts.database ?? testDatabase()) === 'postgres' && config.database === undefined) {
     config.database = { dialect: 'postgres', postgres: { url: await postgresFor(dataDir) } };

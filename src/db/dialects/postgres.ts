@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type { MetadataStore, Tx } from '../database.js';
+import type { Invalidations } from '../invalidation.js';
 import { migrate } from '../migrate.js';
 import type { Database } from '../schema.js';
 
@@ -107,14 +108,100 @@ export async function openPostgres(opts: PostgresOptions): Promise<MetadataStore
       }
     }
   };
+  const invalidations = new Listener({
+    connectionString: opts.url, ...(opts.password !== undefined ? { password: opts.password } : {}),
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000, application_name: 'berth-listen',
+  });
+  invalidations.start();
   return {
     db,
     dialect: 'postgres',
     transaction: (fn) => transaction(fn),
     relaxed: (fn) => transaction(fn, true),
     relaxedTransaction: (fn) => transaction(fn, true),
-    async close() { await db.destroy(); },
+    invalidations,
+    async close() {
+      await invalidations.stop();
+      await db.destroy();
+    },
   };
+}
+
+/** The channel the invalidation triggers (migration 0019) announce on. */
+const CHANNEL = 'berth_invalidate';
+
+/**
+ * One connection per process that LISTENs for the triggers' announcements (db/invalidation.ts). When it
+ * is lost, caches go dark at once (`live` false, everything dropped) and it connects again with backoff;
+ * once listening again everything is dropped once more, since announcements in between were missed.
+ */
+class Listener implements Invalidations {
+  live = false;
+  epoch = 0;
+  private readonly subscribers: ((topic: string) => void)[] = [];
+  private client?: pg.Client;
+  private stopped = false;
+  private retryMs = 100;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  subscribe(fn: (topic: string) => void): void {
+    this.subscribers.push(fn);
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.down();
+    await this.client?.end().catch(() => undefined);
+  }
+
+  private emit(topic: string): void {
+    this.epoch++;
+    for (const fn of this.subscribers) fn(topic);
+  }
+
+  private down(): void {
+    if (this.live) this.live = false;
+    this.emit('*');
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client(this.config);
+    this.client = client;
+    let failed = false;
+    const fail = () => {
+      if (failed) return;
+      failed = true;
+      this.down();
+      client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void this.connect(), this.retryMs);
+      this.timer.unref();
+      this.retryMs = Math.min(this.retryMs * 2, 5000);
+    };
+    client.on('error', fail);
+    client.on('end', fail);
+    client.on('notification', (m) => { if (m.channel === CHANNEL && m.payload) this.emit(m.payload); });
+    try {
+      await client.connect();
+      await client.query(`listen ${CHANNEL}`);
+    } catch {
+      fail();
+      return;
+    }
+    if (this.stopped) { await client.end().catch(() => undefined); return; }
+    this.retryMs = 100;
+    // Anything may have changed while nobody listened.
+    this.emit('*');
+    this.live = true;
+  }
 }
 
 const BROKEN = Symbol('berth.pg.broken');

@@ -488,5 +488,30 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('gc_review_due').on('gc_review').column('review_after').execute();
       },
     },
+    '0019_invalidation_triggers': {
+      async up(db: Kysely<any>) {
+        // PostgreSQL: every change to the rows processes cache is announced (db/invalidation.ts), by the
+        // database itself, so that no code path can forget to. Delivered when the change commits.
+        if (dialect !== 'postgres') return;
+        await sql`create function berth_invalidate_user() returns trigger language plpgsql as $$
+          begin
+            if tg_op <> 'INSERT' then perform pg_notify('berth_invalidate', 'u:' || old.name); end if;
+            if tg_op <> 'DELETE' then perform pg_notify('berth_invalidate', 'u:' || new.name); end if;
+            return null;
+          end $$`.execute(db);
+        await sql`create trigger users_invalidate after insert or update or delete on users for each row execute function berth_invalidate_user()`.execute(db);
+        await sql`create function berth_invalidate_access() returns trigger language plpgsql as $$
+          begin perform pg_notify('berth_invalidate', 'a'); return null; end $$`.execute(db);
+        await sql`create trigger access_invalidate after update on cursors for each row when (new.name = 'access') execute function berth_invalidate_access()`.execute(db);
+        await sql`create function berth_invalidate_repository() returns trigger language plpgsql as $$
+          begin
+            if tg_op <> 'INSERT' then perform pg_notify('berth_invalidate', 'r:' || old.repository_id); end if;
+            if tg_op <> 'DELETE' then perform pg_notify('berth_invalidate', 'r:' || new.repository_id); end if;
+            return null;
+          end $$`.execute(db);
+        await sql`create trigger tags_invalidate after insert or update or delete on tags for each row execute function berth_invalidate_repository()`.execute(db);
+        await sql`create trigger manifests_invalidate after update or delete on manifests for each row execute function berth_invalidate_repository()`.execute(db);
+      },
+    },
   };
 }
