@@ -188,6 +188,8 @@ function metricDefs(size: string): MetricDef[] {
     { key: 'pull', scenario: 'pull', label: `${size} blob pull (curl; bytes verified separately)`, unit: 'MB/s', better: 'higher', digits: 1 },
     { key: 'manifestRps', scenario: 'manifest', label: 'Manifest GET, 64 connections', unit: 'req/s', better: 'higher', digits: 0 },
     { key: 'manifestP99', scenario: 'manifest', label: 'Manifest GET p99 latency', unit: 'ms', better: 'lower', digits: 2 },
+    { key: 'manifestDigestRps', scenario: 'manifest', label: 'Manifest GET by digest, 64 connections', unit: 'req/s', better: 'higher', digits: 0 },
+    { key: 'manifestDigestP99', scenario: 'manifest', label: 'Manifest GET by digest p99 latency', unit: 'ms', better: 'lower', digits: 2 },
     { key: 'blobRps', scenario: 'blob', label: '4 KiB blob GET, 64 connections', unit: 'req/s', better: 'higher', digits: 0 },
     { key: 'blobP99', scenario: 'blob', label: '4 KiB blob GET p99 latency', unit: 'ms', better: 'lower', digits: 2 },
     { key: 'parallelSecs', scenario: 'parallel', label: '32 parallel 8 MiB pushes, total', unit: 's', better: 'lower', digits: 2 },
@@ -441,7 +443,11 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
       const scopes = [repoScope(SMALL_REPO, 'pull')];
       await checkGet(u, { ...headers, ...(await t.auth.headers(scopes)) }, fx.small.manifest);
       await settle();
-      return wrkCells(await wrkPair(t, u, headers, scopes, opts, 'manifest GET'), 'manifestRps', 'manifestP99');
+      const byTag = wrkCells(await wrkPair(t, u, headers, scopes, opts, 'manifest GET'), 'manifestRps', 'manifestP99');
+      const d = new URL(`/v2/${SMALL_REPO}/manifests/${fx.small.manifestDigest}`, url);
+      await checkGet(d, { ...headers, ...(await t.auth.headers(scopes)) }, fx.small.manifest);
+      await settle();
+      return { ...byTag, ...wrkCells(await wrkPair(t, d, headers, scopes, opts, 'manifest GET by digest'), 'manifestDigestRps', 'manifestDigestP99') };
     }
     case 'blob': {
       await ensureSmallImage(t, fx);
