@@ -2,6 +2,7 @@
 // which repository may see which blob. The bytes and their publication are registry/blob-service.ts.
 import type { Db, Dialect, Tx } from './database.js';
 import { param, PreparedQuery } from './prepared.js';
+import { InvalidatedCache, type Invalidations } from './invalidation.js';
 
 export interface BlobLinkRow { digest: string; size: number; repository_id: number; touched_at: number }
 
@@ -11,8 +12,13 @@ export interface BlobLinkRow { digest: string; size: number; repository_id: numb
  */
 export class BlobLookups {
   private readonly linked: PreparedQuery<BlobLinkRow>;
+  // On PostgreSQL, kept until the triggers announce the link's or the blob's removal (db/invalidation.ts).
+  // A touch elsewhere is not announced: the cached touch time is then older than the real one, which costs
+  // at most one more touch.
+  private readonly cache?: InvalidatedCache<BlobLinkRow>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, invalidations?: Invalidations) {
+    if (invalidations) this.cache = new InvalidatedCache(invalidations, { maxEntries: 50_000 });
     this.linked = new PreparedQuery(() => db.selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
@@ -22,7 +28,23 @@ export class BlobLookups {
 
   /** The blob as the repository (by name) links it, with the link's repository id and last touch. */
   linkedBlob(name: string, digest: string): Promise<BlobLinkRow | undefined> {
-    return this.linked.first(this.db, { name, digest });
+    if (!this.cache) return this.linked.first(this.db, { name, digest });
+    const key = `${name}\u0000${digest}`;
+    const hit = this.cache.get(key);
+    return hit ? Promise.resolve(hit) : this.fill(key, name, digest);
+  }
+
+  /** The link was touched at `at` (by this process). */
+  touched(name: string, digest: string, at: number): void {
+    const hit = this.cache?.get(`${name}\u0000${digest}`);
+    if (hit) hit.touched_at = at;
+  }
+
+  private async fill(key: string, name: string, digest: string): Promise<BlobLinkRow | undefined> {
+    const epoch = this.cache!.epoch();
+    const row = await this.linked.first(this.db, { name, digest });
+    if (row) this.cache!.fill(key, { ...row }, [`b:${digest}`], epoch);
+    return row;
   }
 }
 

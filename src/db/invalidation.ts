@@ -4,7 +4,8 @@
 // changed. While that connection is down nothing is served from a cache. SQLite has no such channel and
 // needs none (its reads are in-process): it has no Invalidations, and the caches stay empty.
 //
-// Topics: `u:NAME` a user row; `a` the access generation; `r:ID` a repository's tags and manifests.
+// Topics: `u:NAME` a user row; `a` the access generation; `r:ID` a repository's tags and manifests;
+// `b:DIGEST` a blob and its links (removals only).
 
 export interface Invalidations {
   /** whether announcements are being received: a cache is used only while they are */

@@ -40,7 +40,7 @@ export class BlobService {
   private readonly lookups: BlobLookups;
 
   constructor(private readonly meta: MetadataStore, private readonly store: StorageDriver, private readonly journal: Journal, private readonly outbox: Outbox, private readonly opts: BlobServiceOptions = {}) {
-    this.lookups = new BlobLookups(meta.db);
+    this.lookups = new BlobLookups(meta.db, meta.invalidations);
     this.gcQueue = opts.gcQueue ?? new GcQueue();
   }
 
@@ -57,6 +57,7 @@ export class BlobService {
       // touch, and the client is told the blob is unknown (so it uploads it) instead of being told it is there.
       const touched = await this.meta.relaxed((db) => touchBlobLink(db, Number(row.repository_id), digest.digest, now));
       if (!touched) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: digest.digest } });
+      this.lookups.touched(name, digest.digest, now);
     }
     return { digest: row.digest, size: Number(row.size) };
   }

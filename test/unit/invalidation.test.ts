@@ -10,6 +10,7 @@ import { bumpAccessGeneration } from '../../src/db/cursors.js';
 import { InvalidatedCache, type Invalidations } from '../../src/db/invalidation.js';
 import { insertManifest, ManifestLookups, upsertTag } from '../../src/db/manifests.js';
 import { ensureRepository } from '../../src/db/repositories.js';
+import { BlobLookups, linkBlob, unlinkBlob, upsertBlob } from '../../src/db/blobs.js';
 import { insertUser, setUserDisabled, UserLookups } from '../../src/db/users.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/receiver.js';
@@ -40,6 +41,8 @@ test('a tag moved, a user disabled or the access generation moved in one process
     await liveOf(a);
     const lookups = new ManifestLookups(a.db, a.invalidations);
     const first = await manifest(b, 'team/app', 'v1', 1);
+    // Its announcement may reach A while A reads (the fill is then dropped): let it arrive first.
+    await new Promise((r) => setTimeout(r, 300));
     assert.equal((await lookups.getByTag('team/app', 'v1'))?.digest, first);
     // Served from memory now: with the announcement switched off, A keeps the old answer.
     const raw = (m: MetadataStore, q: string) => m.db.executeQuery(CompiledQuery.raw(q));
@@ -52,6 +55,17 @@ test('a tag moved, a user disabled or the access generation moved in one process
     const second = await manifest(b, 'team/app', 'v1', 2);
     await waitFor('A to serve the moved tag', async () => ((await lookups.getByTag('team/app', 'v1'))?.digest === second) || undefined, 5000, 20);
     assert.equal((await lookups.headByDigest('team/app', first))?.digest, first, 'the old manifest is still there by digest');
+
+    // A blob link removed beside A is gone from A's lookups too.
+    const blobs = new BlobLookups(a.db, a.invalidations);
+    const blob = `sha256:${'b'.repeat(64)}`;
+    await b.transaction(async (tx) => {
+      await upsertBlob(tx, blob, 10, Date.now());
+      await linkBlob(tx, (await ensureRepository(tx, 'team/app', Date.now())), blob, Date.now());
+    });
+    assert.equal((await blobs.linkedBlob('team/app', blob))?.size, 10);
+    await b.transaction(async (tx) => { await unlinkBlob(tx, (await ensureRepository(tx, 'team/app', Date.now())), blob); });
+    await waitFor('A to see the link gone', async () => ((await blobs.linkedBlob('team/app', blob)) === undefined) || undefined, 5000, 20);
 
     const users = new UserLookups(a.db, a.invalidations);
     await b.transaction((tx) => insertUser(tx, { name: 'carol', passwordHash: null, admin: false, source: 'local', createdAt: 1 }));

@@ -513,5 +513,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`create trigger manifests_invalidate after update or delete on manifests for each row execute function berth_invalidate_repository()`.execute(db);
       },
     },
+    '0020_blob_invalidation_triggers': {
+      async up(db: Kysely<any>) {
+        // A blob link or a blob removed (or a blob's size corrected) is announced; touches are not.
+        if (dialect !== 'postgres') return;
+        await sql`create function berth_invalidate_blob() returns trigger language plpgsql as $$
+          begin perform pg_notify('berth_invalidate', 'b:' || old.digest); return null; end $$`.execute(db);
+        await sql`create trigger repository_blobs_invalidate after delete on repository_blobs for each row execute function berth_invalidate_blob()`.execute(db);
+        await sql`create trigger blobs_invalidate after delete or update of size on blobs for each row execute function berth_invalidate_blob()`.execute(db);
+      },
+    },
   };
 }
