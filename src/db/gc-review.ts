@@ -53,6 +53,15 @@ export async function reviewBacklog(db: Tx, now: number): Promise<{ queued: numb
 // push relying on the link, a mount from it) or created a reference to it: those commit first, or find the
 // row gone after this transaction and fail. SQLite runs one write transaction at a time.
 
+/**
+ * Serializes, per digest, a publication's look at its file with a collection's removal of a file no row
+ * accounts for (there is no row to lock yet): a transaction-level advisory lock on PostgreSQL; SQLite's
+ * write transactions are serial anyway. Take several in sorted order.
+ */
+export async function lockDigest(tx: Tx, dialect: Dialect, digest: string): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtextextended(${digest}, 0))`.execute(tx);
+}
+
 /** The link's last touch, locked; undefined when it is gone. */
 export async function lockLink(tx: Tx, dialect: Dialect, repositoryId: number, digest: string): Promise<{ touchedAt: number } | undefined> {
   const q = tx.selectFrom('repository_blobs').select('touched_at').where('repository_id', '=', repositoryId).where('digest', '=', digest);

@@ -10,6 +10,7 @@ import { NotFoundError, UnreadableDataError, type RangeSource, type StorageDrive
 export type { RangeSource };
 import { blobPath } from './paths.js';
 import { GcQueue } from './gc-reviewer.js';
+import { lockDigest } from '../db/gc-review.js';
 import { ensureRepository, findRepositoryId } from './repositories.js';
 import { BlobLookups, findLinkedBlob, linkBlob, touchBlob, touchBlobLink, unlinkBlob, upsertBlob } from '../db/blobs.js';
 import { manifestUsingBlob } from '../db/manifests.js';
@@ -165,6 +166,7 @@ export class BlobService {
       // The row first: on PostgreSQL that waits for a collection reviewing the blob, and the file is
       // looked at only after it, so a copy it moved aside is seen gone.
       await upsertBlob(tx, digest.digest, size, now);
+      await lockDigest(tx, this.meta.dialect, digest.digest);
       const st = await this.store.stat(target);
       if (!st || st.size !== size) {
         if (consumed) throw new BerthError('BLOB_COLLECTED');

@@ -11,6 +11,7 @@ import {
 } from '../db/gc.js';
 import { parseDigest } from '../oci/digest.js';
 import { GcReviewer } from './gc-reviewer.js';
+import { lockDigest } from '../db/gc-review.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { BLOBS_PREFIX, blobPath, TRASH_PREFIX, UPLOADS_PREFIX, uploadPath } from './paths.js';
 
@@ -196,9 +197,11 @@ export class GarbageCollector {
         for (const f of orphans) { report.orphanFilesRemoved++; report.orphanBytesRemoved += f.size; }
         return;
       }
-      // Deleted inside a transaction, after looking again: a publication commits its row under the same lock.
+      // Deleted inside a transaction, after looking again: a publication looks at its file and commits its
+      // row under the same lock (the write lock on SQLite, the digest's lock on PostgreSQL).
       const removed = await this.meta.transaction(async (tx) => {
         const digests = orphans.filter((f) => f.digest !== null).map((f) => f.digest!);
+        for (const d of [...new Set(digests)].sort()) await lockDigest(tx, this.meta.dialect, d);
         const again = await knownBlobDigests(tx, digests);
         const out: typeof orphans = [];
         for (const f of orphans) {
