@@ -78,7 +78,10 @@ export class Accounts {
     if ((await findOrganizationId(this.db, name)) !== undefined) throw new BerthError('CONFLICT', { message: `${name} is an organization's namespace`, field: 'name' });
     const hash = await hashPassword(password);
     await this.transact(async (tx: Tx) => {
-      await insertUser(tx, { name, passwordHash: hash, admin: Boolean(opts.admin), source: 'local', createdAt: Date.now() });
+      // The check above and this insert are apart by the password hashing: another process may have taken the name.
+      if (!(await insertUser(tx, { name, passwordHash: hash, admin: Boolean(opts.admin), source: 'local', createdAt: Date.now() }))) {
+        throw new BerthError('CONFLICT', { message: `user ${name} already exists`, field: 'name' });
+      }
       await this.journal.write(tx, ctx, [{ action: 'user.create', resource: `user:${name}`, detail: { admin: Boolean(opts.admin) } }]);
     });
     return (await this.byName(name))!;
@@ -94,7 +97,9 @@ export class Accounts {
     const full = `${org}+${name}`;
     if (await this.byName(full)) throw new BerthError('CONFLICT', { message: `robot ${full} already exists` });
     await this.transact(async (tx: Tx) => {
-      await insertUser(tx, { name: full, passwordHash: null, admin: false, source: 'robot', createdAt: Date.now() });
+      if (!(await insertUser(tx, { name: full, passwordHash: null, admin: false, source: 'robot', createdAt: Date.now() }))) {
+        throw new BerthError('CONFLICT', { message: `robot ${full} already exists` });
+      }
       await this.journal.write(tx, ctx, [{ action: 'robot.create', resource: `organization:${org}`, detail: { robot: full } }]);
     });
     return (await this.byName(full))!;

@@ -96,12 +96,15 @@ export async function anyUser(db: Tx): Promise<boolean> {
 }
 
 /** A local user (with a password hash) or a robot (`passwordHash` null), enabled, of the first token generation. */
-export async function insertUser(tx: Tx, u: { name: string; passwordHash: string | null; admin: boolean; source: 'local' | 'robot'; createdAt: number }): Promise<void> {
-  await tx.insertInto('users').values({
+/** Creates the user unless the name was taken meanwhile (by another process); true when it was created. */
+export async function insertUser(tx: Tx, u: { name: string; passwordHash: string | null; admin: boolean; source: 'local' | 'robot'; createdAt: number }): Promise<boolean> {
+  const res = await tx.insertInto('users').values({
     name: u.name, password_hash: u.passwordHash, is_admin: u.admin ? 1 : 0, disabled: 0, source: u.source, tokens_valid_after: 0, created_at: u.createdAt,
-  }).execute();
+  }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
+  const created = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
   // A new user's name is a namespace that had no owner.
-  await bumpAccessGeneration(tx);
+  if (created) await bumpAccessGeneration(tx);
+  return created;
 }
 
 /** The robots of an organization (`ORG+NAME`), by name. */
