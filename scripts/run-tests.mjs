@@ -5,6 +5,8 @@
 //   themselves: the metadata store suite), unless a file says `berth-test: both-dialects`;
 // - files that say `berth-test: sqlite-only` with the reason (they test SQLite itself: its file locks,
 //   its read-only file, its WAL), or `berth-test: dialects-inside` (they run on both themselves).
+// Files that say `berth-test: postgres-only` (what exists only on PostgreSQL: several processes on one
+// database) run in the postgres pass alone.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,12 +23,14 @@ const all = named.length > 0 ? named : readdirSync('test').flatMap((dir) => {
     return [];
   }
 }).sort();
-const files = dialect === 'sqlite' ? all : all.filter((f) => {
+const files = dialect === 'sqlite' ? all.filter((f) => !/berth-test: postgres-only/.test(readFileSync(f, 'utf8'))) : all.filter((f) => {
   const text = readFileSync(f, 'utf8');
   if (/berth-test: (sqlite-only|dialects-inside)/.test(text)) return false;
   return !f.startsWith(path.join('test', 'unit')) || /berth-test: both-dialects/.test(text);
 });
 console.log(`# ${dialect}: ${files.length} test files`);
+// With no files, node --test would look for test files itself.
+if (files.length === 0) process.exit(0);
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files], {
   stdio: 'inherit', env: { ...process.env, BERTH_TEST_DATABASE: dialect },
 });
