@@ -225,6 +225,9 @@ describe('s3 driver specifics', () => {
       assert.equal((await readAll(await d.read('r', { start: data.length + 10, end: data.length + 20 }))).length, 0);
       await put(d, 'empty', Buffer.alloc(0));
       assert.equal((await d.readBuffer('empty', { start: 0, end: 10 })).length, 0);
+      assert.equal((await d.readBuffer('empty', { start: 0, end: -1 })).length, 0, 'end before start: nothing (S3 would send all)');
+      assert.equal((await d.readBuffer('r', { start: 10, end: 9 })).length, 0);
+      await assert.rejects(d.readBuffer('absent', { start: 10, end: 9 }), NotFoundError);
       await assert.rejects(d.read('absent', { start: 5, end: 9 }), NotFoundError);
 
       // the signal ends a body already flowing

@@ -219,6 +219,11 @@ export class S3Driver implements StorageDriver {
   private async get(p: string, opts: { start?: number; end?: number; signal?: AbortSignal }): Promise<Readable> {
     const key = this.key(p);
     const start = opts.start ?? 0;
+    if (opts.end !== undefined && opts.end < start) {
+      // S3 ignores such a range and sends everything
+      if (!(await this.head(p, key))) throw new NotFoundError(p);
+      return Readable.from([]);
+    }
     const range = opts.end !== undefined ? `bytes=${start}-${opts.end}` : start > 0 ? `bytes=${start}-` : undefined;
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }), { abortSignal: opts.signal });
@@ -279,7 +284,6 @@ export class S3Driver implements StorageDriver {
     return w;
   }
 
-
   async move(from: string, to: string): Promise<void> {
     const src = this.key(from);
     const dst = this.key(to);
@@ -300,7 +304,6 @@ export class S3Driver implements StorageDriver {
     await this.deleteKeys(from, [src]);
   }
 
-
   private async multipartCopy(from: string, to: string, src: string, dst: string, ranges: [number, number][]): Promise<void> {
     const fail = (e: unknown) => (isMissing(e) ? new NotFoundError(from) : this.fail('move', `${from} to ${to}`, e));
     let uploadId: string | undefined;
@@ -313,7 +316,6 @@ export class S3Driver implements StorageDriver {
       throw fail(e);
     }
   }
-
 
   async delete(p: string): Promise<void> {
     const key = this.key(p);
