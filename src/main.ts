@@ -52,6 +52,7 @@ import { readFileSync } from 'node:fs';
 import { Sessions } from './auth/sessions.js';
 import { SecretBox } from './lib/secret-box.js';
 import { FilesystemDriver } from './storage/drivers/filesystem/filesystem-driver.js';
+import { S3Driver } from './storage/drivers/s3/s3-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
 import { FileKeyProvider } from './storage/encryption/file-key-provider.js';
 import type { KeyProvider } from './storage/encryption/key-provider.js';
@@ -166,6 +167,20 @@ function openMetadata(config: ResolvedConfig): Promise<MetadataStore> {
 }
 
 /** A secret kept in a file (`setting` names it): its content without the trailing newline editors add. */
+/** The configured storage driver; secrets from their files, else the SDK's own chain (S3). */
+function openStorage(config: ResolvedConfig): StorageDriver {
+  const st = config.storage;
+  if (st.driver === 'memory') return new MemoryDriver();
+  if (st.driver !== 's3') return new FilesystemDriver(st.filesystem.root);
+  const s3 = st.s3;
+  const accessKeyId = s3.accessKeyIdFile ? readSecretFile('storage.s3.accessKeyIdFile', s3.accessKeyIdFile) : s3.accessKeyId;
+  const secretAccessKey = s3.secretAccessKeyFile ? readSecretFile('storage.s3.secretAccessKeyFile', s3.secretAccessKeyFile) : s3.secretAccessKey;
+  return new S3Driver({
+    endpoint: s3.endpoint, bucket: s3.bucket!, region: s3.region, prefix: s3.prefix, forcePathStyle: s3.forcePathStyle,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined, partSize: s3.partSize * 1024 * 1024,
+  });
+}
+
 function readSecretFile(setting: string, file: string): string {
   try {
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
@@ -183,7 +198,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     spool: opts.spool ? { dir: config.audit.spool.dir ?? path.join(config.data, 'audit-spool'), maxBytes: config.audit.spool.maxBytes } : undefined,
     appendEvents: (tx, groups) => outbox.appendGroups(tx, groups as { ctx: RequestContext; events: NewEvent[]; at: number }[]),
   });
-  const inner: StorageDriver = config.storage.driver === 'memory' ? new MemoryDriver() : new FilesystemDriver(config.storage.filesystem.root);
+  const inner: StorageDriver = openStorage(config);
   let storageKeys: StorageKeys | undefined;
   try {
     storageKeys = await openEncryption(config, meta, inner, journal);

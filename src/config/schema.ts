@@ -117,10 +117,28 @@ export const configSchema = z.strictObject({
   }).prefault({}).refine((t) => Boolean(t.cert) === Boolean(t.key), 'tls.cert and tls.key go together')
     .refine((t) => !t.clientCa || Boolean(t.cert), 'tls.clientCa needs tls.cert and tls.key'),
   storage: z.strictObject({
-    driver: z.enum(['filesystem', 'memory']).default('filesystem'),
+    driver: z.enum(['filesystem', 'memory', 's3']).default('filesystem'),
     filesystem: z.strictObject({
       /** default: <data>/storage */
       root: z.string().optional(),
+    }).prefault({}),
+    /** an S3-compatible object store; the bucket must exist, Berth writes only under `prefix` */
+    s3: z.strictObject({
+      /** full URL (http:// allowed); unset: AWS's endpoint for the region */
+      endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      bucket: z.string().min(3).max(63).optional(),
+      region: z.string().default('us-east-1'),
+      prefix: z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'a key prefix: segments of letters, digits, . _ - separated by /')
+        .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'a key prefix has no . or .. segments').default(''),
+      /** the bucket in the path (http://host/bucket/key): what most servers other than AWS want */
+      forcePathStyle: z.boolean().default(false),
+      /** unset (with the …File variants unset too): the SDK's own chain (AWS_ACCESS_KEY_ID, ~/.aws, instance roles) */
+      accessKeyId: z.string().optional(),
+      secretAccessKey: z.string().optional(),
+      accessKeyIdFile: z.string().optional(),
+      secretAccessKeyFile: z.string().optional(),
+      /** MiB per uploaded part (at least 5) */
+      partSize: z.number().int().min(5).max(5120).default(8),
     }).prefault({}),
     /** encryption at rest: every blob and upload under its own data key, wrapped by a key-encryption key the operator holds */
     encryption: z.strictObject({
@@ -143,7 +161,9 @@ export const configSchema = z.strictObject({
     }).prefault({}).refine((e) => e.provider !== 'pkcs11' || (Boolean(e.pkcs11.module) && Boolean(e.pkcs11.tokenLabel) && Boolean(e.pkcs11.pinFile)),
       'storage.encryption.provider pkcs11 needs pkcs11.module, pkcs11.tokenLabel and pkcs11.pinFile')
       .refine((e) => e.provider === 'file' || e.keyFile === undefined, 'storage.encryption.keyFile is for provider file'),
-  }).prefault({}),
+  }).prefault({}).refine((s) => s.driver !== 's3' || Boolean(s.s3.bucket), 'storage.driver s3 needs storage.s3.bucket')
+    .refine((s) => !(s.s3.accessKeyId && s.s3.accessKeyIdFile) && !(s.s3.secretAccessKey && s.s3.secretAccessKeyFile), 'storage.s3: a key and its …File variant exclude each other')
+    .refine((s) => Boolean(s.s3.accessKeyId || s.s3.accessKeyIdFile) === Boolean(s.s3.secretAccessKey || s.s3.secretAccessKeyFile), 'storage.s3: accessKeyId and secretAccessKey go together'),
   database: z.strictObject({
     /** sqlite: one file, one machine (the default); postgres: a server several Berth processes share */
     dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),

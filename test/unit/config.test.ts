@@ -252,3 +252,19 @@ describe('database.postgres', () => {
     assert.equal(c.database.postgres.poolSize, 10);
   });
 });
+
+describe('storage.s3', () => {
+  test('s3 needs a bucket; keys go in pairs, inline or from files, never both; the endpoint is a full URL', () => {
+    configError(() => loadConfig({ env: { BERTH_STORAGE__DRIVER: 's3' } }), /storage\.driver s3 needs storage\.s3\.bucket/);
+    const base = { BERTH_STORAGE__DRIVER: 's3', BERTH_STORAGE__S3__BUCKET: 'images' };
+    configError(() => loadConfig({ env: { ...base, BERTH_STORAGE__S3__ACCESS_KEY_ID: 'AK' } }), /accessKeyId and secretAccessKey go together/);
+    configError(() => loadConfig({ env: { ...base, BERTH_STORAGE__S3__ACCESS_KEY_ID: 'AK', BERTH_STORAGE__S3__ACCESS_KEY_ID_FILE: '/k', BERTH_STORAGE__S3__SECRET_ACCESS_KEY: 's' } }), /exclude each other/);
+    configError(() => loadConfig({ env: { ...base, BERTH_STORAGE__S3__ENDPOINT: 'rgw.example.com:7480' } }), /endpoint/);
+    configError(() => loadConfig({ env: { ...base, BERTH_STORAGE__S3__PREFIX: '../up' } }), /prefix/);
+    const c = loadConfig({ env: { ...base, BERTH_STORAGE__S3__ENDPOINT: 'http://rgw.example.com:7480', BERTH_STORAGE__S3__FORCE_PATH_STYLE: 'true', BERTH_STORAGE__S3__PREFIX: 'reg/a' } });
+    assert.equal(c.storage.s3.endpoint, 'http://rgw.example.com:7480');
+    assert.equal(c.storage.s3.forcePathStyle, true);
+    assert.equal(c.storage.s3.region, 'us-east-1');
+    assert.equal(c.storage.s3.partSize, 8);
+  });
+});
