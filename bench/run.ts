@@ -31,6 +31,7 @@ import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistri
 import { runStalls, SLOW_MS, STALL_CONNECTIONS, type PhaseStats, type StallOptions, type StallsResult } from './lib/stalls.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
 import { removeDir } from '../test/helpers/berth.js';
+import { startS3Server, type S3Server } from '../test/helpers/s3.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -72,12 +73,14 @@ interface Options {
   stalls: StallOptions;
   /** Berth's metadata database */
   db: 'sqlite' | 'postgres';
+  /** Berth's blob store: the local directory, or Ceph's RADOS Gateway started for the run */
+  storage: 'filesystem' | 's3';
 }
 
 function usage(): never {
   console.log(`usage: node --import tsx bench/run.ts [--only=${SCENARIOS.join(',')}] [--size-mib=1024]
        [--berth-workers=N] [--berth-auth=on|off|both] [--wrk-seconds=10] [--warmup-seconds=2]
-       [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua] [--db=sqlite|postgres]
+       [--servers=berth,distribution] [--repeat=3] [--wrk-auth=auto|header|lua] [--db=sqlite|postgres] [--storage=filesystem|s3]
        [--scale-repos=10000] [--scale-tags=100000] [--scale-clients=32] [--scale-requests=300]
        [--encryption]
        [--gc-blobs=50000] [--gc-clients=32] [--gc-churn-seconds=60] [--gc-churn-rate=20] [--gc-churn-interval=10]
@@ -97,7 +100,7 @@ function parseOptions(argv: string[]): Options {
     only: new Set(DEFAULT_SCENARIOS), sizeMiB: 1024, berthAuth: 'both', wrkAuth: 'auto', wrkSeconds: 10, warmupSeconds: 2,
     servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 }, encryption: false,
     gc: { blobs: 50_000, clients: 32, churnSeconds: 60, churnRate: 20, churnInterval: 10, churnGrace: 10 },
-    stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 }, db: 'sqlite',
+    stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 }, db: 'sqlite', storage: 'filesystem',
   };
   let onlyGiven = false;
   let authGiven = false;
@@ -138,6 +141,7 @@ function parseOptions(argv: string[]): Options {
       case 'size-mib': o.sizeMiB = int(1); break;
       case 'berth-workers': o.berthWorkers = int(0); break;
       case 'db': o.db = oneOf('sqlite', 'postgres'); break;
+      case 'storage': o.storage = oneOf('filesystem', 's3'); break;
       case 'berth-auth': o.berthAuth = oneOf('on', 'off', 'both'); authGiven = true; break;
       case 'wrk-auth': o.wrkAuth = oneOf('auto', 'header', 'lua'); break;
       case 'wrk-seconds': o.wrkSeconds = int(1); break;
@@ -977,6 +981,13 @@ async function main(): Promise<number> {
   tmpRoot = root;
 
   const targets: Target[] = [];
+  // One RADOS Gateway for the run, a bucket per Berth.
+  let s3: S3Server | undefined;
+  const s3For = async (key: string): Promise<Record<string, unknown> | undefined> => {
+    if (opts.storage !== 's3') return undefined;
+    s3 ??= await startS3Server();
+    return { endpoint: s3.endpoint, bucket: await s3.createBucket(`bench-${key}-${Date.now()}`.slice(0, 63)), region: s3.region, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+  };
   const berth = (shipped: boolean, encrypted = false, dirPrefix = ''): Target => {
     const password = randomBytes(18).toString('base64url');
     const key: TargetKey = encrypted ? 'berth-encrypted' : shipped ? 'berth-tokens' : 'berth-noauth';
@@ -984,7 +995,7 @@ async function main(): Promise<number> {
       key, name: encrypted ? 'Berth (encrypted)' : shipped ? 'Berth (tokens)' : 'Berth (no auth)', short: encrypted ? 'encrypted' : shipped ? 'tokens' : 'no auth',
       berth: true, shipped, encrypted, auth: NO_AUTH, password, cells: new Map(), rssPeak: { peakMiB: 0, procs: 0 },
       scenarios: encrypted ? new Set(ENCRYPTION_SCENARIOS) : undefined,
-      start: () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: `${dirPrefix}${key}`, name: t.name, database: opts.db }),
+      start: async () => startBerthServer(root, { workers: opts.berthWorkers, auth: shipped, encryption: encrypted, adminPassword: password, dir: `${dirPrefix}${key}`, name: t.name, database: opts.db, s3: await s3For(key) }),
     };
     return t;
   };
@@ -1164,7 +1175,8 @@ async function main(): Promise<number> {
       '',
       ...machine,
       '',
-      `Berth's metadata database: ${opts.db === 'postgres' ? 'PostgreSQL on 127.0.0.1:5432 (a database of its own for each Berth, dropped afterwards)' : 'SQLite in its data directory'}.`,
+      `Berth's metadata database: ${opts.db === 'postgres' ? 'PostgreSQL on 127.0.0.1:5432 (a database of its own for each Berth, dropped afterwards)' : 'SQLite in its data directory'}. ` +
+        `Berth's blob store: ${opts.storage === 's3' ? 'S3, Ceph\'s RADOS Gateway 16.2 (Debian) started for the run on loopback (one monitor, one memstore OSD: objects in RAM), a bucket per Berth' : 'its local data directory'}. Distribution stores on the local disk.`,
       '',
       'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
         'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
@@ -1225,6 +1237,7 @@ async function main(): Promise<number> {
       }
     }
     agent.destroy();
+    await s3?.stop().catch(() => undefined);
     // removeDir also drops a PostgreSQL database made for the data dir.
     for (const t of [...targets, ...gcTargets]) if (t.server && t.berth) await removeDir(t.server.dataDir).catch(() => undefined);
     await rm(root, { recursive: true, force: true });

@@ -58,6 +58,8 @@ export function berthBuilt(): boolean {
 export interface BerthStart {
   /** the metadata database: SQLite in the data dir (default), or a PostgreSQL database of its own on 127.0.0.1:5432 */
   database?: 'sqlite' | 'postgres';
+  /** storage.s3 settings (driver s3) instead of the local directory */
+  s3?: Record<string, unknown>;
   /** http.workers (default: Berth's) */
   workers?: number;
   /**
@@ -83,6 +85,7 @@ export async function startBerthServer(root: string, o: BerthStart): Promise<Ser
   const config: Record<string, unknown> = { log: { level: 'error' } };
   if (o.workers !== undefined) config.http = { workers: o.workers };
   if (o.encryption) config.storage = { encryption: { enabled: true } };
+  if (o.s3) config.storage = { ...(config.storage as object | undefined), driver: 's3', s3: o.s3 };
   // startBerth writes the config next to the data dir (inside root) and passes --config; without
   // `auth: true` it adds auth.enabled: false, with it the config has no auth section at all.
   const b: BerthProcess = await startBerth({ dataDir, config, auth: o.auth, database: o.database ?? 'sqlite', env: { BERTH_LOG_LEVEL: 'error', BERTH_ADMIN_PASSWORD: o.adminPassword } });

@@ -342,8 +342,9 @@ export class UploadService {
       throw new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { session: session.id, reason: 'upload data lost; start again' } });
     }
     try {
-      // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable.
-      await this.truncate(path, session.size, true);
+      // Truncate anything past the acknowledged size (a chunk cut short by a crash) and make it durable
+      // (on an object store committed bytes are, and the rewrite would copy the whole object).
+      if (stored.size > session.size || !this.store.durableWrites) await this.truncate(path, session.size, true);
       let hash: IncrementalHash;
       if (digest.algorithm === RUNNING_ALGORITHM) {
         hash = (await this.runningHash(session, 0)).hash;

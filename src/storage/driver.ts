@@ -35,6 +35,11 @@ export interface RangeSource {
 
 export interface StorageDriver {
   readonly name: string;
+  /**
+   * Every committed write is durable already (an object store): a caller need not rewrite a file only to
+   * make it durable, which on such a store would copy it whole.
+   */
+  readonly durableWrites?: boolean;
   /** null when nothing is stored at path */
   stat(path: string): Promise<StorageStat | null>;
   /** Bytes [start, end] (inclusive) of path; throws NotFoundError when absent. */

@@ -37,6 +37,10 @@ export type StoredForm = { encrypted: false } | { encrypted: true; keyId: string
 export class EncryptingDriver implements StorageDriver {
   readonly name: string;
 
+  get durableWrites(): boolean | undefined {
+    return this.inner.durableWrites;
+  }
+
   private readonly ciphers = new CipherPool();
 
   constructor(private readonly inner: StorageDriver, readonly keys: Keyring, readonly opts: EncryptingDriverOptions) {

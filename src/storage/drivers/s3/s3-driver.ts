@@ -102,6 +102,7 @@ function evenRanges(size: number): [number, number][] {
 
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
+  readonly durableWrites = true;
   private readonly client: S3Client;
   private readonly bucket: string;
   /** "" or "prefix/" */
