@@ -1,9 +1,9 @@
 // Tamper evidence for the audit log: signed checkpoints of the chain head (Ed25519, key outside the
 // database) and a verifier that walks the chain and names the first record that does not fit.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import type { Db, MetadataStore } from '../db/database.js';
+import { createFileOnce } from '../lib/create-once.js';
 import { checkpoints, insertCheckpoint, lastCheckpointSeq } from '../db/audit-checkpoints.js';
 import { auditRecordsAfter, lastAuditRecord } from '../db/audit-log.js';
 import { GENESIS, recordHash, toAuditRecord } from './journal.js';
@@ -17,14 +17,8 @@ export function keyIdOf(publicKey: KeyObject): string {
 /** The checkpoint signing key: a PEM (PKCS#8) Ed25519 key file, created 0600 on first use. */
 export function loadOrCreateSigningKey(file: string): SigningKey {
   if (!existsSync(file)) {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ed25519');
-    try {
-      writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      // Another process created it first: use theirs.
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    // Another process may create it first: then theirs is used.
+    createFileOnce(file, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   }
   chmodSync(file, 0o600);
   const privateKey = createPrivateKey(readFileSync(file));

@@ -1,8 +1,8 @@
 // The master key seals secrets kept in the database. It lives in its own file (0600), so a database
 // backup or a leaked replica holds no usable signing key.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { createFileOnce } from '../lib/create-once.js';
 
 export function loadOrCreateMasterKey(file: string): Buffer {
   try {
@@ -13,14 +13,7 @@ export function loadOrCreateMasterKey(file: string): Buffer {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
-  try {
-    writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (e) {
-    // Another process created it first: use theirs.
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file);
-    throw e;
-  }
+  // Another process may create it first: then theirs is used.
+  return createFileOnce(file, key) ? key : loadOrCreateMasterKey(file);
 }
