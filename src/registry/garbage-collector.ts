@@ -46,6 +46,8 @@ export interface GcReport {
   uploadBytesRemoved: number;
   orphanFilesRemoved: number;
   orphanBytesRemoved: number;
+  /** writes a killed process left unfinished on an object store (incomplete multipart uploads), given up */
+  abandonedWrites: number;
   /** whether this run walked every stored file for orphans (see sweepFilesEveryMs) */
   filesSwept: boolean;
   durationMs: number;
@@ -80,7 +82,7 @@ export class GarbageCollector {
     const progress = opts.progress ?? (() => undefined);
     const signal = opts.signal;
     const batchSize = Math.max(1, opts.batchSize ?? BATCH);
-    const report: GcReport = { dryRun, unlinked: 0, blobsRemoved: 0, bytesRemoved: 0, uploadsRemoved: 0, uploadBytesRemoved: 0, orphanFilesRemoved: 0, orphanBytesRemoved: 0, filesSwept: false, durationMs: 0 };
+    const report: GcReport = { dryRun, unlinked: 0, blobsRemoved: 0, bytesRemoved: 0, uploadsRemoved: 0, uploadBytesRemoved: 0, orphanFilesRemoved: 0, orphanBytesRemoved: 0, abandonedWrites: 0, filesSwept: false, durationMs: 0 };
     const db = this.meta.db;
     // Between batches: stop when asked to (the process is stopping), and let requests run.
     const pause = async () => {
@@ -166,6 +168,11 @@ export class GarbageCollector {
       await pause();
     }
     progress(dryRun ? 'gc: would remove expired uploads' : 'gc: removed expired uploads', { uploads: report.uploadsRemoved, bytes: report.uploadBytesRemoved });
+    // Writes begun before the upload expiry and never finished: no live request writes that long.
+    if (!dryRun && this.store.abandonWritesBefore) {
+      report.abandonedWrites = await this.store.abandonWritesBefore(new Date(expiry));
+      if (report.abandonedWrites > 0) progress('gc: gave up unfinished writes', { writes: report.abandonedWrites });
+    }
     await pause();
 
     // 4. Files no row accounts for: uploads cut off by a crash, blobs whose publication did not commit.

@@ -64,6 +64,11 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
   /** Every file below prefix, recursively, in no particular order. */
   list(prefix: string): AsyncIterable<StorageEntry>;
+  /**
+   * Optional: gives up writes begun before `before` and never committed nor aborted (a process killed
+   * while writing: an object store's incomplete multipart uploads, which hold space); returns how many.
+   */
+  abandonWritesBefore?(before: Date): Promise<number>;
 }
 
 export class NotFoundError extends Error {

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { removeDir, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { pushBlob, pushRandomImage, sha256 } from '../helpers/oci.js';
 import { sharedS3Server, stopSharedS3Server, type S3Server } from '../helpers/s3.js';
@@ -37,6 +37,7 @@ describe('Berth on S3 (RADOS Gateway)', () => {
       config: {
         storage: { driver: 's3', s3: { endpoint: s3.endpoint, bucket, region: s3.region, prefix: PREFIX, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, partSize: 5 } },
         gc: { review: { interval: 0 } },
+        registry: { uploadExpiry: 1 },
       },
     });
   });
@@ -92,7 +93,11 @@ describe('Berth on S3 (RADOS Gateway)', () => {
     assert.deepEqual((await keys(s3, bucket)).filter((k) => k.includes('/uploads/')), [], 'the upload object is gone after publication');
   });
 
-  test('berth gc --grace 0 removes an unreferenced blob from the bucket and keeps the referenced ones', async () => {
+  test('berth gc --grace 0 removes an unreferenced blob from the bucket and keeps the referenced ones, and gives up stale multipart uploads under the prefix', async () => {
+    // A write a killed process left: an incomplete multipart upload under the prefix; and one outside it.
+    const stray = (await s3.client().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${PREFIX}/uploads/killed-writer` }))).UploadId!;
+    const foreign = (await s3.client().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'someone-else/upload' }))).UploadId!;
+    await new Promise((r) => setTimeout(r, 1500)); // past registry.uploadExpiry (1 s)
     const orphan = await pushBlob(b.url, 's3/app', randomBytes(4000));
     const hex = orphan.digest.slice(7);
     const key = `${PREFIX}/blobs/sha256/${hex.slice(0, 2)}/${hex}`;
@@ -100,7 +105,12 @@ describe('Berth on S3 (RADOS Gateway)', () => {
     const config = path.join(b.dataDir, '..', `berth-config-${b.port}.yaml`);
     const res = await runCli(['gc', '--json', '--grace', '0', '--data', b.dataDir, '--config', config]);
     assert.equal(res.code, 0, res.stderr);
-    assert.ok((JSON.parse(res.stdout) as { blobsRemoved: number }).blobsRemoved >= 1);
+    const report = JSON.parse(res.stdout) as { blobsRemoved: number; abandonedWrites: number };
+    assert.ok(report.blobsRemoved >= 1);
+    assert.equal(report.abandonedWrites, 1);
+    const left = (await s3.client().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.map((u) => u.UploadId) ?? [];
+    assert.ok(!left.includes(stray), 'the stale upload under the prefix is gone');
+    assert.ok(left.includes(foreign), 'nothing outside the prefix is touched');
     assert.ok(!(await keys(s3, bucket)).includes(key), 'its object is gone');
     assert.equal((await fetch(`${b.url}/v2/s3/app/manifests/v1`)).status, 200, 'the image stays');
   });

@@ -386,6 +386,10 @@ export class EncryptingDriver implements StorageDriver {
     await this.inner.delete(p);
   }
 
+  async abandonWritesBefore(before: Date): Promise<number> {
+    return (await this.inner.abandonWritesBefore?.(before)) ?? 0;
+  }
+
   async *list(prefix: string): AsyncIterable<StorageEntry> {
     for await (const e of this.inner.list(prefix)) {
       if (e.path.endsWith(ENCRYPTED_SUFFIX + CARRY_SUFFIX)) continue;

@@ -5,7 +5,7 @@
 import { Readable, Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand, type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { assertSafePath, NotFoundError, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../../driver.js';
@@ -363,6 +363,27 @@ export class S3Driver implements StorageDriver {
       yield (r.Contents ?? []).filter((o) => o.Key).map((o) => ({ Key: o.Key!, Size: o.Size ?? 0, LastModified: o.LastModified ?? new Date() }));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async abandonWritesBefore(before: Date): Promise<number> {
+    let n = 0;
+    let keyMarker: string | undefined, uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.base, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (e) {
+        throw this.fail('list multipart uploads', this.base || '/', e);
+      }
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId })).catch(() => undefined);
+        n++;
+      }
+      if (!page.IsTruncated) return n;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
   }
 
   async *list(prefix: string): AsyncIterable<StorageEntry> {
