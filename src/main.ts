@@ -212,7 +212,10 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   const gcQueue = new GcQueue({ afterUpload: r.afterUpload * 1000, afterManifestDelete: r.afterManifestDelete * 1000, afterUnlink: r.afterUnlink * 1000 });
   const gcReviewer = new GcReviewer(meta, store, config.gc.grace * 1000);
   // A blob checked in a repository is spared by collections for (at least) three quarters of the grace period.
-  const blobs = new BlobService(meta, store, journal, outbox, { touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined, gcQueue });
+  const blobs = new BlobService(meta, store, journal, outbox, {
+    touchAfterMs: config.gc.grace > 0 ? (config.gc.grace * 1000) / 4 : undefined, gcQueue,
+    redirectSeconds: config.storage.driver === 's3' && config.storage.s3.redirect ? config.storage.s3.redirectExpiry : undefined,
+  });
   const jobs = new Scheduler(meta, { log, leaseTtlMs: JOB_LEASE_TTL_MS, concurrency: 2 });
   const box = new SecretBox(loadOrCreateMasterKey(config.auth.masterKeyFile ?? path.join(config.data, 'secrets', 'master.key')));
   const accounts = new Accounts(meta.db, meta.transaction, journal, outbox, meta.invalidations);

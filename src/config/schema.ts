@@ -139,6 +139,10 @@ export const configSchema = z.strictObject({
       secretAccessKeyFile: z.string().optional(),
       /** MiB per uploaded part (at least 5) */
       partSize: z.number().int().min(5).max(5120).default(8),
+      /** blob GETs answer 307 to a presigned URL of the bucket, once authorized and on record: clients then read from the store itself */
+      redirect: z.boolean().default(false),
+      /** seconds a presigned URL stays good */
+      redirectExpiry: z.number().int().min(1).max(604_800).default(300),
     }).prefault({}),
     /** encryption at rest: every blob and upload under its own data key, wrapped by a key-encryption key the operator holds */
     encryption: z.strictObject({
@@ -163,7 +167,8 @@ export const configSchema = z.strictObject({
       .refine((e) => e.provider === 'file' || e.keyFile === undefined, 'storage.encryption.keyFile is for provider file'),
   }).prefault({}).refine((s) => s.driver !== 's3' || Boolean(s.s3.bucket), 'storage.driver s3 needs storage.s3.bucket')
     .refine((s) => !(s.s3.accessKeyId && s.s3.accessKeyIdFile) && !(s.s3.secretAccessKey && s.s3.secretAccessKeyFile), 'storage.s3: a key and its …File variant exclude each other')
-    .refine((s) => Boolean(s.s3.accessKeyId || s.s3.accessKeyIdFile) === Boolean(s.s3.secretAccessKey || s.s3.secretAccessKeyFile), 'storage.s3: accessKeyId and secretAccessKey go together'),
+    .refine((s) => Boolean(s.s3.accessKeyId || s.s3.accessKeyIdFile) === Boolean(s.s3.secretAccessKey || s.s3.secretAccessKeyFile), 'storage.s3: accessKeyId and secretAccessKey go together')
+    .refine((s) => !(s.s3.redirect && s.encryption.enabled), 'storage.s3.redirect would hand out the bucket\'s bytes, which encryption at rest keeps sealed: not both'),
   database: z.strictObject({
     /** sqlite: one file, one machine (the default); postgres: a server several Berth processes share */
     dialect: z.enum(['sqlite', 'postgres']).default('sqlite'),

@@ -34,6 +34,8 @@ export interface BlobServiceOptions {
   touchAfterMs?: number;
   /** the online garbage collection queue a publication and an unlink feed */
   gcQueue?: GcQueue;
+  /** blob GETs are redirected to presigned URLs of the store, good this many seconds (storage.s3.redirect) */
+  redirectSeconds?: number;
 }
 
 export class BlobService {
@@ -179,6 +181,12 @@ export class BlobService {
       await also?.(tx);
     });
     if (!consumed) await this.store.delete(tempPath);
+  }
+
+  /** Where a GET of the blob may be sent instead of being served here (a presigned URL), or null. */
+  async redirect(digest: ParsedDigest): Promise<string | null> {
+    if (this.opts.redirectSeconds === undefined || !this.store.presign) return null;
+    return this.store.presign(blobPath(digest), this.opts.redirectSeconds);
   }
 
   /** Links a blob the source repository holds into the target. False when the source lacks it. */

@@ -69,6 +69,8 @@ export interface StorageDriver {
    * while writing: an object store's incomplete multipart uploads, which hold space); returns how many.
    */
   abandonWritesBefore?(before: Date): Promise<number>;
+  /** Optional: a URL that serves the bytes at path to whoever holds it, for `expiresInSeconds` (presigned). */
+  presign?(path: string, expiresInSeconds: number): Promise<string>;
 }
 
 export class NotFoundError extends Error {

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { removeDir, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
+import { ADMIN_PASSWORD, removeDir, runCli, startBerth, type BerthProcess } from '../helpers/berth.js';
 import { pushBlob, pushRandomImage, sha256 } from '../helpers/oci.js';
 import { sharedS3Server, stopSharedS3Server, type S3Server } from '../helpers/s3.js';
 
@@ -91,6 +91,35 @@ describe('Berth on S3 (RADOS Gateway)', () => {
     assert.equal(got.length, data.length);
     assert.ok(got.equals(data));
     assert.deepEqual((await keys(s3, bucket)).filter((k) => k.includes('/uploads/')), [], 'the upload object is gone after publication');
+  });
+
+  test('with storage.s3.redirect a blob GET, once authorized, is sent to a presigned URL of the bucket; HEAD is answered here', async () => {
+    const other = await startBerth({
+      auth: true,
+      config: { storage: { driver: 's3', s3: { endpoint: s3.endpoint, bucket, region: s3.region, prefix: PREFIX, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, redirect: true, redirectExpiry: 60 } }, gc: { review: { interval: 0 } } },
+    });
+    try {
+      const basic = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+      // Its own database: the blob goes in through it (into the administrator's own namespace).
+      const { digest } = await pushBlob(other.url, 'admin/app', randomBytes(400_000), { authorization: basic });
+      assert.equal((await fetch(`${other.url}/v2/admin/app/blobs/${digest}`, { redirect: 'manual' })).status, 401, 'no redirect before authorization');
+      const res = await fetch(`${other.url}/v2/admin/app/blobs/${digest}`, { redirect: 'manual', headers: { authorization: basic } });
+      assert.equal(res.status, 307);
+      const location = res.headers.get('location')!;
+      assert.ok(location.startsWith(s3.endpoint), `to the store: ${location.slice(0, 60)}`);
+      assert.ok(/X-Amz-Signature=/.test(location) && /X-Amz-Expires=60/.test(location), 'presigned, for 60 s');
+      const bytes = Buffer.from(await (await fetch(location)).arrayBuffer());
+      assert.equal(sha256(bytes), digest, 'the URL serves the blob');
+      const ranged = await fetch(location, { headers: { range: 'bytes=0-99' } });
+      assert.equal(ranged.status, 206);
+      assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(0, 100)));
+      const head = await fetch(`${other.url}/v2/admin/app/blobs/${digest}`, { method: 'HEAD', redirect: 'manual', headers: { authorization: basic } });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(bytes.length));
+    } finally {
+      await other.stop();
+      await removeDir(other.dataDir);
+    }
   });
 
   test('berth gc --grace 0 removes an unreferenced blob from the bucket and keeps the referenced ones, and gives up stale multipart uploads under the prefix', async () => {

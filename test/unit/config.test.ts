@@ -266,5 +266,7 @@ describe('storage.s3', () => {
     assert.equal(c.storage.s3.forcePathStyle, true);
     assert.equal(c.storage.s3.region, 'us-east-1');
     assert.equal(c.storage.s3.partSize, 8);
+    assert.equal(c.storage.s3.redirect, false, 'redirects are off by default');
+    configError(() => loadConfig({ env: { ...base, BERTH_STORAGE__S3__REDIRECT: 'true', BERTH_STORAGE__ENCRYPTION__ENABLED: 'true' } }), /redirect/);
   });
 });

@@ -15,6 +15,14 @@ async function pull(c: V2Context<Route>, digest: ParsedDigest, head: boolean): P
   reply.header('Docker-Content-Digest', info.digest).header('Accept-Ranges', 'bytes')
     .header('ETag', `"${info.digest}"`).header('Cache-Control', 'max-age=31536000, immutable')
     .header('Content-Type', 'application/octet-stream');
+  if (!head && info.size > 0) {
+    // After the authorization and on record like any pull; the client reads the bytes (and its range) from the store.
+    const url = await s.blobs.redirect(digest);
+    if (url) {
+      await s.pullSummaries.add(c.ctx(), route.name, info.digest, info.size);
+      return reply.code(307).header('Location', url).header('Cache-Control', 'no-store').header('Content-Length', 0).send();
+    }
+  }
   const range = parseRange(req.headers.range, info.size);
   if (range === 'unsatisfiable') {
     throw new BerthError('RANGE_NOT_SATISFIABLE', { detail: { range: req.headers.range, size: info.size }, blobSize: info.size });

@@ -8,6 +8,7 @@ import {
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand, type CompletedPart,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { assertSafePath, NotFoundError, type StorageDriver, type StorageEntry, type StorageStat, type StorageWriter } from '../../driver.js';
 
 const MiB = 1024 * 1024;
@@ -363,6 +364,10 @@ export class S3Driver implements StorageDriver {
       yield (r.Contents ?? []).filter((o) => o.Key).map((o) => ({ Key: o.Key!, Size: o.Size ?? 0, LastModified: o.LastModified ?? new Date() }));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async presign(p: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(p) }), { expiresIn: expiresInSeconds });
   }
 
   async abandonWritesBefore(before: Date): Promise<number> {
