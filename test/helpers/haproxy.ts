@@ -3,10 +3,10 @@
 // Missing: the test fails and says how to install it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './berth.js';
+import { requireTool } from './tools.js';
 
 export interface Haproxy {
   url: string; // http://127.0.0.1:PORT
@@ -16,17 +16,9 @@ export interface Haproxy {
   stop(): Promise<void>;
 }
 
-function haproxyBinary(): string {
-  const r = spawnSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' });
-  // /usr/sbin is not on every user's PATH.
-  const found = r.status === 0 ? r.stdout.trim() : existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : '';
-  assert.ok(found, 'required tool "haproxy" is not installed; install it with: apt-get install -y haproxy');
-  return found;
-}
-
 /** Starts HAProxy in `dir` balancing over the given loopback ports; resolves once it answers. */
 export async function startHaproxy(dir: string, backendPorts: number[]): Promise<Haproxy> {
-  const bin = haproxyBinary();
+  const bin = requireTool('haproxy');
   const port = await freePort();
   const cfg = path.join(dir, 'haproxy.cfg');
   await writeFile(cfg, [

@@ -5,14 +5,15 @@
 // No manager daemon: radosgw does not need one. A missing binary is a failure with the install command.
 //
 // One cluster per test process: call sharedS3Server() from every test of a file and stop it in after().
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from './berth.js';
+import { which } from './tools.js';
 
 export const S3_INSTALL = 'DEBIAN_FRONTEND=noninteractive apt-get install -y ceph-mon ceph-osd radosgw';
 const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph'];
@@ -35,22 +36,6 @@ export interface S3Server {
   /** The most rss() was, sampled every half second since start. */
   peakRss(): number;
   stop(): Promise<void>;
-}
-
-function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-async function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number): string {
@@ -195,8 +180,8 @@ export async function startS3Server(): Promise<S3Server> {
   try {
     for (const sub of ['mon', 'osd', 'rgw', 'run', 'log', 'crash']) await mkdir(path.join(dir, sub));
     const fsid = randomUUID();
-    const monPort = await unusedPort();
-    const rgwPort = await unusedPort();
+    const monPort = await freePort();
+    const rgwPort = await freePort();
     const conf = path.join(dir, 'ceph.conf');
     await writeFile(conf, cephConf(dir, fsid, monPort, rgwPort));
     const c = ['-c', conf];

@@ -20,6 +20,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './berth.js';
+import { which } from './tools.js';
 import { createCa, issueCertificate } from '../../src/tls/certificates.js';
 
 const INSTALL = 'slapd is required: apt-get install -y slapd ldap-utils';
@@ -88,22 +90,6 @@ export interface Slapd {
   modify(ldif: string): Promise<void>;
 }
 
-function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-/** A port nothing listens on right now (bound then released). */
-export async function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** `{SSHA}` as slappasswd makes it: base64(sha1(password || salt) || salt). */
 export function sshaHash(password: string): string {
@@ -250,9 +236,9 @@ export async function startSlapd(opts: { tls?: boolean } = {}): Promise<Slapd> {
     const pwFile = path.join(dir, 'admin.pw');
     await writeFile(pwFile, FIXTURE.adminPassword, { mode: 0o600 }); // -y reads it verbatim (no newline)
 
-    const port = await unusedPort();
+    const port = await freePort();
     const url = `ldap://127.0.0.1:${port}`;
-    const tlsPort = opts.tls ? await unusedPort() : undefined;
+    const tlsPort = opts.tls ? await freePort() : undefined;
     const ldapsUrl = tlsPort ? `ldaps://127.0.0.1:${tlsPort}` : undefined;
     const listen = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
 

@@ -10,12 +10,18 @@ const INSTALL_HINT: Record<string, string> = {
   podman: 'apt-get install -y podman',
   'docker-registry': 'apt-get install -y docker-registry   (CNCF Distribution 2.x)',
   tar: 'apt-get install -y tar',
+  haproxy: 'apt-get install -y haproxy',
 };
 
-/** Asserts that `cmd` is on PATH; the failure message says how to install it. */
+/** The tool's path (also in /usr/sbin and /sbin, where daemons live, not on every PATH), or undefined. */
+export function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Asserts that `cmd` is installed; the failure message says how to install it. */
 export function requireTool(cmd: string): string {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  const found = r.status === 0 ? r.stdout.trim() : '';
+  const found = which(cmd);
   assert.ok(found, `required tool "${cmd}" is not installed; install it with: ${INSTALL_HINT[cmd] ?? `apt-get install -y ${cmd}`}`);
   return found;
 }

@@ -12,7 +12,8 @@ import {
   type DirectoryUser, type LdapConfig,
 } from '../../src/auth/ldap/ldap-directory.js';
 import { createCa } from '../../src/tls/certificates.js';
-import { FIXTURE, startSlapd, unusedPort, type Slapd } from '../helpers/slapd.js';
+import { freePort } from '../helpers/berth.js';
+import { FIXTURE, startSlapd, type Slapd } from '../helpers/slapd.js';
 
 const { users: U, groups: G } = FIXTURE;
 
@@ -313,7 +314,7 @@ describe('LdapDirectory against OpenLDAP slapd', () => {
 
   describe('directory down', () => {
     test('nothing listening: DirectoryUnavailableError, for authenticate and lookup', async () => {
-      const cfg = config({ url: `ldap://127.0.0.1:${await unusedPort()}` });
+      const cfg = config({ url: `ldap://127.0.0.1:${await freePort()}` });
       await rejectsWith(auth(cfg, 'alice', U.alice.password), DirectoryUnavailableError, 'unreachable', U.alice.password);
       await rejectsWith(lookup(cfg, 'alice'), DirectoryUnavailableError, 'unreachable');
     });
@@ -329,7 +330,7 @@ describe('LdapDirectory against OpenLDAP slapd', () => {
     });
 
     test('falls over to the next URL', async () => {
-      const u = await auth(config({ url: `ldap://127.0.0.1:${await unusedPort()} ${s.url}` }), 'alice', U.alice.password);
+      const u = await auth(config({ url: `ldap://127.0.0.1:${await freePort()} ${s.url}` }), 'alice', U.alice.password);
       assert.equal(u?.dn, U.alice.dn);
     });
 
