@@ -4,8 +4,9 @@
 // claim due items (on PostgreSQL with FOR UPDATE SKIP LOCKED: a claimed item is invisible to the others
 // until the claiming transaction ends, so a reviewer that dies gives its items back) and re-check every
 // reference under row locks before deleting anything (registry/gc-reviewer.ts).
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Dialect, Tx } from './database.js';
+import type { Database } from './schema.js';
 
 /** `link`: a repository's link to a blob that no manifest there may reference now. `blob`: a blob no repository may link now. */
 export type ReviewKind = 'link' | 'blob';
@@ -31,8 +32,12 @@ export async function claimDueReviews(tx: Tx, dialect: Dialect, now: number, lim
   return rows.map((r) => ({ kind: r.kind as ReviewKind, repositoryId: Number(r.repository_id), digest: r.digest, reviewAfter: Number(r.review_after), reason: r.reason }));
 }
 
-export async function dropReview(tx: Tx, item: Pick<ReviewItem, 'kind' | 'repositoryId' | 'digest'>): Promise<void> {
-  await tx.deleteFrom('gc_review').where('kind', '=', item.kind).where('repository_id', '=', item.repositoryId).where('digest', '=', item.digest).execute();
+/** Takes the items off the queue. */
+export async function dropReviews(tx: Tx, items: Pick<ReviewItem, 'kind' | 'repositoryId' | 'digest'>[]): Promise<void> {
+  for (const kind of ['link', 'blob'] as const) {
+    const of = items.filter((i) => i.kind === kind);
+    for (let i = 0; i < of.length; i += CHUNK) await tx.deleteFrom('gc_review').where('kind', '=', kind).where(whereLinks(of.slice(i, i + CHUNK))).execute();
+  }
 }
 
 export async function rescheduleReview(tx: Tx, item: Pick<ReviewItem, 'kind' | 'repositoryId' | 'digest'>, reviewAfter: number): Promise<void> {
@@ -62,28 +67,65 @@ export async function lockDigest(tx: Tx, dialect: Dialect, digest: string): Prom
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtextextended(${digest}, 0))`.execute(tx);
 }
 
-/** The link's last touch, locked; undefined when it is gone. */
-export async function lockLink(tx: Tx, dialect: Dialect, repositoryId: number, digest: string): Promise<{ touchedAt: number } | undefined> {
-  const q = tx.selectFrom('repository_blobs').select('touched_at').where('repository_id', '=', repositoryId).where('digest', '=', digest);
-  const r = await (dialect === 'postgres' ? q.forUpdate() : q).executeTakeFirst();
-  return r && { touchedAt: Number(r.touched_at) };
+/** Keys per statement: well inside SQLite's limit on bound parameters. */
+const CHUNK = 500;
+
+export interface LinkKey { repositoryId: number; digest: string }
+
+export const linkKey = (l: LinkKey): string => `${l.repositoryId} ${l.digest}`;
+
+/** Matches the links in `links`, grouped by repository (SQLite takes no list of row values after IN). */
+function whereLinks(links: LinkKey[]) {
+  const byRepo = new Map<number, string[]>();
+  for (const l of links) byRepo.set(l.repositoryId, [...(byRepo.get(l.repositoryId) ?? []), l.digest]);
+  return <T extends 'repository_blobs' | 'manifest_blobs' | 'gc_review'>(eb: ExpressionBuilder<Database, T>) =>
+    eb.or([...byRepo].map(([repo, digests]) => eb.and([eb(sql.ref<number>('repository_id'), '=', repo), eb(sql.ref<string>('digest'), 'in', digests)])));
 }
 
-/** Whether a manifest of the repository references the blob. */
-export async function linkReferenced(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
-  return (await tx.selectFrom('manifest_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).limit(1).executeTakeFirst()) !== undefined;
+/** The last touch of each of the links still there, by linkKey; locked in key order (no deadlock between collectors). */
+export async function lockLinks(tx: Tx, dialect: Dialect, links: LinkKey[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const sorted = [...links].sort((a, b) => a.repositoryId - b.repositoryId || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += CHUNK) {
+    const q = tx.selectFrom('repository_blobs').select(['repository_id', 'digest', 'touched_at']).where(whereLinks(sorted.slice(i, i + CHUNK)))
+      .orderBy('repository_id').orderBy('digest');
+    for (const r of await (dialect === 'postgres' ? q.forUpdate() : q).execute()) out.set(linkKey({ repositoryId: Number(r.repository_id), digest: r.digest }), Number(r.touched_at));
+  }
+  return out;
 }
 
-/** The blob row's size and last touch, locked; undefined when it is gone. */
-export async function lockBlob(tx: Tx, dialect: Dialect, digest: string): Promise<{ size: number; touchedAt: number } | undefined> {
-  const q = tx.selectFrom('blobs').select(['size', 'touched_at']).where('digest', '=', digest);
-  const r = await (dialect === 'postgres' ? q.forUpdate() : q).executeTakeFirst();
-  return r && { size: Number(r.size), touchedAt: Number(r.touched_at) };
+/** Those of the links that a manifest of their repository references, by linkKey. */
+export async function referencedLinks(tx: Tx, links: LinkKey[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let i = 0; i < links.length; i += CHUNK) {
+    const rows = await tx.selectFrom('manifest_blobs').select(['repository_id', 'digest']).distinct().where(whereLinks(links.slice(i, i + CHUNK))).execute();
+    for (const r of rows) out.add(linkKey({ repositoryId: Number(r.repository_id), digest: r.digest }));
+  }
+  return out;
 }
 
-/** Whether any repository links the blob. */
-export async function blobLinked(tx: Tx, digest: string): Promise<boolean> {
-  return (await tx.selectFrom('repository_blobs').select('digest').where('digest', '=', digest).limit(1).executeTakeFirst()) !== undefined;
+export async function deleteLinks(tx: Tx, links: LinkKey[]): Promise<void> {
+  for (let i = 0; i < links.length; i += CHUNK) await tx.deleteFrom('repository_blobs').where(whereLinks(links.slice(i, i + CHUNK))).execute();
+}
+
+/** The size and last touch of each of the blob rows still there, by digest; locked in digest order. */
+export async function lockBlobs(tx: Tx, dialect: Dialect, digests: string[]): Promise<Map<string, { size: number; touchedAt: number }>> {
+  const out = new Map<string, { size: number; touchedAt: number }>();
+  const sorted = [...digests].sort();
+  for (let i = 0; i < sorted.length; i += CHUNK) {
+    const q = tx.selectFrom('blobs').select(['digest', 'size', 'touched_at']).where('digest', 'in', sorted.slice(i, i + CHUNK)).orderBy('digest');
+    for (const r of await (dialect === 'postgres' ? q.forUpdate() : q).execute()) out.set(r.digest, { size: Number(r.size), touchedAt: Number(r.touched_at) });
+  }
+  return out;
+}
+
+/** Those of `digests` that some repository links. */
+export async function linkedDigests(tx: Tx, digests: string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let i = 0; i < digests.length; i += CHUNK) {
+    for (const r of await tx.selectFrom('repository_blobs').select('digest').distinct().where('digest', 'in', digests.slice(i, i + CHUNK)).execute()) out.add(r.digest);
+  }
+  return out;
 }
 
 /** The blobs a manifest references (queued for review when it is deleted). */

@@ -6,10 +6,10 @@
 // sees the writer's reference, or the writer finds the link gone and fails cleanly.
 import { randomBytes } from 'node:crypto';
 import type { MetadataStore, Tx } from '../db/database.js';
-import { unlinkBlob } from '../db/blobs.js';
 import { deleteBlobRows } from '../db/gc.js';
 import {
-  blobLinked, claimDueReviews, dropReview, linkReferenced, lockBlob, lockLink, queueReviews, rescheduleReview, type ReviewItem,
+  claimDueReviews, deleteLinks, dropReviews, linkedDigests, linkKey, lockBlobs, lockLinks, queueReviews, referencedLinks, rescheduleReview,
+  type LinkKey, type ReviewItem,
 } from '../db/gc-review.js';
 import { parseDigest, type ParsedDigest } from '../oci/digest.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -69,21 +69,23 @@ export class GcReviewer {
         Object.assign(report, { reviewed: 0, linksRemoved: 0, blobsRemoved: 0, bytesRemoved: 0, rescheduled: 0 });
         const items = await claimDueReviews(tx, this.meta.dialect, now, limit);
         report.reviewed = items.length;
-        const blobs: ReviewItem[] = [];
-        for (const item of items) {
-          if (item.kind === 'blob') { blobs.push(item); continue; }
-          const r = await this.removeLink(tx, item.repositoryId, item.digest, cutoff);
-          if (r.until !== undefined) { await rescheduleReview(tx, item, r.until + this.graceMs + 1); report.rescheduled++; continue; }
-          if (r.removed) report.linksRemoved++;
-          await dropReview(tx, item);
+        const links = items.filter((i) => i.kind === 'link'), blobs = items.filter((i) => i.kind === 'blob');
+        const done: ReviewItem[] = [];
+        const unlinked = await this.removeLinksIn(tx, links, cutoff);
+        for (const item of links) {
+          const r = unlinked.get(linkKey(item));
+          if (r?.until !== undefined) { await rescheduleReview(tx, item, r.until + this.graceMs + 1); report.rescheduled++; continue; }
+          if (r?.removed) report.linksRemoved++;
+          done.push(item);
         }
         const gone = await this.removeBlobsIn(tx, blobs.map((b) => b.digest), cutoff, token, moved);
         for (const b of blobs) {
           const g = gone.get(b.digest);
           if (g && g.until !== undefined) { await rescheduleReview(tx, b, g.until + this.graceMs + 1); report.rescheduled++; continue; }
           if (g?.size !== undefined) { report.blobsRemoved++; report.bytesRemoved += g.size; }
-          await dropReview(tx, b);
+          done.push(b);
         }
+        await dropReviews(tx, done);
       });
     } catch (e) {
       await this.putBack(moved);
@@ -108,12 +110,8 @@ export class GcReviewer {
    * Removes the links among `links` that are still unreferenced and untouched since `cutoff`, one
    * transaction; their blobs are queued for review. Returns how many went.
    */
-  async removeLinks(links: { repositoryId: number; digest: string }[], cutoff: number): Promise<number> {
-    return this.meta.transaction(async (tx) => {
-      let n = 0;
-      for (const l of links) if ((await this.removeLink(tx, l.repositoryId, l.digest, cutoff)).removed) n++;
-      return n;
-    });
+  async removeLinks(links: LinkKey[], cutoff: number): Promise<number> {
+    return this.meta.transaction(async (tx) => [...(await this.removeLinksIn(tx, links, cutoff)).values()].filter((r) => r.removed).length);
   }
 
   /** Removes the blobs among `digests` that are still unlinked and untouched since `cutoff`, one transaction. */
@@ -134,16 +132,28 @@ export class GcReviewer {
     return out;
   }
 
-  /** until: touched since the cutoff (review again later); removed: the link went. */
-  private async removeLink(tx: Tx, repositoryId: number, digest: string, cutoff: number): Promise<{ removed: boolean; until?: number }> {
-    const link = await lockLink(tx, this.meta.dialect, repositoryId, digest);
-    if (!link) return { removed: false };
-    if (link.touchedAt >= cutoff) return { removed: false, until: link.touchedAt };
-    if (await linkReferenced(tx, repositoryId, digest)) return { removed: false };
-    await unlinkBlob(tx, repositoryId, digest);
+  /**
+   * Inside `tx`, by linkKey: `removed`, the link went (its blob is queued for review at once); `until`, it was
+   * touched since the cutoff (review again later); neither, it is gone or referenced.
+   */
+  private async removeLinksIn(tx: Tx, links: LinkKey[], cutoff: number): Promise<Map<string, { removed: boolean; until?: number }>> {
+    const out = new Map<string, { removed: boolean; until?: number }>();
+    const touched = await lockLinks(tx, this.meta.dialect, links);
+    const old: LinkKey[] = [];
+    for (const l of links) {
+      const at = touched.get(linkKey(l));
+      if (at === undefined) out.set(linkKey(l), { removed: false });
+      else if (at >= cutoff) out.set(linkKey(l), { removed: false, until: at });
+      else old.push(l);
+    }
+    // Read after the locks: every writer that held one of them FOR SHARE has committed its reference.
+    const referenced = await referencedLinks(tx, old);
+    const doomed = old.filter((l) => !referenced.has(linkKey(l)));
+    for (const l of old) out.set(linkKey(l), { removed: !referenced.has(linkKey(l)) });
+    await deleteLinks(tx, doomed);
     // Due at once: the link went untouched for the grace period, and the blob's own touch still counts.
-    await queueReviews(tx, [{ kind: 'blob', repositoryId: 0, digest, reviewAfter: 0, reason: 'link.review' }]);
-    return { removed: true };
+    await queueReviews(tx, [...new Set(doomed.map((l) => l.digest))].map((digest) => ({ kind: 'blob' as const, repositoryId: 0, digest, reviewAfter: 0, reason: 'link.review' })));
+    return out;
   }
 
   /**
@@ -156,9 +166,12 @@ export class GcReviewer {
   private async removeBlobsIn(tx: Tx, digests: string[], cutoff: number, token: string, moved: { d: ParsedDigest; trash: string }[]): Promise<Map<string, { size?: number; until?: number }>> {
     const out = new Map<string, { size?: number; until?: number }>();
     const doomed: { digest: string; d: ParsedDigest | null; size: number }[] = [];
-    for (const digest of [...new Set(digests)].sort()) {
-      const blob = await lockBlob(tx, this.meta.dialect, digest);
-      if (!blob || (await blobLinked(tx, digest))) { out.set(digest, {}); continue; }
+    const unique = [...new Set(digests)];
+    const rows = await lockBlobs(tx, this.meta.dialect, unique);
+    const linked = await linkedDigests(tx, [...rows.keys()]);
+    for (const digest of unique) {
+      const blob = rows.get(digest);
+      if (!blob || linked.has(digest)) { out.set(digest, {}); continue; }
       if (blob.touchedAt >= cutoff) { out.set(digest, { until: blob.touchedAt }); continue; }
       const d = parseDigest(digest);
       doomed.push({ digest, d: d && typeof d === 'object' ? d : null, size: blob.size });
