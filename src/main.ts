@@ -56,6 +56,14 @@ import { S3Driver } from './storage/drivers/s3/s3-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
 import { FileKeyProvider } from './storage/encryption/file-key-provider.js';
 import type { KeyProvider } from './storage/encryption/key-provider.js';
+import { Readable } from 'node:stream';
+import { ConsumerRunner } from './events/consumer-runner.js';
+import { parseDigest } from './oci/digest.js';
+import { BerthError } from './errors/berth-error.js';
+import { scanOnPush } from './scan/scan-on-push.js';
+import { ScanWorker } from './scan/scan-worker.js';
+import { PermanentScanError, type ImageContent } from './scan/image.js';
+import { SCANNER, defaultCatalogers, detectDistro } from './scan/catalogers.js';
 import { STORAGE_ENCRYPTION_JOB, StorageKeys, type WalkReport } from './registry/storage-keys.js';
 
 export interface Berth {
@@ -563,6 +571,30 @@ function defineJobs(berth: Berth, log: Logger): void {
     });
   }
 
+  // Scans: one process queues pushed manifests (a consumer of the outbox, under its lease); every process
+  // takes due manifests from the queue, one at a time, a claim each.
+  if (config.scan.onPush) {
+    jobs.service({
+      name: 'scan.on-push',
+      async run(signal) {
+        const runner = new ConsumerRunner(berth.meta, scanOnPush(), { outbox: services.outbox, log });
+        runner.start();
+        try {
+          await pause(Infinity, signal);
+        } finally {
+          await runner.stop();
+        }
+      },
+    });
+  }
+  if (config.scan.interval > 0) {
+    const worker = new ScanWorker(berth.meta, (repository) => registryContent(services.manifests, services.blobs, repository), {
+      holder: jobs.holder, catalogers: defaultCatalogers(), detectDistro, scanner: SCANNER,
+      leaseMs: config.scan.lease * 1000, maxAttempts: config.scan.maxAttempts, log,
+    });
+    jobs.perProcess({ name: 'scan.work', every: config.scan.interval * 1000, run: (signal) => worker.drain(signal) });
+  }
+
   // Webhook deliveries: the dispatcher runs in the process that holds its lease.
   if (config.webhooks.enabled) {
     const w = config.webhooks;
@@ -596,6 +628,30 @@ function defineJobs(berth: Berth, log: Logger): void {
       return { removed: n };
     },
   });
+}
+
+/** An image as the registry holds it in `repository`, for the scanner. */
+function registryContent(manifests: ManifestService, blobs: BlobService, repository: string): ImageContent {
+  const digestOf = (digest: string) => {
+    const d = parseDigest(digest);
+    if (typeof d !== 'object') throw new PermanentScanError(`${digest} is not a digest`);
+    return d;
+  };
+  return {
+    async manifest(digest) {
+      try {
+        const m = await manifests.get(repository, { digest: digestOf(digest) }, undefined);
+        return { mediaType: m.mediaType, content: m.content };
+      } catch (e) {
+        if (e instanceof BerthError && e.code === 'MANIFEST_UNKNOWN') throw new PermanentScanError(`manifest ${digest} is not in ${repository}`);
+        throw e;
+      }
+    },
+    async blob(digest, size) {
+      const b = await blobs.open(digestOf(digest), size, undefined);
+      return Buffer.isBuffer(b) ? Readable.from([b]) : b;
+    },
+  };
 }
 
 /** Waits `ms` (Infinity: forever), or until the signal aborts. */

@@ -288,6 +288,17 @@ export const configSchema = z.strictObject({
       batch: z.number().int().min(1).max(5000).default(200),
     }).prefault({}),
   }).prefault({}),
+  /** What is inside every image: catalogues (packages with the layer that brought them) read from the layers. */
+  scan: z.strictObject({
+    /** catalogue every pushed manifest (queued by an outbox consumer, never on the request path) */
+    onPush: z.boolean().default(true),
+    /** seconds between looks at the queue by each `serve` process (0 = no scanning in serve) */
+    interval: duration.default(2),
+    /** seconds a claim on a queued manifest lasts; renewed while its layers are read */
+    lease: duration.default(60),
+    /** attempts before a scan's failure is recorded */
+    maxAttempts: z.number().int().min(1).max(100).default(5),
+  }).prefault({}),
   metrics: z.strictObject({
     /** serve GET /metrics at all (false: 404 everywhere) */
     enabled: z.boolean().default(true),

@@ -166,6 +166,14 @@ export interface WebhookDeliveriesTable {
 }
 export interface WebhookAttemptsTable { id: Generated<number>; delivery_id: number; attempt: number; at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }
 export interface CursorsTable { name: string; value: number }
+export interface ScanQueueTable {
+  digest: string; repository: string; reason: string; queued_at: number; not_before: number;
+  attempts: Generated<number>; claimed_by: string | null; claimed_until: Generated<number>;
+}
+export interface ImageCatalogTable {
+  digest: string; media_type: string; status: string; catalog: string | null; packages: Generated<number>; error: string | null;
+  scanner: string; scanned_at: number; duration_ms: Generated<number>; bytes_read: Generated<number>;
+}
 export interface GcReviewTable { kind: string; repository_id: number; digest: string; review_after: number; reason: string }
 export interface AuditSpoolTable { segment: string; consumed: number; updated_at: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
@@ -209,6 +217,8 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   cursors: CursorsTable;
   gc_review: GcReviewTable;
+  scan_queue: ScanQueueTable;
+  image_catalogs: ImageCatalogTable;
   leases: LeasesTable;
   job_runs: JobRunsTable;
   encryption_keys: EncryptionKeysTable;

@@ -57,7 +57,12 @@ export interface ServiceDefinition {
 }
 
 /** Per-process housekeeping (caches of this process): no lease, no history. */
-export interface LocalJobDefinition { name: string; every: number; run(): Promise<unknown> }
+export interface LocalJobDefinition {
+  name: string;
+  every: number;
+  /** `signal` aborts when the process stops: a long run (a scan) returns soon after */
+  run(signal: AbortSignal): Promise<unknown>;
+}
 
 export interface SchedulerOptions {
   /** identifies this process in leases and runs; default host, pid namespace, pid and a random part */
@@ -154,6 +159,8 @@ export class Scheduler {
   private started = false;
   private startedAt = 0;
   private stopping = false;
+  /** aborted when the runtime stops: per-process jobs end their runs */
+  private readonly localStop = new AbortController();
   private halted = false;
 
   constructor(meta: MetadataStore, opts: SchedulerOptions = {}) {
@@ -244,6 +251,7 @@ export class Scheduler {
     if (this.stopping) return;
     this.stopping = true;
     if (!this.started) return;
+    this.localStop.abort(new Error('stopping'));
     for (const w of this.localWake) w();
     for (const slot of this.slots.values()) {
       slot.wake?.();
@@ -284,6 +292,7 @@ export class Scheduler {
     this.halted = true;
     this.stopping = true;
     clearInterval(this.renewTimer);
+    this.localStop.abort(new Error('halted'));
     for (const w of this.localWake) w();
     for (const slot of this.slots.values()) {
       slot.wake?.();
@@ -593,9 +602,9 @@ export class Scheduler {
       });
       if (this.stopping) break;
       try {
-        await def.run();
+        await def.run(this.localStop.signal);
       } catch (e) {
-        this.log?.error({ err: e, job: def.name }, 'background job failed');
+        if (!this.localStop.signal.aborted) this.log?.error({ err: e, job: def.name }, 'background job failed');
       }
     }
   }

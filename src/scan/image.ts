@@ -8,6 +8,9 @@ import { isManifestProblem, parseManifest, type Descriptor } from '../oci/manife
 import type { Cataloger } from './catalog/types.js';
 import { walkLayers, type CatalogIssue, type LayerPackage, type LayerStats } from './layers.js';
 
+/** A failure another attempt cannot mend: the manifest is gone or is not valid. */
+export class PermanentScanError extends Error {}
+
 /** Where the scanner reads an image from (the registry's own store, or a directory in tests). */
 export interface ImageContent {
   manifest(digest: string): Promise<{ mediaType: string; content: Buffer }>;
@@ -58,7 +61,7 @@ const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.v1\.tar|docker\.image
 export async function catalogImage(content: ImageContent, digest: string, opts: CatalogImageOptions): Promise<ImageCatalog> {
   const top = await content.manifest(digest);
   const parsed = parseManifest(top.content, top.mediaType);
-  if (isManifestProblem(parsed)) throw new Error(`${digest}: ${parsed.detail}`);
+  if (isManifestProblem(parsed)) throw new PermanentScanError(`${digest}: ${parsed.detail}`);
   if (parsed.kind === 'image') return { digest, mediaType: parsed.mediaType, platforms: [await catalogPlatform(content, digest, undefined, opts)] };
   const platforms: PlatformCatalog[] = [];
   for (const m of parsed.manifests) {

@@ -523,5 +523,35 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`create trigger blobs_invalidate after delete or update of size on blobs for each row execute function berth_invalidate_blob()`.execute(db);
       },
     },
+    '0021_scans': {
+      async up(db: Kysely<any>) {
+        // Image scans (db/scans.ts): manifests waiting to be catalogued, claimed for a while by one
+        // process at a time (a scan outlives any transaction), and what each catalogue found. Content is
+        // addressed by digest: the same manifest in two repositories is read once.
+        await db.schema.createTable('scan_queue')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('repository', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('queued_at', 'bigint', (c) => c.notNull())
+          .addColumn('not_before', 'bigint', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_until', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex('scan_queue_due').on('scan_queue').columns(['not_before', 'queued_at']).execute();
+        await db.schema.createTable('image_catalogs')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('media_type', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('catalog', 'text')
+          .addColumn('packages', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'text')
+          .addColumn('scanner', 'text', (c) => c.notNull())
+          .addColumn('scanned_at', 'bigint', (c) => c.notNull())
+          .addColumn('duration_ms', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('bytes_read', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
