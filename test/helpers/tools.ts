@@ -39,6 +39,8 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
     const timer = setTimeout(() => { stderr += `\n[test] timeout after ${timeoutMs} ms, killing`; p.kill('SIGKILL'); }, timeoutMs);
     p.on('error', (e) => { stderr += String(e); });
     p.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr, cmd: [cmd, ...args].join(' ') }); });
+    // A tool that exits before reading its input closes the pipe: EPIPE here is not the test's failure.
+    p.stdin.on('error', () => undefined);
     p.stdin.end(opts.input ?? '');
   });
 }
