@@ -1,4 +1,8 @@
 // The catalogers a scan runs, and the distribution detection it uses.
+import { apkCataloger } from './catalog/apk.js';
+import { dpkgCataloger } from './catalog/dpkg.js';
+import { distributionFrom } from './catalog/os-release.js';
+import { rpmCataloger } from './catalog/rpm.js';
 import type { Cataloger } from './catalog/types.js';
 import type { Distro } from './image.js';
 
@@ -6,10 +10,10 @@ import type { Distro } from './image.js';
 export const SCANNER = 'berth-catalog/1';
 
 export function defaultCatalogers(): Cataloger[] {
-  return [];
+  return [dpkgCataloger, apkCataloger, rpmCataloger];
 }
 
 export function detectDistro(files: Map<string, Buffer>): Distro | undefined {
-  void files;
-  return undefined;
+  const d = distributionFrom(files);
+  return d?.id ? { ...d, id: d.id } : undefined;
 }

@@ -5,6 +5,8 @@ import type { Readable } from 'node:stream';
 import { PackageURL } from 'packageurl-js';
 import { isNondistributable } from '../oci/media-types.js';
 import { isManifestProblem, parseManifest, type Descriptor } from '../oci/manifest.js';
+import type { Distribution } from './catalog/os-release.js';
+import { OS_RELEASE_PATHS } from './catalog/os-release.js';
 import type { Cataloger } from './catalog/types.js';
 import { walkLayers, type CatalogIssue, type LayerPackage, type LayerStats } from './layers.js';
 
@@ -17,14 +19,8 @@ export interface ImageContent {
   blob(digest: string, size: number): Promise<Readable>;
 }
 
-/** The distribution an image's os-release (or a fallback file) names. */
-export interface Distro {
-  /** os-release ID: debian, ubuntu, alpine, rhel, fedora, centos, rocky, almalinux, opensuse-leap, … */
-  id: string;
-  versionId?: string;
-  codename?: string;
-  prettyName?: string;
-}
+/** The distribution an image's os-release (or a fallback file) names, once it names an ID. */
+export type Distro = Distribution & { id: string };
 
 export interface ImagePackage extends LayerPackage {
   purl: string;
@@ -48,12 +44,12 @@ export interface ImageCatalog { digest: string; mediaType: string; platforms: Pl
 
 export interface CatalogImageOptions {
   catalogers: readonly Cataloger[];
-  /** the distribution from the final os-release and fallback files (paths: DISTRO_FILES) */
+  /** the distribution from the final os-release and fallback files (DISTRO_FILES) */
   detectDistro: (files: Map<string, Buffer>) => Distro | undefined;
   signal?: AbortSignal;
 }
 
-export const DISTRO_FILES = ['etc/os-release', 'usr/lib/os-release', 'etc/debian_version', 'etc/alpine-release', 'etc/redhat-release'] as const;
+export const DISTRO_FILES: readonly string[] = [...OS_RELEASE_PATHS.osRelease, ...OS_RELEASE_PATHS.fallbacks];
 
 const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.v1\.tar|docker\.image\.rootfs\.diff\.tar)(\.gzip|\+gzip|\+zstd)?$/;
@@ -127,7 +123,7 @@ export function purlOf(p: LayerPackage, distro: Distro | undefined): string {
     case 'deb':
       namespace = distro?.id === 'ubuntu' ? 'ubuntu' : 'debian';
       if (distro?.versionId) q.distro = `${distro.id}-${distro.versionId}`;
-      else if (distro?.codename) q.distro = distro.codename;
+      else if (distro?.versionCodename) q.distro = distro.versionCodename;
       if (p.source && p.source.name !== p.name) q.upstream = p.source.version ? `${p.source.name}@${p.source.version}` : p.source.name;
       break;
     case 'apk':

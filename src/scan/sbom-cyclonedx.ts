@@ -42,7 +42,7 @@ export function cyclonedxSbom(catalog: PlatformCatalog, subject: SbomSubject, op
       bomRef: `berth:os:${d.id}${d.versionId ? `@${d.versionId}` : ''}`,
       version: d.versionId,
       description: d.prettyName,
-      properties: new PropertyRepository(d.codename ? [new Property('berth:codename', d.codename)] : []),
+      properties: new PropertyRepository(d.versionCodename ? [new Property('berth:codename', d.versionCodename)] : []),
     });
     bom.components.add(os);
     image.dependencies.add(os.bomRef);

@@ -17,7 +17,7 @@ import type { SbomSubject } from '../../src/scan/sbom.js';
 const DIGEST = `sha256:${'1'.repeat(64)}`;
 const BASE = `sha256:${'2'.repeat(64)}`;
 const APP = `sha256:${'3'.repeat(64)}`;
-const distro: Distro = { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' };
+const distro: Distro = { id: 'debian', versionId: '12', versionCodename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' };
 const subject = { repository: 'acme/web', digest: DIGEST, registry: 'registry.example:5000', tags: ['latest', '1.4'] };
 const created = new Date('2025-03-04T05:06:07.890Z');
 
