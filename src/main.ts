@@ -62,6 +62,8 @@ import { parseDigest } from './oci/digest.js';
 import { BerthError } from './errors/berth-error.js';
 import { scanOnPush } from './scan/scan-on-push.js';
 import { ScanWorker } from './scan/scan-worker.js';
+import { ScanService } from './scan/scan-service.js';
+import { BERTH_VERSION } from './lib/version.js';
 import { PermanentScanError, type ImageContent } from './scan/image.js';
 import { SCANNER, defaultCatalogers, detectDistro } from './scan/catalogers.js';
 import { STORAGE_ENCRYPTION_JOB, StorageKeys, type WalkReport } from './registry/storage-keys.js';
@@ -257,6 +259,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(jobs),
+    scans: new ScanService(meta, { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined }),
     webhooks,
     audit: new AuditService(meta, {
       signingKeyFile: config.audit.signingKeyFile ?? path.join(config.data, 'secrets', 'audit-signing.key'),

@@ -57,6 +57,7 @@ export const ERROR_CATALOGUE = {
 
   // --- managed objects (users, organizations, teams, robots, tokens, webhooks, runs)
   NOT_FOUND: { message: 'not found', meaning: 'the named user, organization, team, robot, token, webhook, delivery or run does not exist' },
+  SCAN_PENDING: { message: 'the image has no catalogue yet', meaning: 'an SBOM or report was asked of an image not scanned yet (or whose scan failed); its scan state says which' },
   CONFLICT: { message: 'the change conflicts with the current state', meaning: 'a name is taken, the last administrator would go, repositories remain, and the like' },
 
   // --- anything else

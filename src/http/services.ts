@@ -15,6 +15,7 @@ import type { CatalogPage } from '../registry/repositories.js';
 import type { UploadService } from '../registry/upload-service.js';
 import type { RepositoryDeletion } from '../registry/repository-deletion.js';
 import type { Readiness } from '../registry/readiness.js';
+import type { ScanService } from '../scan/scan-service.js';
 
 export interface Services {
   config: Config;
@@ -33,6 +34,7 @@ export interface Services {
   webhooks: Webhooks;
   browser: RepositoryBrowser;
   gcRuns: GcRuns;
+  scans: ScanService;
   /** readiness: metadata and storage answer reads and take writes; told of the faults requests meet */
   readiness: Pick<Readiness, 'check' | 'noteFault'>;
 }

@@ -202,6 +202,21 @@ export const StorageStats = z.object({
   repositories: z.array(z.object({ name: z.string(), bytes: z.number().int() })),
 }).meta({ id: 'StorageStats' });
 export const ActivityStats = z.object({ days: z.array(z.object({ date: z.string(), pushes: z.number().int(), pulls: z.number().int() })) }).meta({ id: 'ActivityStats' });
+export const ScanView = z.object({
+  digest: z.string(),
+  state: z.enum(['none', 'queued', 'scanning', 'done', 'failed', 'skipped']),
+  catalog: z.unknown().optional().describe('the catalogue: per platform manifest its distribution and packages (purl, ecosystem, layer, path)'),
+  scannedAt: time.optional(), scanner: z.string().optional(), durationMs: z.number().optional(), bytesRead: z.number().optional(),
+  packages: z.number().optional(), error: z.string().optional(),
+  queue: z.object({ reason: z.string(), queuedAt: time, attempts: z.number() }).optional(),
+}).meta({ id: 'Scan' });
+
+export const SbomQuery = z.strictObject({
+  format: z.enum(['cyclonedx', 'spdx']).optional(),
+  /** for an index: the platform manifest's digest (default: the first image) */
+  platform: z.string().max(200).optional(),
+});
+
 export const GcRunView = z.object({
   id: z.string(), state: z.enum(['running', 'done', 'failed']), dryRun: z.boolean(), startedAt: time, finishedAt: time.nullable(),
   progress: z.object({ phase: z.string(), fields: z.record(z.string(), z.unknown()) }), report: z.record(z.string(), z.unknown()).nullable(), error: z.string().nullable(),

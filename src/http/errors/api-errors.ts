@@ -59,6 +59,7 @@ export const API_ERRORS: Record<ErrorCode, Wire<ApiWireCode>> = {
   DIRECTORY_UNAVAILABLE: w('UNAVAILABLE', { headers: retryAfterHeader }),
 
   NOT_FOUND: w('NOT_FOUND'),
+  SCAN_PENDING: w('NOT_FOUND'),
   CONFLICT: w('CONFLICT'),
 
   INTERNAL: w('INTERNAL'),

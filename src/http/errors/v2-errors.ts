@@ -63,6 +63,7 @@ export const V2_ERRORS: Record<ErrorCode, Wire<OciCode>> = {
   DIRECTORY_UNAVAILABLE: { status: 503, code: 'UNAVAILABLE', headers: retryAfterHeader },
 
   NOT_FOUND: { status: 404, code: 'UNSUPPORTED' },
+  SCAN_PENDING: { status: 404, code: 'UNSUPPORTED' },
   CONFLICT: { status: 409, code: 'UNSUPPORTED' },
 
   INTERNAL: { status: 500, code: 'UNKNOWN', detail: (_e, ctx) => ({ requestId: ctx.requestId }) },

@@ -8,10 +8,11 @@ import { repositoryRoutes } from './repository-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { browseRoutes } from './browse-routes.js';
+import { scanRoutes } from './scan-routes.js';
 
 export const API_VERSION = '1.0.0';
 
-export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes, ...auditRoutes, ...webhookRoutes, ...browseRoutes];
+export const allApiRoutes: ApiRoute<any, any>[] = [...accountRoutes, ...organizationRoutes, ...repositoryRoutes, ...auditRoutes, ...webhookRoutes, ...browseRoutes, ...scanRoutes];
 
 export async function apiRoutes(app: FastifyInstance, s: Services): Promise<void> {
   let doc: string | undefined;
