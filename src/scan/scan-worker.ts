@@ -16,7 +16,7 @@ export interface ScanWorkerOptions {
   leaseMs?: number;
   maxAttempts?: number;
   retryBaseMs?: number;
-  /** after a catalogue is saved (SBOMs, matching) */
+  /** once a catalogue is made, before it is saved (SBOMs); a failure is logged, the catalogue stands */
   onCatalogued?: (q: QueuedScan, catalog: ImageCatalog) => Promise<void>;
   log?: Logger;
 }
@@ -74,11 +74,20 @@ export class ScanWorker {
         scanner: this.opts.scanner, scannedAt: Date.now(), durationMs: Date.now() - started,
         bytesRead: catalog.platforms.reduce((n, p) => n + p.layers.reduce((m, l) => m + l.compressedBytes, 0), 0),
       };
+      // What follows from the catalogue (its SBOMs) is done before the scan leaves the queue: a crash in
+      // between scans again, and attaching the same SBOMs again changes nothing.
+      if (row.status === 'done' && this.opts.onCatalogued) {
+        try {
+          await this.opts.onCatalogued(q, catalog);
+        } catch (e) {
+          if (ac.signal.aborted) throw e;
+          this.opts.log?.warn({ digest: q.digest, repository: q.repository, err: { message: (e as Error).message } }, 'image catalogued, but what follows from it failed');
+        }
+      }
       await this.meta.transaction(async (tx) => {
         await saveCatalog(tx, row);
         await dequeueScan(tx, q.digest, this.opts.holder);
       });
-      if (row.status === 'done') await this.opts.onCatalogued?.(q, catalog);
       this.opts.log?.info({ digest: q.digest, repository: q.repository, packages, ms: row.durationMs }, 'image catalogued');
       return { digest: q.digest, status: row.status, packages };
     } catch (e) {
