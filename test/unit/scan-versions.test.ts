@@ -12,6 +12,8 @@ import { rpmComparator } from '../../src/scan/versions/rpm.js';
 import { semverComparator } from '../../src/scan/versions/semver.js';
 import { pep440Comparator } from '../../src/scan/versions/pep440.js';
 import { mavenComparator } from '../../src/scan/versions/maven.js';
+import { packagistComparator } from '../../src/scan/versions/packagist.js';
+import { rubygemsComparator } from '../../src/scan/versions/rubygems.js';
 import { comparatorFor } from '../../src/scan/versions/ecosystems.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -56,6 +58,8 @@ const FILES: [string, VersionComparator][] = [
   ['semver', semverComparator],
   ['pypi', pep440Comparator],
   ['maven', mavenComparator],
+  ['packagist', packagistComparator],
+  ['rubygems', rubygemsComparator],
 ];
 
 describe('version vectors from ../shared/data/versions', () => {
@@ -143,6 +147,21 @@ describe('the rules the specifications state', () => {
     assert.equal(mavenComparator.compare('2.13.2.1', '2.13.2'), 1, 'a fourth number is newer');
     assert.equal(mavenComparator.compare('1.10.0', '1.9'), 1);
   });
+
+  test('Packagist: PHP version_compare forms, a leading v ignored', () => {
+    ascending(packagistComparator, ['1.0-dev', '1.0alpha1', '1.0b1', '1.0RC1', '1.0', '1.0.1', '1.0pl1', 'v1.1']);
+    assert.equal(packagistComparator.compare('1.0rc1', '1.0RC1'), 0);
+    assert.equal(packagistComparator.compare('dev-main', '0.0.1'), -1);
+    assert.equal(packagistComparator.compare('1.0.0', '1.0'), 1, 'a further number is newer');
+  });
+
+  test('RubyGems: segments, strings before numbers, trailing zeros', () => {
+    ascending(rubygemsComparator, ['1.0.a1', '1.0.a.2', '1.0.b1', '1.0.pre', '1.0.rc1', '1.0', '1.0.1', '1.1']);
+    assert.equal(rubygemsComparator.compare('1.0.0', '1'), 0);
+    assert.equal(rubygemsComparator.compare('1.0-1', '1.0.pre.1'), 0, "'-' is .pre.");
+    assert.equal(rubygemsComparator.valid('1.2.3.beta1'), true);
+    assert.equal(rubygemsComparator.valid('1..2'), false);
+  });
 });
 
 describe('comparatorFor', () => {
@@ -154,6 +173,7 @@ describe('comparatorFor', () => {
       ['Rocky Linux:8', rpmComparator], ['openSUSE:Tumbleweed', rpmComparator],
       ['npm', semverComparator], ['Go', semverComparator], ['crates.io', semverComparator],
       ['PyPI', pep440Comparator], ['Maven', mavenComparator], ['Maven:https://maven.google.com', mavenComparator],
+      ['Packagist', packagistComparator], ['Packagist:https://packages.drupal.org/8', packagistComparator], ['RubyGems', rubygemsComparator],
       ['Hackage', undefined], ['', undefined], ['debian', undefined],
     ];
     for (const [ecosystem, want] of cases) assert.equal(comparatorFor(ecosystem), want, ecosystem);

@@ -4,8 +4,10 @@ import { apkComparator } from './apk.js';
 import type { VersionComparator } from './comparator.js';
 import { dpkgComparator } from './dpkg.js';
 import { mavenComparator } from './maven.js';
+import { packagistComparator } from './packagist.js';
 import { pep440Comparator } from './pep440.js';
 import { rpmComparator } from './rpm.js';
+import { rubygemsComparator } from './rubygems.js';
 import { semverComparator } from './semver.js';
 
 const BY_ECOSYSTEM: ReadonlyMap<string, VersionComparator> = new Map([
@@ -22,6 +24,8 @@ const BY_ECOSYSTEM: ReadonlyMap<string, VersionComparator> = new Map([
   ['crates.io', semverComparator],
   ['PyPI', pep440Comparator],
   ['Maven', mavenComparator],
+  ['Packagist', packagistComparator],
+  ['RubyGems', rubygemsComparator],
 ]);
 
 /** The comparator for an OSV ecosystem name, or undefined for one Berth cannot order. */
