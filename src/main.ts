@@ -56,6 +56,7 @@ import { S3Driver } from './storage/drivers/s3/s3-driver.js';
 import { MemoryDriver } from './storage/drivers/memory/memory-driver.js';
 import { FileKeyProvider } from './storage/encryption/file-key-provider.js';
 import type { KeyProvider } from './storage/encryption/key-provider.js';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ConsumerRunner } from './events/consumer-runner.js';
 import { parseDigest } from './oci/digest.js';
@@ -63,6 +64,7 @@ import { BerthError } from './errors/berth-error.js';
 import { scanOnPush } from './scan/scan-on-push.js';
 import { ScanWorker } from './scan/scan-worker.js';
 import { ScanService } from './scan/scan-service.js';
+import { SbomAttacher, type ArtifactStore } from './scan/sbom-attach.js';
 import { BERTH_VERSION } from './lib/version.js';
 import { PermanentScanError, type ImageContent } from './scan/image.js';
 import { SCANNER, defaultCatalogers, detectDistro } from './scan/catalogers.js';
@@ -591,9 +593,11 @@ function defineJobs(berth: Berth, log: Logger): void {
     });
   }
   if (config.scan.interval > 0) {
+    const sboms = new SbomAttacher(registryArtifacts(services), { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined });
     const worker = new ScanWorker(berth.meta, (repository) => registryContent(services.manifests, services.blobs, repository), {
       holder: jobs.holder, catalogers: defaultCatalogers(), detectDistro, scanner: SCANNER,
       leaseMs: config.scan.lease * 1000, maxAttempts: config.scan.maxAttempts, log,
+      onCatalogued: config.scan.attachSboms ? async (q, catalog) => { await sboms.attach(q.repository, catalog); } : undefined,
     });
     jobs.perProcess({ name: 'scan.work', every: config.scan.interval * 1000, run: (signal) => worker.drain(signal) });
   }
@@ -653,6 +657,34 @@ function registryContent(manifests: ManifestService, blobs: BlobService, reposit
     async blob(digest, size) {
       const b = await blobs.open(digestOf(digest), size, undefined);
       return Buffer.isBuffer(b) ? Readable.from([b]) : b;
+    },
+  };
+}
+
+/** The registry as the SBOM attacher writes to it: as the system, through the same services as a client. */
+function registryArtifacts(s: Services): ArtifactStore {
+  const digestOf = (digest: string) => {
+    const d = parseDigest(digest);
+    if (typeof d !== 'object') throw new Error(`${digest} is not a digest`);
+    return d;
+  };
+  return {
+    async manifestHead(repository, digest) {
+      const m = await s.manifests.head(repository, { digest: digestOf(digest) }, undefined);
+      return { mediaType: m.mediaType, size: m.size };
+    },
+    async putBlob(repository, data) {
+      const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+      return s.uploads.monolithic(repository, digestOf(digest), { body: Readable.from([data]), length: data.length });
+    },
+    async putManifest(repository, content, mediaType) {
+      return (await s.manifests.put(repository, { digest: digestOf(`sha256:${createHash('sha256').update(content).digest('hex')}`) }, content, mediaType)).digest;
+    },
+    async referrers(repository, subject, artifactType) {
+      return (await s.manifests.referrers(repository, digestOf(subject), artifactType, 1000)).manifests;
+    },
+    async deleteManifest(repository, digest) {
+      await s.manifests.delete(repository, { digest: digestOf(digest) });
     },
   };
 }

@@ -298,6 +298,8 @@ export const configSchema = z.strictObject({
     lease: duration.default(60),
     /** attempts before a scan's failure is recorded */
     maxAttempts: z.number().int().min(1).max(100).default(5),
+    /** attach Berth's CycloneDX and SPDX SBOMs to each catalogued image as OCI referrers */
+    attachSboms: z.boolean().default(true),
   }).prefault({}),
   metrics: z.strictObject({
     /** serve GET /metrics at all (false: 404 everywhere) */
