@@ -1,0 +1,236 @@
+// The language package catalogers (npm, Python, Go binaries, Java archives), fed the way the layer walker
+// feeds them: wants(path, info), then parse() with the buffer or stream it asked for. Oracles: the shared
+// osv-scalibr fixtures (../shared/data/catalogers, expectations stated here), and real artifacts of this host
+// read by their own tools: Python's importlib.metadata, `go version -m` on binaries built here with Debian's
+// Go, Python's zipfile on the host's jars, a real `npm install`.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { goBinaryCataloger } from '../../src/scan/catalog/go-binary.js';
+import { javaCataloger } from '../../src/scan/catalog/java.js';
+import { npmCataloger } from '../../src/scan/catalog/npm.js';
+import { pythonCataloger } from '../../src/scan/catalog/python.js';
+import { CatalogError, type Cataloger, type FoundPackage } from '../../src/scan/catalog/types.js';
+import { which } from '../helpers/tools.js';
+import { makeZip } from './scan-catalog-lang-zip.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DATA = path.join(repoRoot, '..', 'shared', 'data', 'catalogers');
+
+function data(...parts: string[]): string {
+  const file = path.join(DATA, ...parts);
+  assert.ok(existsSync(file), `test data missing: expected ${file} (the shared cataloger fixtures, /work/shared/data/catalogers beside the checkout)`);
+  return file;
+}
+
+function requireTool(cmd: string, install: string): string {
+  const found = which(cmd);
+  assert.ok(found, `required tool "${cmd}" is not installed; install it with: ${install}`);
+  return found;
+}
+
+/** As the walker does: asks wants(), then hands over the buffer or a stream of the file. */
+async function feed(c: Cataloger, imagePath: string, source: string | Buffer, mode = 0o644): Promise<FoundPackage[]> {
+  const size = typeof source === 'string' ? statSync(source).size : source.length;
+  const how = c.wants(imagePath, { size, mode });
+  assert.ok(how, `${c.name} does not want ${imagePath}`);
+  if (how === 'buffer') return c.parse(imagePath, { kind: 'buffer', data: typeof source === 'string' ? readFileSync(source) : source });
+  const stream = typeof source === 'string' ? createReadStream(source) : Readable.from([source]);
+  try {
+    return await c.parse(imagePath, { kind: 'stream', stream, size });
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** One line per package: type, namespace/name@version, confidence, the metadata named. */
+function lines(pkgs: FoundPackage[], keys: string[] = []): string[] {
+  return pkgs.map((p) => {
+    const meta = keys.filter((k) => p.metadata?.[k] !== undefined).map((k) => `${k}=${p.metadata![k]}`);
+    const lic = p.licenses ? ` licenses=${p.licenses.join('|')}` : '';
+    return `${p.namespace ? `${p.namespace}/` : ''}${p.name}@${p.version} ${p.confidence}${lic}${meta.length ? ` ${meta.join(' ')}` : ''}`;
+  }).sort();
+}
+
+async function walkFiles(dir: string, root = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...await walkFiles(p, root));
+    else if (e.isFile()) out.push(path.relative(root, p));
+  }
+  return out;
+}
+
+function tmpDirsNamed(prefix: string): string[] {
+  return readdirSync(os.tmpdir()).filter((n) => n.startsWith(prefix));
+}
+
+describe('npm cataloger', () => {
+  const FLAGS = ['source', 'dev', 'optional', 'devOptional', 'alias', 'commit'];
+  const lock = async (fixture: string) => lines(await feed(npmCataloger, 'srv/app/package-lock.json', data('npm-packagelock', fixture)), FLAGS);
+  const L = 'source=lockfile';
+
+  test('wants lockfiles and the package.json of installed packages only', () => {
+    const want = (p: string) => npmCataloger.wants(p, { size: 100, mode: 0o644 });
+    assert.equal(want('srv/app/package-lock.json'), 'buffer');
+    assert.equal(want('npm-shrinkwrap.json'), 'buffer');
+    assert.equal(want('usr/lib/node_modules/npm/package.json'), 'buffer');
+    assert.equal(want('srv/app/node_modules/@babel/core/package.json'), 'buffer');
+    assert.equal(want('srv/app/node_modules/a/node_modules/b/package.json'), 'buffer');
+    assert.equal(want('srv/app/node_modules/.pnpm/lodash@4.17.20/node_modules/lodash/package.json'), 'buffer');
+    assert.equal(want('srv/app/package.json'), false, 'the project itself');
+    assert.equal(want('srv/app/node_modules/lodash/fp/package.json'), false, 'a package.json deeper inside a package');
+    assert.equal(want('srv/app/node_modules/@babel/package.json'), false);
+    assert.equal(want('srv/app/node_modules/.package-lock.json'), false);
+    assert.equal(want('srv/app/node_modules/foo/package-lock.json'), false, "a dependency's own lockfile");
+    assert.equal(want('srv/app/package-lock.json.bak'), false);
+  });
+
+  test('one and two packages, v1 and v2, package-lock.json and npm-shrinkwrap.json', async () => {
+    for (const f of ['one-package.v1.json', 'one-package.v2.json']) assert.deepEqual(await lock(f), [`wrappy@1.0.2 exact ${L}`], f);
+    for (const f of ['one-package-dev.v1.json', 'one-package-dev.v2.json']) assert.deepEqual(await lock(f), [`wrappy@1.0.2 exact ${L} dev=true`], f);
+    const two = [`supports-color@5.5.0 exact ${L}`, `wrappy@1.0.2 exact ${L}`];
+    for (const f of ['two-packages.v1.json', 'two-packages.v2.json', 'both/package-lock.json', 'both/npm-shrinkwrap.json', 'package-lock-only/package-lock.json']) {
+      assert.deepEqual(await lock(f), two, f);
+    }
+    const shrink = await feed(npmCataloger, 'srv/app/npm-shrinkwrap.json', data('npm-packagelock', 'npm-shrinkwrap-only', 'npm-shrinkwrap.json'));
+    assert.deepEqual(lines(shrink, ['source']), two);
+    assert.ok(shrink.every((p) => p.type === 'npm' && p.metadata?.lockfileVersion === '2'));
+  });
+
+  test('scoped names get the scope as namespace; aliases are reported as the real package', async () => {
+    for (const f of ['scoped-packages.v1.json', 'scoped-packages.v2.json']) {
+      assert.deepEqual(await lock(f), [`@babel/code-frame@7.0.0 exact ${L}`, `wrappy@1.0.2 exact ${L}`], f);
+    }
+    const pkgs = await feed(npmCataloger, 'package-lock.json', data('npm-packagelock', 'scoped-packages.v2.json'));
+    const babel = pkgs.find((p) => p.name === 'code-frame')!;
+    assert.equal(babel.namespace, '@babel');
+    for (const f of ['alias.v1.json', 'alias.v2.json']) {
+      assert.deepEqual(await lock(f), [
+        `@babel/code-frame@7.0.0 exact ${L} alias=babel-code-frame`,
+        `string-width@4.2.0 exact ${L} alias=string-width-cjs`,
+        `string-width@5.1.2 exact ${L}`,
+      ], f);
+    }
+  });
+
+  test('dev and optional flags; the same package in many places of the tree is one package', async () => {
+    assert.deepEqual(await lock('optional-package.v1.json'), [`supports-color@5.5.0 exact ${L} optional=true`, `wrappy@1.0.2 exact ${L} dev=true optional=true`]);
+    assert.deepEqual(await lock('optional-package.v2.json'), [`supports-color@5.5.0 exact ${L} devOptional=true`, `wrappy@1.0.2 exact ${L} optional=true`]);
+    // ajv is dev in some places and a production dependency (of table) in another: not dev.
+    for (const f of ['same-package-different-groups.v1.json', 'same-package-different-groups.v2.json']) {
+      assert.deepEqual(await lock(f), [`ajv@5.5.2 exact ${L}`, `eslint@1.2.3 exact ${L} dev=true`, `table@1.0.0 exact ${L}`], f);
+    }
+    const nested = [`postcss-calc@7.0.1 exact ${L}`, `postcss@6.0.23 exact ${L}`, `postcss@7.0.16 exact ${L}`, `supports-color@5.5.0 exact ${L}`, `supports-color@6.1.0 exact ${L}`];
+    for (const f of ['nested-dependencies.v1.json', 'nested-dependencies.v2.json']) assert.deepEqual(await lock(f), nested, f);
+    // 36 copies of supports-color in two versions.
+    assert.deepEqual(await lock('nested-dependencies-dup.v2.json'), [`supports-color@2.0.0 exact ${L}`, `supports-color@6.1.0 exact ${L}`]);
+    const dupV1 = await lock('nested-dependencies-dup.v1.json');
+    assert.equal(dupV1.filter((l) => l.startsWith('supports-color@')).length, 3, 'supports-color 2.0.0, 5.5.0, 6.1.0');
+    assert.equal(new Set(dupV1).size, dupV1.length);
+    assert.ok(dupV1.includes(`supports-color@6.1.0 exact ${L}`) && dupV1.includes(`cssnano@4.1.10 exact ${L}`));
+    assert.equal(dupV1.length, 39);
+  });
+
+  test('git dependencies: the commit, no credentials, inferred; v1 git and file: entries have no registry version', async () => {
+    // raven-js has no version at all: not a package.
+    const v2 = await feed(npmCataloger, 'package-lock.json', data('npm-packagelock', 'commits.v2.json'));
+    assert.deepEqual(lines(v2, ['dev', 'commit']), [
+      '@segment/analytics.js-integration-facebook-pixel@2.4.1 inferred licenses=SEE LICENSE IN LICENSE commit=3b1bb80b302c2e552685dc8a029797ec832ea7c9',
+      'ansi-styles@1.0.0 exact',
+      'babel-preset-php@1.1.1 inferred licenses=MIT dev=true commit=c5a7ba5e0ad98b8db1cb8ce105403dd4b768cced',
+      'is-number-1@3.0.0 inferred licenses=MIT dev=true commit=af885e2e890b9ef0875edd2b117305119ee5bdc5',
+      'is-number-1@3.0.0 inferred licenses=MIT dev=true commit=be5935f8d2595bcd97b05718ef1eeae08d812e10',
+      'is-number-2@2.0.0 inferred licenses=MIT dev=true commit=82dcc8e914dabd9305ab9ae580709a7825e824f5',
+      'is-number-2@2.0.0 inferred licenses=MIT dev=true commit=d5ac0584ee9ae7bd9288220a39780f155b9ad4c8',
+      'is-number-3@2.0.0 inferred licenses=MIT dev=true commit=d5ac0584ee9ae7bd9288220a39780f155b9ad4c8',
+      'is-number-3@3.0.0 inferred licenses=MIT dev=true commit=82ae8802978da40d7f1be5ad5943c9e550ab2c89',
+      'is-number-4@3.0.0 inferred licenses=MIT dev=true commit=af885e2e890b9ef0875edd2b117305119ee5bdc5',
+      'is-number-5@3.0.0 inferred licenses=MIT dev=true commit=af885e2e890b9ef0875edd2b117305119ee5bdc5',
+      'postcss-calc@7.0.1 exact',
+      'slick-carousel@1.7.1 inferred licenses=MIT dev=true commit=280b560161b751ba226d50c7db1e0a14a78c2de0',
+    ]);
+    const five = v2.find((p) => p.name === 'is-number-5')!;
+    assert.equal(five.metadata!.resolved, 'git+https://github.com/jonschlinkert/is-number.git#af885e2e890b9ef0875edd2b117305119ee5bdc5');
+    assert.ok(!JSON.stringify(v2).includes('dummy-token'));
+    assert.deepEqual(await lock('commits.v1.json'), [`ansi-styles@1.0.0 exact ${L}`, `postcss-calc@7.0.1 exact ${L}`]);
+    assert.deepEqual(await lock('files.v1.json'), [`lodash@1.3.1 exact ${L}`]);
+    // deps/etag is the project's own directory (a file: dependency), not an installed package.
+    assert.deepEqual(await lock('files.v2.json'), [`abbrev@1.0.9 exact ${L} dev=true`, `abbrev@2.3.4 exact ${L} dev=true`]);
+  });
+
+  test('v3 lockfile with bundled dependencies and licences', async () => {
+    const pkgs = await feed(npmCataloger, 'package-lock.json', data('npm-packagelock', 'bundled-dependencies.v3.json'));
+    assert.deepEqual(lines(pkgs, ['dev']), ['ansi-regex@6.2.2 exact licenses=MIT', 'semver@7.7.2 exact licenses=ISC dev=true', 'strip-ansi@7.1.2 exact licenses=MIT']);
+    assert.ok(pkgs.every((p) => p.metadata?.lockfileVersion === '3'));
+  });
+
+  test('empty, null and non-JSON lockfiles give no packages', async () => {
+    for (const f of ['empty.v1.json', 'empty.v2.json', 'not-json.txt', 'null.v2.jsontest']) assert.deepEqual(await lock(f), [], f);
+  });
+
+  test('installed package.json: name, version, licence; garbage gives nothing', async () => {
+    const pj = (doc: unknown) => feed(npmCataloger, 'srv/app/node_modules/@types/node/package.json', Buffer.from(JSON.stringify(doc)));
+    assert.deepEqual(lines(await pj({ name: '@types/node', version: '20.1.0', license: 'MIT' }), ['source']), ['@types/node@20.1.0 exact licenses=MIT source=installed']);
+    assert.deepEqual(lines(await pj({ name: 'old', version: '0.1.0', licenses: [{ type: 'BSD' }, { type: 'GPL' }] })), ['old@0.1.0 exact licenses=BSD|GPL']);
+    assert.deepEqual(lines(await pj({ name: 'x', version: '1.0.0', license: { type: 'ISC' } })), ['x@1.0.0 exact licenses=ISC']);
+    for (const bad of [{ name: 'x' }, { version: '1.0.0' }, { name: 'x', version: 'latest' }, { name: 'has space', version: '1.0.0' }, [], 'x', null, { name: 7, version: [] }]) {
+      assert.deepEqual(await pj(bad), [], JSON.stringify(bad));
+    }
+    assert.deepEqual(await feed(npmCataloger, 'node_modules/x/package.json', Buffer.from('{"name": "x", "vers')), []);
+  });
+
+  test('hostile input: deeply nested trees, garbage and an oversized file do not crash', async () => {
+    // A v1 tree 100,000 levels deep (walked without recursion) and JSON nested a million levels.
+    let deep = '{}';
+    for (let i = 0; i < 100_000; i++) deep = `{"d${i % 7}":{"version":"1.0.${i % 3}","dependencies":${deep}}}`;
+    const tree = await feed(npmCataloger, 'package-lock.json', Buffer.from(`{"lockfileVersion":1,"dependencies":${deep}}`));
+    assert.equal(tree.length, 21, '7 names × 3 versions');
+    const nestedArrays = Buffer.from(`{"packages":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`);
+    assert.deepEqual(await feed(npmCataloger, 'package-lock.json', nestedArrays), []);
+    assert.deepEqual(await feed(npmCataloger, 'package-lock.json', Buffer.from([0xff, 0xfe, 0, 1, 2, 3, 0x7b])), []);
+    const weird = { lockfileVersion: 3, packages: { 'node_modules/__proto__': { version: '1.0.0' }, 'node_modules/a': 'x', 'node_modules/b': { version: 5 }, 'node_modules/c': null, 'node_modules/': { version: '1.0.0' } } };
+    assert.deepEqual(lines(await feed(npmCataloger, 'package-lock.json', Buffer.from(JSON.stringify(weird)))), ['__proto__@1.0.0 exact']);
+    // A stream larger than the limit is refused as a CatalogError, read no further than the limit.
+    let produced = 0;
+    const huge = new Readable({
+      read() {
+        produced += 1 << 20;
+        this.push(produced > 200 * (1 << 20) ? null : Buffer.alloc(1 << 20, 0x20));
+      },
+    });
+    await assert.rejects(npmCataloger.parse('package-lock.json', { kind: 'stream', stream: huge, size: 200 * (1 << 20) }), CatalogError);
+    assert.ok(produced <= (npmCataloger.maxBytes ?? 0) + 4 * (1 << 20), `read ${produced} bytes`);
+    huge.destroy();
+  });
+
+  test('a real npm install of lodash@4.17.20: the lockfile and the installed package both found', async () => {
+    requireTool('npm', 'apt-get install -y npm');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-npm-'));
+    try {
+      await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'berth-npm-test', version: '1.0.0', private: true }));
+      const r = spawnSync('npm', ['install', 'lodash@4.17.20', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir, encoding: 'utf8', env: { ...process.env, npm_config_cache: path.join(dir, '.npm-cache') } });
+      assert.equal(r.status, 0, `npm install lodash@4.17.20 failed (the npm registry must be reachable):\n${r.stdout}\n${r.stderr}`);
+      const found: Array<[string, FoundPackage]> = [];
+      for (const file of await walkFiles(dir)) {
+        if (file.startsWith('.npm-cache')) continue;
+        const st = await stat(path.join(dir, file));
+        if (!npmCataloger.wants(file, { size: st.size, mode: st.mode })) continue;
+        for (const p of await feed(npmCataloger, file, path.join(dir, file))) found.push([file, p]);
+      }
+      assert.deepEqual(found.map(([f, p]) => `${f}: ${lines([p], ['source'])[0]}`).sort(), [
+        'node_modules/lodash/package.json: lodash@4.17.20 exact licenses=MIT source=installed',
+        'package-lock.json: lodash@4.17.20 exact licenses=MIT source=lockfile',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
