@@ -234,3 +234,85 @@ describe('npm cataloger', () => {
     }
   });
 });
+
+describe('python cataloger', () => {
+  const SITE = 'usr/local/lib/python3.11/site-packages';
+  const meta = async (fixture: string, imagePath = `${SITE}/x-1.0.dist-info/METADATA`) => lines(await feed(pythonCataloger, imagePath, data('python', fixture)), ['name']);
+
+  test('wants dist-info METADATA, egg-info PKG-INFO or file, and eggs’ PKG-INFO in site-packages', () => {
+    const want = (p: string) => pythonCataloger.wants(p, { size: 100, mode: 0o644 });
+    assert.equal(want(`${SITE}/pip-22.2.2.dist-info/METADATA`), 'buffer');
+    assert.equal(want('usr/lib/python3/dist-packages/httplib2-0.20.4.egg-info/PKG-INFO'), 'buffer');
+    assert.equal(want('usr/lib/python3/dist-packages/pycups-2.0.1.egg-info'), 'buffer');
+    assert.equal(want(`${SITE}/setuptools-57.4.0-py3.9.egg/EGG-INFO/PKG-INFO`), 'buffer');
+    assert.equal(want('opt/app/.venv/lib/python3.12/site-packages/requests-2.31.0.dist-info/METADATA'), 'buffer');
+    assert.equal(want(`${SITE}/pip-22.2.2.dist-info/RECORD`), false);
+    assert.equal(want('src/project/PKG-INFO'), false, "a source tree's PKG-INFO is not an installed distribution");
+    assert.equal(want(`${SITE}/METADATA`), false);
+    assert.equal(want(`${SITE}/.egg-info`), false);
+  });
+
+  test('the shared fixtures: Name/Version/License headers; names normalized per PEP 503, the original kept', async () => {
+    assert.deepEqual(await meta('distinfo_meta'), ['pip@22.2.2 exact licenses=MIT name=pip']);
+    assert.deepEqual(await meta('egginfo', 'usr/lib/python3/dist-packages/pycups-2.0.1.egg-info'), ['pycups@2.0.1 exact licenses=GPLv2+ name=pycups']);
+    // License: UNKNOWN is no licence.
+    assert.deepEqual(await meta('egginfo_pkginfo', `${SITE}/setuptools-57.4.0-py3.9.egg/EGG-INFO/PKG-INFO`), ['setuptools@57.4.0 exact name=setuptools']);
+    assert.deepEqual(await meta('pkginfo', `${SITE}/httplib2-0.20.4.egg-info/PKG-INFO`), ['httplib2@0.20.4 exact licenses=MIT name=httplib2']);
+    assert.deepEqual(await meta('pyopenssl-26.0.0.dist-info'), ['pyopenssl@26.0.0 exact licenses=Apache License, Version 2.0 name=pyOpenSSL']);
+    assert.deepEqual(await meta('mixed_case'), ['httplib2@1.0 exact name=httplib2'], 'header names are case-insensitive');
+    assert.deepEqual(await meta('special_chars'), ['backports-ssl-match-hostname@3.5.0.1 exact name=backports.ssl_match_hostname']);
+    assert.deepEqual(await meta('repeated_pkginfo'), ['root@1.0.0 exact name=root'], 'the first Version wins, as in Python');
+    // Keywords continue without indentation: the headers end there (as Python reads it), after Name and Version.
+    assert.deepEqual(await meta('malformed_pkginfo'), ['passlib@1.7.4 exact licenses=BSD name=passlib']);
+    assert.deepEqual(await meta('empty'), []);
+  });
+
+  test('malformed and hostile metadata gives no package', async () => {
+    const parse = (text: string | Buffer) => feed(pythonCataloger, `${SITE}/x.dist-info/METADATA`, Buffer.isBuffer(text) ? text : Buffer.from(text));
+    for (const bad of ['Name: foo\n', 'Version: 1.0\n', '\nName: foo\nVersion: 1.0\n', 'Name: foo bar\nVersion: 1.0\n', 'Name: foo\nVersion: 1.0 beta\n', 'garbage\nName: foo\nVersion: 1\n', 'Name:\nVersion:\n']) {
+      assert.deepEqual(await parse(bad), [], JSON.stringify(bad));
+    }
+    assert.deepEqual(await parse(Buffer.concat([Buffer.from('Name: foo\nVersion: 1.0\n'), Buffer.from([0, 1, 2])])), [], 'binary');
+    assert.deepEqual(lines(await parse('Name: Foo__Bar.baz\r\nVersion: 2.0\r\nLicense: A\r\n  B\r\nLicense-Expression: MIT OR Apache-2.0\r\n\r\nName: other')), ['foo-bar-baz@2.0 exact licenses=MIT OR Apache-2.0']);
+    // A stream of headers only, with no end: read up to the header limit, then stop.
+    let produced = 0;
+    const endless = new Readable({
+      read() {
+        produced += 65536;
+        this.push(produced > 64 * (1 << 20) ? null : Buffer.from(`X-Filler: ${'a'.repeat(65536 - 12)}\n`));
+      },
+    });
+    const pkgs = await pythonCataloger.parse(`${SITE}/x.dist-info/METADATA`, { kind: 'stream', stream: endless, size: 64 << 20 });
+    endless.destroy();
+    assert.deepEqual(pkgs, []);
+    assert.ok(produced <= 4 << 20, `read ${produced} bytes of headers`);
+    // Read from a stream, the body after the headers is not read.
+    const long = Buffer.concat([Buffer.from('Name: big\nVersion: 1\n\n'), Buffer.alloc(8 << 20, 0x61)]);
+    assert.deepEqual(lines(await pythonCataloger.parse(`${SITE}/x.dist-info/METADATA`, { kind: 'stream', stream: Readable.from([long.subarray(0, 10), long.subarray(10)]), size: long.length })), ['big@1 exact']);
+  });
+
+  test("the host's Python distributions read as importlib.metadata reads them", async () => {
+    const python = requireTool('python3', 'apt-get install -y python3');
+    const dirs = ['/usr/lib/python3/dist-packages', ...readdirSync('/usr/lib').filter((d) => /^python3\.\d+$/.test(d)).map((d) => `/usr/lib/${d}`)].filter((d) => existsSync(d));
+    const oracle = execFileSync(python, ['-c', [
+      'import importlib.metadata as m, json, re, sys',
+      'out = []',
+      'for d in m.distributions(path=sys.argv[1:]):',
+      '    name, version = d.metadata["Name"], d.metadata["Version"]',
+      '    out.append({"path": str(d._path), "name": name, "version": version, "normalized": re.sub(r"[-_.]+", "-", name).lower() if name else None})',
+      'print(json.dumps(out))',
+    ].join('\n'), ...dirs], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const dists = JSON.parse(oracle) as Array<{ path: string; name: string | null; version: string | null; normalized: string | null }>;
+    assert.ok(dists.length >= 3, `expected some Python distributions under ${dirs.join(', ')}; apt-get install -y python3-yaml python3-cryptography`);
+    let compared = 0;
+    for (const d of dists) {
+      const file = d.path.endsWith('.dist-info') ? path.join(d.path, 'METADATA') : statSync(d.path).isDirectory() ? path.join(d.path, 'PKG-INFO') : d.path;
+      if (!existsSync(file)) continue;
+      const got = await feed(pythonCataloger, realpathSync(file).slice(1), file);
+      const want = d.name && d.version ? [{ type: 'pypi', name: d.normalized, version: d.version, confidence: 'exact', metadata: { name: d.name } }] : [];
+      assert.deepEqual(got.map(({ licenses: _l, ...p }) => p), want, file);
+      compared++;
+    }
+    assert.ok(compared >= 3, `compared ${compared} distributions`);
+  });
+});
