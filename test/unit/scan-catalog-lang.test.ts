@@ -3,7 +3,7 @@
 // osv-scalibr fixtures (../shared/data/catalogers, expectations stated here), and real artifacts of this host
 // read by their own tools: Python's importlib.metadata, `go version -m` on binaries built here with Debian's
 // Go, Python's zipfile on the host's jars, a real `npm install`.
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -291,7 +291,7 @@ describe('python cataloger', () => {
     assert.deepEqual(lines(await pythonCataloger.parse(`${SITE}/x.dist-info/METADATA`, { kind: 'stream', stream: Readable.from([long.subarray(0, 10), long.subarray(10)]), size: long.length })), ['big@1 exact']);
   });
 
-  test("the host's Python distributions read as importlib.metadata reads them", async () => {
+  test("the host's Python distributions read as importlib.metadata reads them", async (t) => {
     const python = requireTool('python3', 'apt-get install -y python3');
     const dirs = ['/usr/lib/python3/dist-packages', ...readdirSync('/usr/lib').filter((d) => /^python3\.\d+$/.test(d)).map((d) => `/usr/lib/${d}`)].filter((d) => existsSync(d));
     const oracle = execFileSync(python, ['-c', [
@@ -314,6 +314,7 @@ describe('python cataloger', () => {
       compared++;
     }
     assert.ok(compared >= 3, `compared ${compared} distributions`);
+    t.diagnostic(`${compared} of ${dists.length} distributions compared with importlib.metadata`);
   });
 });
 
@@ -427,7 +428,7 @@ describe('java cataloger', () => {
     assert.deepEqual(tmpDirsNamed('berth-jar-'), before, 'temporary files removed');
   });
 
-  test("the host's jars read as Python's zipfile reads their pom.properties (nested ones too)", async () => {
+  test("the host's jars read as Python's zipfile reads their pom.properties (nested ones too)", async (t) => {
     const python = requireTool('python3', 'apt-get install -y python3');
     const candidates = ['/usr/share/java', '/usr/share/maven/lib'].filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.jar')).map((f) => path.join(d, f)));
     const m2 = path.join(os.homedir(), '.m2', 'repository');
@@ -476,5 +477,230 @@ describe('java cataloger', () => {
       for (const p of got.filter((x) => x.confidence === 'inferred')) assert.ok(!exact.some((e) => e.startsWith(`${p.metadata!.path} `)), `${j}: ${p.metadata!.path}`);
     }
     assert.ok(withPom >= 3, `${withPom} of ${jars.length} jars had pom.properties`);
+    t.diagnostic(`${jars.length} jars compared with Python's zipfile, ${withPom} with pom.properties`);
+  });
+});
+
+describe('go-binary cataloger', () => {
+  let work = '';
+  let go = '';
+  let plain = ''; // stdlib only
+  let withDeps = ''; // a proxied module, a module replaced by another, a module replaced by a local directory
+  let goVersion = '';
+  const KEYS = ['replace', 'replaces', 'main'];
+
+  /** Offline: modules come from a file:// proxy in the work directory, never from the network. */
+  const goEnv = () => ({
+    ...process.env, GOPATH: path.join(work, 'gopath'), GOCACHE: path.join(work, 'cache'), GOPROXY: `file://${path.join(work, 'proxy')}`,
+    GOFLAGS: '-mod=mod', GOSUMDB: 'off', GONOSUMDB: '*', GOTOOLCHAIN: 'local', GOWORK: 'off', CGO_ENABLED: '0',
+  });
+  const goRun = (cwd: string, args: string[]) => {
+    const r = spawnSync(go, args, { cwd, env: goEnv(), encoding: 'utf8' });
+    assert.equal(r.status, 0, `go ${args.join(' ')} failed in ${cwd}:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  /** A module in the file:// proxy, as `go mod download` expects it: list, .info, .mod, .zip. */
+  const proxyModule = async (modPath: string, version: string, goMod: string, files: Record<string, string>) => {
+    const dir = path.join(work, 'proxy', modPath, '@v');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'list'), `${version}\n`);
+    await writeFile(path.join(dir, `${version}.info`), JSON.stringify({ Version: version, Time: '2024-01-01T00:00:00Z' }));
+    await writeFile(path.join(dir, `${version}.mod`), goMod);
+    const entries = Object.entries({ 'go.mod': goMod, ...files }).map(([name, text]) => ({ name: `${modPath}@${version}/${name}`, data: text, method: 'deflate' as const }));
+    await writeFile(path.join(dir, `${version}.zip`), makeZip(entries));
+  };
+
+  before(async () => {
+    go = requireTool('go', 'apt-get install -y golang-go');
+    work = await mkdtemp(path.join(os.tmpdir(), 'berth-go-'));
+    goVersion = execFileSync(go, ['version'], { encoding: 'utf8' }).split(' ')[2];
+
+    const hello = path.join(work, 'hello');
+    await mkdir(hello, { recursive: true });
+    await writeFile(path.join(hello, 'go.mod'), 'module example.com/hello\n\ngo 1.18\n');
+    await writeFile(path.join(hello, 'main.go'), 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n');
+    plain = path.join(work, 'hello-bin');
+    goRun(hello, ['build', '-buildvcs=false', '-o', plain, '.']);
+
+    await proxyModule('example.com/lib', 'v1.2.3', 'module example.com/lib\n\ngo 1.18\n', { 'lib.go': 'package lib\n\nfunc Name() string { return "lib" }\n' });
+    // A fork published under another path; as a replacement it declares the path it replaces.
+    await proxyModule('example.com/fork', 'v1.2.4', 'module example.com/old\n\ngo 1.18\n', { 'old.go': 'package old\n\nfunc Name() string { return "fork" }\n' });
+    const greet = path.join(work, 'greet');
+    await mkdir(greet, { recursive: true });
+    await writeFile(path.join(greet, 'go.mod'), 'module example.com/greet\n\ngo 1.18\n');
+    await writeFile(path.join(greet, 'greet.go'), 'package greet\n\nfunc Hello() string { return "hello" }\n');
+    const app = path.join(work, 'app');
+    await mkdir(app, { recursive: true });
+    await writeFile(path.join(app, 'go.mod'), [
+      'module example.com/app', '', 'go 1.18', '',
+      'require (', '\texample.com/greet v1.0.0', '\texample.com/lib v1.2.3', '\texample.com/old v1.0.0', ')', '',
+      'replace example.com/greet => ../greet', '',
+      'replace example.com/old v1.0.0 => example.com/fork v1.2.4', '',
+    ].join('\n'));
+    await writeFile(path.join(app, 'main.go'), [
+      'package main', '', 'import (', '\t"fmt"', '', '\t"example.com/greet"', '\t"example.com/lib"', '\t"example.com/old"', ')', '',
+      'func main() { fmt.Println(greet.Hello(), lib.Name(), old.Name()) }', '',
+    ].join('\n'));
+    withDeps = path.join(work, 'app-bin');
+    goRun(app, ['build', '-buildvcs=false', '-o', withDeps, '.']);
+  });
+  after(async () => {
+    if (!work) return;
+    // The module cache is written read-only.
+    spawnSync('chmod', ['-R', 'u+w', work]);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('wants executables and shared objects of some size, as streams', () => {
+    assert.equal(goBinaryCataloger.wants('usr/local/bin/app', { size: 2 << 20, mode: 0o100755 }), 'stream');
+    assert.equal(goBinaryCataloger.wants('usr/lib/libgo.so', { size: 2 << 20, mode: 0o100644 }), 'stream');
+    assert.equal(goBinaryCataloger.wants('usr/lib/libgo.so.1.2', { size: 2 << 20, mode: 0o100644 }), 'stream');
+    assert.equal(goBinaryCataloger.wants('usr/share/doc/README', { size: 2 << 20, mode: 0o100644 }), false);
+    assert.equal(goBinaryCataloger.wants('usr/local/bin/script.sh', { size: 300, mode: 0o100755 }), false);
+  });
+
+  test('a stdlib-only binary built here: the toolchain as package "stdlib", the main module kept as metadata', async () => {
+    const pkgs = await feed(goBinaryCataloger, 'usr/local/bin/hello', plain, 0o755);
+    const goos = execFileSync(go, ['env', 'GOOS'], { encoding: 'utf8', env: goEnv() }).trim();
+    const goarch = execFileSync(go, ['env', 'GOARCH'], { encoding: 'utf8', env: goEnv() }).trim();
+    // go1.19.8 → v1.19.8 (a release before Go 1.21 may be "go1.20" → v1.20.0).
+    const m = /^go(\d+)\.(\d+)(?:\.(\d+))?$/.exec(goVersion);
+    assert.ok(m, `unexpected go version ${goVersion}`);
+    assert.deepEqual(pkgs, [{
+      type: 'golang', name: 'stdlib', version: `v${m[1]}.${m[2]}.${m[3] ?? '0'}`, confidence: 'version-based',
+      metadata: { goVersion, mainModule: 'example.com/hello', goos, goarch },
+    }]);
+  });
+
+  test('dependencies: a proxied module, a module replaced by another, one replaced by a local directory', async () => {
+    const pkgs = await feed(goBinaryCataloger, 'usr/local/bin/app', withDeps, 0o755);
+    assert.deepEqual(lines(pkgs, KEYS), [
+      'example.com/fork@v1.2.4 version-based replaces=example.com/old@v1.0.0',
+      // Built from ../greet: v1.0.0 names code that was not used.
+      'example.com/greet@v1.0.0 inferred replace=../greet',
+      'example.com/lib@v1.2.3 version-based',
+      `stdlib@${pkgs.find((p) => p.name === 'stdlib')!.version} version-based`,
+    ]);
+    assert.ok(pkgs.every((p) => p.type === 'golang' && p.metadata?.goVersion === goVersion && p.metadata?.mainModule === 'example.com/app'));
+    const lib = pkgs.find((p) => p.name === 'lib')!;
+    assert.equal(lib.namespace, 'example.com');
+    // The same lines as the Go toolchain reads from the binary.
+    const told = execFileSync(go, ['version', '-m', withDeps], { encoding: 'utf8' });
+    assert.match(told, /\tdep\texample\.com\/lib\tv1\.2\.3\th1:/);
+    assert.match(told, /\tdep\texample\.com\/old\tv1\.0\.0\s*\n\t=>\texample\.com\/fork\tv1\.2\.4\th1:/);
+    assert.match(told, /\tdep\texample\.com\/greet\tv1\.0\.0\s*\n\t=>\t\.\.\/greet\t\(devel\)/);
+  });
+
+  test('the build info is found whatever the chunk boundaries, holding only a small tail', async () => {
+    const whole = readFileSync(withDeps);
+    const want = await goBinaryCataloger.parse('app', { kind: 'buffer', data: whole });
+    const at = whole.indexOf(Buffer.from('\xff Go buildinf:', 'latin1'));
+    assert.ok(at > 0 && at % 16 === 0);
+    for (const cuts of [[at + 1], [at + 13], [at + 14], [at + 15], [at + 32], [at + 33], [at + 40], [at + 90, at + 91, at + 92], [at - 1, at + 200]]) {
+      const parts: Buffer[] = [];
+      let from = 0;
+      for (const cut of cuts) {
+        parts.push(whole.subarray(from, cut));
+        from = cut;
+      }
+      parts.push(whole.subarray(from));
+      const got = await goBinaryCataloger.parse('app', { kind: 'stream', stream: Readable.from(parts), size: whole.length });
+      assert.deepEqual(got, want, `cut at ${cuts.map((c) => c - at).join(',')} from the magic`);
+    }
+    // Small chunks all the way (the first must hold the executable's magic).
+    const small: Buffer[] = [whole.subarray(0, 4096)];
+    for (let i = 4096; i < whole.length; i += 4093) small.push(whole.subarray(i, i + 4093));
+    assert.deepEqual(await goBinaryCataloger.parse('app', { kind: 'stream', stream: Readable.from(small), size: whole.length }), want);
+  });
+
+  test("the host's binaries read as `go version -m` reads them", async (t) => {
+    const dirs = ['/usr/bin', '/usr/sbin', '/usr/local/bin', ...readdirSync('/usr/lib').filter((d) => /^go(-[\d.]+)?$/.test(d)).map((d) => `/usr/lib/${d}/bin`)];
+    const files = [...new Set(dirs.filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).map((f) => path.join(d, f))).filter((f) => {
+      const st = statSync(f, { throwIfNoEntry: false });
+      return st?.isFile() && goBinaryCataloger.wants(f.slice(1), { size: st.size, mode: st.mode });
+    }).map((f) => realpathSync(f)))].sort();
+    let goBinaries = 0;
+    let others = 0;
+    let pointerBased = 0;
+    for (const f of files) {
+      const r = spawnSync(go, ['version', '-m', f], { encoding: 'utf8' });
+      const old = /^\S+: go1\.([0-9]|1[0-7])(\.|\s|$)/.test(r.stdout);
+      if (r.status === 0 && old) {
+        // Go 1.17 and older: build info by pointers, not read (said so rather than reported clean).
+        await assert.rejects(feed(goBinaryCataloger, f.slice(1), f, 0o755), CatalogError, f);
+        pointerBased++;
+        continue;
+      }
+      const got = await feed(goBinaryCataloger, f.slice(1), f, 0o755);
+      if (r.status !== 0 || !r.stdout.startsWith(`${f}: `)) {
+        assert.deepEqual(got, [], `${f} is no Go binary to go version -m`);
+        others++;
+        continue;
+      }
+      goBinaries++;
+      const out = r.stdout.split('\n');
+      const version = out[0].slice(f.length + 2);
+      const want: string[] = [];
+      let mainModule: string | undefined;
+      for (let i = 1; i < out.length; i++) {
+        const [, kind, p, v] = out[i].split('\t');
+        const [, next, rp, rv] = (out[i + 1] ?? '').split('\t');
+        if (kind === 'path') mainModule ??= p;
+        if (kind === 'mod') mainModule = p;
+        if ((kind !== 'dep' && kind !== 'mod') || v === '(devel)') continue;
+        const suffix = kind === 'mod' ? ' main=true' : '';
+        if (next === '=>' && /^[./]/.test(rp)) want.push(`${p}@${v} inferred replace=${rp}${suffix}`);
+        else if (next === '=>') want.push(`${rp}@${rv} version-based replaces=${p}@${v}${suffix}`);
+        else want.push(`${p}@${v} version-based${suffix}`);
+      }
+      const modules = got.filter((p) => p.name !== 'stdlib');
+      assert.deepEqual(lines(modules, KEYS), want.sort(), f);
+      const stdlib = got.filter((p) => p.name === 'stdlib');
+      assert.ok(got.every((p) => p.metadata?.goVersion === version && p.metadata?.mainModule === mainModule), `${f}: ${version}, ${mainModule}`);
+      // A release (go1.x[.y], maybe with experiments) is the stdlib package; a snapshot of development is not.
+      const release = /^go(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?(?:$|\s|-X:)/.exec(version);
+      if (release) assert.deepEqual(stdlib.map((p) => p.version), [`v${release[1]}.${release[2]}.${release[3] ?? '0'}${release[4] ? `-${release[4]}.${release[5]}` : ''}`], f);
+      else assert.deepEqual(stdlib, [], f);
+    }
+    assert.ok(goBinaries >= 1, `no Go binary found on this host besides the test's (go itself should be one: apt-get install -y golang-go); ${others} others, ${pointerBased} of Go 1.17 or older`);
+    t.diagnostic(`${goBinaries} Go binaries compared with go version -m, ${others} other executables, ${pointerBased} of Go 1.17 or older`);
+    assert.ok(others >= 1);
+  });
+
+  test('hostile input: garbage, false and broken build info, old pointer-based info, a long stream', async () => {
+    const elf = (body: Buffer) => Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(12), body]);
+    const magic = Buffer.from('\xff Go buildinf:', 'latin1');
+    const parse = (bytes: Buffer) => goBinaryCataloger.parse('bin/x', { kind: 'stream', stream: Readable.from([bytes]), size: bytes.length });
+    const header = (ptr: number, flags: number) => Buffer.concat([magic, Buffer.from([ptr, flags]), Buffer.alloc(16)]);
+    const str = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
+    assert.deepEqual(await parse(Buffer.from('#!/bin/sh\necho hello\n'.repeat(5000))), [], 'a script');
+    assert.deepEqual(await parse(elf(Buffer.alloc(1 << 20, 0x5a))), []);
+    // The magic as a string constant, not at an aligned offset, then at one with nonsense after it.
+    assert.deepEqual(await parse(elf(Buffer.concat([Buffer.alloc(5), magic, Buffer.alloc(100)]))), []);
+    assert.deepEqual(await parse(elf(Buffer.concat([header(7, 2), Buffer.alloc(64)]))), [], 'pointer size 7');
+    assert.deepEqual(await parse(elf(Buffer.concat([header(8, 2), str('not a go version'), str('')]))), []);
+    assert.deepEqual(await parse(elf(Buffer.concat([header(8, 2), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])]))), [], 'a string of 4 GB announced');
+    assert.deepEqual(await parse(elf(Buffer.concat([header(8, 2), str('go1.21.0'), Buffer.from([0x80, 0x80, 0x01]), Buffer.from('truncated')]))), [], 'truncated');
+    assert.deepEqual(await parse(elf(Buffer.concat([header(8, 2), Buffer.alloc(10, 0xff)]))), [], 'varint longer than 10 bytes');
+    await assert.rejects(parse(elf(Buffer.concat([header(8, 0), Buffer.alloc(64)]))), (err: unknown) => err instanceof CatalogError && /1\.17 or older/.test(err.message));
+    // No module info (built outside a module): the toolchain only.
+    assert.deepEqual(lines(await parse(elf(Buffer.concat([header(8, 2), str('go1.21rc2'), str('')])))), ['stdlib@v1.21.0-rc.2 version-based']);
+    // Garbage module lines among real ones.
+    const mod = ['path\tx/cmd', 'mod\tx\t(devel)\t', 'dep\tgood.example/a\tv1.0.0\th1:x', 'dep\t\t\t', 'dep\tbad path\tv1.0.0', 'dep\tx.example/b\tlatest', '=>', 'build\tGOOS=linux', 'build\tbroken', 'junk'].join('\n');
+    const wrapped = `${'0'.repeat(16)}${mod}\n${'1'.repeat(16)}`;
+    const info = Buffer.concat([header(8, 2), str('go1.22.1'), Buffer.from([wrapped.length & 0x7f | 0x80, wrapped.length >> 7]), Buffer.from(wrapped)]);
+    assert.deepEqual(lines(await parse(elf(info)), ['goos']), ['good.example/a@v1.0.0 version-based goos=linux', 'stdlib@v1.22.1 version-based goos=linux']);
+    // 256 MiB without build info streams through in bounded memory.
+    let produced = 0;
+    const zeros = Buffer.alloc(1 << 20);
+    const long = new Readable({
+      read() {
+        produced++;
+        this.push(produced === 1 ? elf(zeros) : produced > 256 ? null : zeros);
+      },
+    });
+    const rss = process.memoryUsage().rss;
+    assert.deepEqual(await goBinaryCataloger.parse('bin/big', { kind: 'stream', stream: long, size: 256 << 20 }), []);
+    assert.ok(process.memoryUsage().rss - rss < 128 << 20, 'memory grew with the stream');
   });
 });
