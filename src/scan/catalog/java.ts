@@ -259,18 +259,20 @@ async function walkArchive(zip: yauzl.ZipFile, archivePath: string, depth: numbe
 async function parseArchive(archivePath: string, content: FileContent): Promise<FoundPackage[]> {
   const walk: Walk = { tmpCount: 0, entries: 0, extracted: 0, found: [], seen: new Set() };
   try {
+    let file: string | undefined;
+    if (content.kind === 'stream') {
+      if (content.size > MAX_ARCHIVE) throw new CatalogError(`archive is larger than ${MAX_ARCHIVE} bytes`);
+      try {
+        file = await tempFile(walk);
+        await pipeline(content.stream, createWriteStream(file));
+      } catch (err) {
+        throw new CatalogError(`archive could not be written to a temporary file: ${(err as Error).message}`);
+      }
+    }
     let zip: yauzl.ZipFile;
     try {
-      if (content.kind === 'buffer') {
-        zip = await yauzl.fromBufferPromise(content.data, ZIP_OPTIONS);
-      } else {
-        if (content.size > MAX_ARCHIVE) throw new CatalogError(`archive is larger than ${MAX_ARCHIVE} bytes`);
-        const file = await tempFile(walk);
-        await pipeline(content.stream, createWriteStream(file));
-        zip = await yauzl.openPromise(file, ZIP_OPTIONS);
-      }
+      zip = content.kind === 'buffer' ? await yauzl.fromBufferPromise(content.data, ZIP_OPTIONS) : await yauzl.openPromise(file!, ZIP_OPTIONS);
     } catch (err) {
-      if (err instanceof CatalogError) throw err;
       throw new CatalogError(`not a readable zip archive: ${(err as Error).message}`);
     }
     try {
