@@ -13,8 +13,10 @@ const HEADER_SIZE = 32;
 const ALIGN = 16;
 /** flagsVersionInl: the version and module strings follow the header (Go 1.18+). */
 const FLAG_INLINE = 0x2;
-/** Most bytes after the magic we hold to read both strings (large binaries' module info is tens of KB). */
-const MAX_INFO = 1024 * 1024;
+/** Longest version or module string believed (large binaries' module info is tens of KB). */
+const MAX_STRING = 512 * 1024;
+/** Most bytes held from a magic on, waiting for both strings. */
+const MAX_HOLD = HEADER_SIZE + 2 * (10 + MAX_STRING);
 /** Smaller executables are scripts and tiny tools, not Go binaries (the smallest Go binary is ~1 MB). */
 const MIN_SIZE = 64 * 1024;
 
@@ -37,7 +39,7 @@ function readVarString(buf: Buffer, p: number): Step<{ text: string; next: numbe
     len += (b & 0x7f) * shift;
     shift *= 128;
     if (b < 0x80) {
-      if (len > MAX_INFO) return 'invalid';
+      if (len > MAX_STRING) return 'invalid';
       const start = p + k + 1;
       if (start + len > buf.length) return 'more';
       return { text: buf.toString('utf8', start, start + len), next: start + len };
@@ -147,7 +149,7 @@ async function findBuildInfo(content: FileContent): Promise<BuildInfo | 'pointer
       from = i + 1;
       if ((base + i) % ALIGN !== 0) continue;
       const r = parseAt(buf, i);
-      if (r === 'more' && buf.length - i < MAX_INFO) {
+      if (r === 'more' && buf.length - i < MAX_HOLD) {
         // Hold from the magic on until the strings are complete.
         base += i;
         buf = buf.subarray(i);
