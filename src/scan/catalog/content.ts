@@ -5,8 +5,8 @@ import type { Readable } from 'node:stream';
 import { CatalogError, type FileContent } from './types.js';
 
 /**
- * Hands the stream's chunks to onChunk until it returns false or the stream ends. Stops without destroying
- * the stream; an error of the stream rejects.
+ * Hands the stream's chunks to onChunk until it returns false or the stream ends. Stops by pausing the stream,
+ * not destroying it: the walker resumes it to drain the rest. An error of the stream rejects.
  */
 export function readChunks(stream: Readable, onChunk: (chunk: Buffer) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -14,35 +14,38 @@ export function readChunks(stream: Readable, onChunk: (chunk: Buffer) => boolean
     const finish = (err?: unknown) => {
       if (done) return;
       done = true;
-      stream.off('readable', onReadable);
+      // 'data' (not 'readable') so that the walker's resume() afterwards makes the rest flow.
+      stream.pause();
+      stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('error', onError);
       stream.off('close', onEnd);
       if (err !== undefined) reject(err);
       else resolve();
     };
-    const onReadable = () => {
-      let chunk: unknown;
-      while (!done && (chunk = stream.read()) !== null) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        let more: boolean;
-        try {
-          more = onChunk(buf);
-        } catch (err) {
-          finish(err);
-          return;
-        }
-        if (!more) finish();
+    const onData = (chunk: unknown) => {
+      if (done) return;
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      let more: boolean;
+      try {
+        more = onChunk(buf);
+      } catch (err) {
+        finish(err);
+        return;
       }
+      if (!more) finish();
     };
     const onEnd = () => finish();
     const onError = (err: unknown) => finish(err);
-    stream.on('readable', onReadable);
+    if (stream.readableEnded || stream.destroyed) {
+      resolve();
+      return;
+    }
     stream.on('end', onEnd);
     stream.on('error', onError);
     // A stream destroyed by someone else ends with 'close' and no 'end'.
     stream.on('close', onEnd);
-    if (stream.readableEnded || stream.destroyed) finish();
+    stream.on('data', onData);
   });
 }
 
