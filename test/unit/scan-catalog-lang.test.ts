@@ -19,6 +19,9 @@ import { pythonCataloger } from '../../src/scan/catalog/python.js';
 import { CatalogError, type Cataloger, type FoundPackage } from '../../src/scan/catalog/types.js';
 import { which } from '../helpers/tools.js';
 import { makeZip } from './scan-catalog-lang-zip.js';
+import tar from 'tar-stream';
+import { gzipSync } from 'node:zlib';
+import { walkLayers } from '../../src/scan/layers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATA = path.join(repoRoot, '..', 'shared', 'data', 'catalogers');
@@ -665,6 +668,46 @@ describe('go-binary cataloger', () => {
     assert.ok(goBinaries >= 1, `no Go binary found on this host besides the test's (go itself should be one: apt-get install -y golang-go); ${others} others, ${pointerBased} of Go 1.17 or older`);
     t.diagnostic(`${goBinaries} Go binaries compared with go version -m, ${others} other executables, ${pointerBased} of Go 1.17 or older`);
     assert.ok(others >= 1);
+  });
+
+  test('through the layer walker: all four catalogers on one gzip layer, a binary left half-read drains', async () => {
+    const entries: Array<{ name: string; data: Buffer; mode: number }> = [
+      // A large non-Go executable first, the Go binary (read only up to its build info) in the middle.
+      { name: 'usr/bin/big', data: Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(24 << 20, 1)]), mode: 0o755 },
+      { name: 'usr/local/bin/app', data: Buffer.concat([readFileSync(withDeps), Buffer.alloc(8 << 20)]), mode: 0o755 },
+      { name: 'opt/app/complex.jar', data: readFileSync(data('java', 'complex.jar')), mode: 0o644 },
+      { name: 'srv/package-lock.json', data: readFileSync(data('npm-packagelock', 'scoped-packages.v2.json')), mode: 0o644 },
+      { name: 'srv/node_modules/wrappy/package.json', data: Buffer.from('{"name":"wrappy","version":"1.0.2","license":"ISC"}'), mode: 0o644 },
+      { name: 'usr/lib/python3/dist-packages/pip-22.2.2.dist-info/METADATA', data: readFileSync(data('python', 'distinfo_meta')), mode: 0o644 },
+      { name: 'etc/after', data: Buffer.from('the tar goes on after the binaries'), mode: 0o644 },
+    ];
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c) => { chunks.push(c as Buffer); });
+    const packed = new Promise<void>((resolve) => pack.on('end', () => resolve()));
+    for (const e of entries) await new Promise<void>((resolve, reject) => pack.entry({ name: e.name, mode: e.mode, size: e.data.length }, e.data, (err) => (err ? reject(err) : resolve())));
+    pack.finalize();
+    await packed;
+    const gz = gzipSync(Buffer.concat(chunks));
+    const result = await walkLayers(
+      [{ digest: 'sha256:l0', mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', open: async () => Readable.from([gz]) }],
+      [npmCataloger, pythonCataloger, goBinaryCataloger, javaCataloger],
+      { collect: ['etc/after'] },
+    );
+    assert.deepEqual(result.issues, []);
+    assert.equal(result.files.get('etc/after')?.toString(), 'the tar goes on after the binaries');
+    assert.deepEqual(result.packages.map((p) => `${p.cataloger} ${p.path} ${p.namespace ? `${p.namespace}/` : ''}${p.name}@${p.version}`).sort(), [
+      'go-binary usr/local/bin/app example.com/fork@v1.2.4',
+      'go-binary usr/local/bin/app example.com/greet@v1.0.0',
+      'go-binary usr/local/bin/app example.com/lib@v1.2.3',
+      `go-binary usr/local/bin/app stdlib@${result.packages.find((p) => p.name === 'stdlib')!.version}`,
+      'java opt/app/complex.jar com.some.anotherpackage/another-package-name@3.2.1',
+      'java opt/app/complex.jar com.some.package/package-name@1.2.3',
+      'npm srv/node_modules/wrappy/package.json wrappy@1.0.2',
+      'npm srv/package-lock.json @babel/code-frame@7.0.0',
+      'npm srv/package-lock.json wrappy@1.0.2',
+      'python usr/lib/python3/dist-packages/pip-22.2.2.dist-info/METADATA pip@22.2.2',
+    ]);
   });
 
   test('hostile input: garbage, false and broken build info, old pointer-based info, a long stream', async () => {
