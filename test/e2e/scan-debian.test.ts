@@ -28,6 +28,8 @@ let skopeo: Skopeo;
 let installed: string[];
 let layer0: { digest: string; size: number };
 let layer1: { digest: string; size: number };
+let layer2: { digest: string; size: number };
+let goVersion: string;
 const REPO = 'admin/debian';
 const AUTH = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
 
@@ -63,12 +65,33 @@ before(async () => {
   const z = spawnSync('zstd', ['-q', '-c'], { input: makeTar([{ name: 'var/lib/dpkg/status.d', type: 'dir' }, { name: 'var/lib/dpkg/status.d/berth-extra', data: Buffer.from(EXTRA) }]) });
   assert.equal(z.status, 0);
   layer1 = await writeBlob(src, z.stdout);
-  const diffIds = [`sha256:${createHash('sha256').update(await readFile(tar)).digest('hex')}`, sha256(spawnSync('zstd', ['-d', '-q', '-c'], { input: z.stdout }).stdout)];
+  // Layer 2: an application: a real `npm install lodash@4.17.20` and a Go binary built with Debian's Go.
+  requireTool('npm');
+  requireTool('go');
+  const app = path.join(work, 'app-root');
+  await mkdir(path.join(app, 'srv', 'app'), { recursive: true });
+  await writeFile(path.join(app, 'srv', 'app', 'package.json'), JSON.stringify({ name: 'scan-e2e-app', version: '1.0.0', private: true }));
+  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', 'lodash@4.17.20'], { cwd: path.join(app, 'srv', 'app'), encoding: 'utf8', timeout: 300_000 });
+  assert.equal(npm.status, 0, npm.stderr);
+  const gosrc = path.join(work, 'gosrc');
+  await mkdir(gosrc, { recursive: true });
+  await writeFile(path.join(gosrc, 'go.mod'), 'module example.com/scanhello\n\ngo 1.19\n');
+  await writeFile(path.join(gosrc, 'main.go'), 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n');
+  await mkdir(path.join(app, 'usr', 'local', 'bin'), { recursive: true });
+  const goEnv = { ...process.env, GOPATH: path.join(work, 'gopath'), GOCACHE: path.join(work, 'gocache'), GOFLAGS: '-mod=mod', GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+  const go = spawnSync('go', ['build', '-o', path.join(app, 'usr', 'local', 'bin', 'scanhello'), '.'], { cwd: gosrc, env: goEnv, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(go.status, 0, go.stderr);
+  goVersion = spawnSync('go', ['env', 'GOVERSION'], { env: goEnv, encoding: 'utf8' }).stdout.trim();
+  const appTar = spawnSync('tar', ['-C', app, '-cf', '-', '.'], { maxBuffer: 1 << 28 });
+  assert.equal(appTar.status, 0);
+  const { gzipSync } = await import('node:zlib');
+  layer2 = await writeBlob(src, gzipSync(appTar.stdout, { level: 1 }));
+  const diffIds = [`sha256:${createHash('sha256').update(await readFile(tar)).digest('hex')}`, sha256(spawnSync('zstd', ['-d', '-q', '-c'], { input: z.stdout }).stdout), sha256(appTar.stdout)];
   const image = async (arch: string) => {
     const config = await writeBlob(src, Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} })));
     const manifest = Buffer.from(JSON.stringify({
       schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, ...config },
-      layers: [{ mediaType: MT.ociLayer, ...layer0 }, { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', ...layer1 }],
+      layers: [{ mediaType: MT.ociLayer, ...layer0 }, { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', ...layer1 }, { mediaType: MT.ociLayer, ...layer2 }],
     }));
     return { mediaType: MT.ociManifest, ...(await writeBlob(src, manifest)) };
   };
@@ -133,6 +156,15 @@ test('a pushed image is catalogued in the background: every installed dpkg packa
   const extra = deb.filter((x) => x.path === 'var/lib/dpkg/status.d/berth-extra');
   assert.deepEqual(extra.map((x) => [x.name, x.version, x.layer, x.source?.name, x.source?.version]), [['berth-extra', '1.2-3', layer1.digest, 'berth-extra-src', '1.2-2']]);
   assert.equal(v.packages, p.packages.length);
+  // The application layer: lodash from its lockfile and as installed, the Go toolchain and the main module.
+  const npmPkgs = p.packages.filter((x) => x.type === 'npm').map((x) => `${x.path} ${x.name}@${x.version} ${x.ecosystem} ${x.layer === layer2.digest}`).sort();
+  assert.deepEqual(npmPkgs, [
+    'srv/app/node_modules/lodash/package.json lodash@4.17.20 npm true',
+    'srv/app/package-lock.json lodash@4.17.20 npm true',
+  ]);
+  const gos = p.packages.filter((x) => x.type === 'golang');
+  assert.deepEqual(gos.map((x) => [x.name, x.version, x.path, x.ecosystem]), [['stdlib', goVersion.replace(/^go/, 'v'), 'usr/local/bin/scanhello', 'Go']]);
+  assert.equal((gos[0] as unknown as { confidence: string }).confidence, 'version-based', "a distribution's Go may carry patches its version does not show");
 });
 
 test('an index is catalogued per platform', async () => {
@@ -167,6 +199,57 @@ test('the SBOMs of the catalogue pass their schemas and name every package once'
   const spdxPurls = s.packages.flatMap((p) => (p.externalRefs ?? []).filter((r) => r.referenceType === 'purl').map((r) => r.referenceLocator))
     .filter((u: string) => !u.startsWith('pkg:oci/')).sort();
   assert.deepEqual(spdxPurls, purls);
+});
+
+async function sbomReferrers(digest: string): Promise<{ digest: string; artifactType: string; annotations?: Record<string, string> }[]> {
+  const r = await fetch(`${berth.url}/v2/${REPO}/referrers/${digest}`, { headers: { authorization: AUTH } });
+  assert.equal(r.status, 200);
+  return ((await r.json()).manifests as { digest: string; artifactType: string; annotations?: Record<string, string> }[])
+    .filter((m) => m.artifactType === 'application/vnd.cyclonedx+json' || m.artifactType === 'application/spdx+json');
+}
+
+test('the SBOMs are attached as referrers of the image; a client pushed SBOM stays beside them; an unchanged rescan attaches nothing new', async () => {
+  const v = await catalogued('bookworm');
+  const image = v.catalog.platforms[0]!.digest;
+  const ours = await waitFor('both SBOM referrers', async () => {
+    const list = await sbomReferrers(image);
+    return list.length >= 2 ? list : undefined;
+  }, 60_000, 250);
+  assert.deepEqual(ours.map((m) => m.artifactType).sort(), ['application/spdx+json', 'application/vnd.cyclonedx+json']);
+  for (const m of ours) assert.equal(m.annotations?.['io.berth.sbom.generator'], 'berth');
+  // What the referrer holds is the SBOM: its one layer parses and describes this image.
+  const cdxRef = ours.find((m) => m.artifactType === 'application/vnd.cyclonedx+json')!;
+  const man = await (await fetch(`${berth.url}/v2/${REPO}/manifests/${cdxRef.digest}`, { headers: { authorization: AUTH, accept: MT.ociManifest } })).json();
+  assert.equal(man.subject.digest, image);
+  const blob = await (await fetch(`${berth.url}/v2/${REPO}/blobs/${man.layers[0].digest}`, { headers: { authorization: AUTH } })).json();
+  assert.equal(blob.bomFormat, 'CycloneDX');
+  assert.equal(blob.metadata.component.version, image);
+  // A client's own SBOM for the same image.
+  const mine = Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.5', version: 1, components: [] }));
+  const empty = Buffer.from('{}');
+  for (const b of [mine, empty]) {
+    const up = await fetch(`${berth.url}/v2/${REPO}/blobs/uploads/?digest=${sha256(b)}`, { method: 'POST', body: b, headers: { authorization: AUTH, 'content-type': 'application/octet-stream' } });
+    assert.equal(up.status, 201);
+  }
+  const head = await fetch(`${berth.url}/v2/${REPO}/manifests/${image}`, { method: 'HEAD', headers: { authorization: AUTH, accept: MT.ociManifest } });
+  const clientSbom = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: MT.ociManifest, artifactType: 'application/vnd.cyclonedx+json',
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+    layers: [{ mediaType: 'application/vnd.cyclonedx+json', digest: sha256(mine), size: mine.length }],
+    subject: { mediaType: MT.ociManifest, digest: image, size: Number(head.headers.get('content-length')) },
+  }));
+  const put = await fetch(`${berth.url}/v2/${REPO}/manifests/${sha256(clientSbom)}`, { method: 'PUT', body: clientSbom, headers: { authorization: AUTH, 'content-type': MT.ociManifest } });
+  assert.equal(put.status, 201);
+  const before = (await sbomReferrers(image)).map((m) => m.digest).sort();
+  assert.ok(before.includes(sha256(clientSbom)));
+  // Scanned again with nothing changed: the same referrers, the client's among them.
+  const first = v.scannedAt;
+  assert.equal((await api('bookworm/scan', { method: 'POST' })).status, 202);
+  await waitFor('the rescan', async () => {
+    const x = await (await api('bookworm/scan')).json();
+    return x.state === 'done' && x.scannedAt > first ? x : undefined;
+  }, 180_000, 250);
+  assert.deepEqual((await sbomReferrers(image)).map((m) => m.digest).sort(), before);
 });
 
 test('a scan on demand makes a new catalogue; the last one stands meanwhile; nothing to scan in an artifact', async () => {
