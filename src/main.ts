@@ -64,6 +64,7 @@ import { BerthError } from './errors/berth-error.js';
 import { scanOnPush } from './scan/scan-on-push.js';
 import { ScanWorker } from './scan/scan-worker.js';
 import { ScanService } from './scan/scan-service.js';
+import { FindingsService, SCAN_REMATCH_JOB } from './scan/findings.js';
 import { SbomAttacher, type ArtifactStore } from './scan/sbom-attach.js';
 import { BERTH_VERSION } from './lib/version.js';
 import { PermanentScanError, type ImageContent } from './scan/image.js';
@@ -261,6 +262,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     pullSummaries: new PullSummaries(journal, 5000, (e) => log?.error({ err: e }, 'blob pull summary not recorded')),
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(jobs),
+    findings: new FindingsService(meta, journal, outbox),
     scans: new ScanService(meta, { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined }),
     webhooks,
     audit: new AuditService(meta, {
@@ -597,7 +599,20 @@ function defineJobs(berth: Berth, log: Logger): void {
     const worker = new ScanWorker(berth.meta, (repository) => registryContent(services.manifests, services.blobs, repository), {
       holder: jobs.holder, catalogers: defaultCatalogers(), detectDistro, scanner: SCANNER,
       leaseMs: config.scan.lease * 1000, maxAttempts: config.scan.maxAttempts, log,
-      onCatalogued: config.scan.attachSboms ? async (q, catalog) => { await sboms.attach(q.repository, catalog); } : undefined,
+      onCatalogued: async (q, catalog) => {
+        if (config.scan.attachSboms) await sboms.attach(q.repository, catalog);
+        await services.findings.match(q.digest, catalog);
+      },
+    });
+    // Catalogues whose findings predate the last import are matched again (one process at a time); an
+    // import also queues a run at once.
+    jobs.define({
+      name: SCAN_REMATCH_JOB, every: 60_000, maxAttempts: 3, backoff: { baseMs: 10_000, maxMs: 120_000 },
+      async run(ctx) {
+        const r = await services.findings.rematchStale(ctx.signal, (n) => ctx.progress('scan: matching stored catalogues again', { images: n }));
+        if (r.matched > 0) log.info(r, 'stored image catalogues matched against the vulnerability database again');
+        return r;
+      },
     });
     jobs.perProcess({ name: 'scan.work', every: config.scan.interval * 1000, run: (signal) => worker.drain(signal) });
   }

@@ -87,3 +87,9 @@ export async function findCatalog(tx: Tx, digest: string): Promise<CatalogRow | 
     scanner: r.scanner, scannedAt: Number(r.scanned_at), durationMs: Number(r.duration_ms), bytesRead: Number(r.bytes_read),
   };
 }
+
+/** The repositories that hold the manifest (its findings concern each of them). */
+export async function repositoriesWithManifest(db: Tx, digest: string): Promise<string[]> {
+  const rows = await db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id').select('r.name').where('m.digest', '=', digest).orderBy('r.name').execute();
+  return rows.map((r) => r.name);
+}

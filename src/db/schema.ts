@@ -174,6 +174,10 @@ export interface ImageCatalogTable {
   digest: string; media_type: string; status: string; catalog: string | null; packages: Generated<number>; error: string | null;
   scanner: string; scanned_at: number; duration_ms: Generated<number>; bytes_read: Generated<number>;
 }
+export interface VulnSourceTable { name: string; records: number; newest_modified: string | null; imported_at: number; file: string; verified: string }
+export interface VulnTable { id: string; source: string; modified: string; withdrawn: string | null; aliases: string; summary: string | null; severity: string; score: number | null; record: string }
+export interface VulnPackageTable { vuln_id: string; ecosystem: string; name: string; affected: string }
+export interface ImageFindingsTable { digest: string; db_version: number; matched_at: number; critical: number; high: number; medium: number; low: number; unknown: number; findings: string }
 export interface GcReviewTable { kind: string; repository_id: number; digest: string; review_after: number; reason: string }
 export interface AuditSpoolTable { segment: string; consumed: number; updated_at: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
@@ -219,6 +223,10 @@ export interface Database {
   gc_review: GcReviewTable;
   scan_queue: ScanQueueTable;
   image_catalogs: ImageCatalogTable;
+  vuln_sources: VulnSourceTable;
+  vulns: VulnTable;
+  vuln_packages: VulnPackageTable;
+  image_findings: ImageFindingsTable;
   leases: LeasesTable;
   job_runs: JobRunsTable;
   encryption_keys: EncryptionKeysTable;

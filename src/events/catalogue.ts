@@ -20,6 +20,10 @@ export const BlobDeleted = (target: EventTarget & { digest: string }): NewEvent 
 /** A whole repository: its tags, manifests and blob links. */
 export const RepositoryDeleted = (repository: string): NewEvent => ({ type: 'repository.deleted', repository, target: { repository } });
 
+/** An image's findings changed (a scan, or the vulnerability database updated): counts and what came and went. */
+export const ScanCompleted = (target: ManifestTarget, data: { counts: Record<string, number>; added: string[]; removed: string[]; dbVersion: number }): NewEvent =>
+  ({ type: 'scan.completed', target, data });
+
 export const LoginFailed = (d: { user: string; source: string; reason: string }): NewEvent => ({ type: 'login.failed', data: { user: d.user, source: d.source, reason: d.reason } });
 
 /** A test event for one endpoint (delivered to it directly, never fanned out). */

@@ -16,6 +16,7 @@ import type { UploadService } from '../registry/upload-service.js';
 import type { RepositoryDeletion } from '../registry/repository-deletion.js';
 import type { Readiness } from '../registry/readiness.js';
 import type { ScanService } from '../scan/scan-service.js';
+import type { FindingsService } from '../scan/findings.js';
 
 export interface Services {
   config: Config;
@@ -35,6 +36,7 @@ export interface Services {
   browser: RepositoryBrowser;
   gcRuns: GcRuns;
   scans: ScanService;
+  findings: FindingsService;
   /** readiness: metadata and storage answer reads and take writes; told of the faults requests meet */
   readiness: Pick<Readiness, 'check' | 'noteFault'>;
 }

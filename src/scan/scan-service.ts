@@ -2,7 +2,9 @@
 // demand, and SBOMs made from a stored catalogue.
 import type { MetadataStore } from '../db/database.js';
 import { enqueueScans, findCatalog, queuedScan, type CatalogStatus } from '../db/scans.js';
+import { findFindings, vulnDbVersion } from '../db/vulns.js';
 import type { ImageCatalog } from './image.js';
+import type { Finding } from './matcher.js';
 import { cyclonedxSbom } from './sbom-cyclonedx.js';
 import { spdxSbom } from './sbom-spdx.js';
 
@@ -20,6 +22,8 @@ export interface ScanView {
   packages?: number;
   error?: string;
   queue?: { reason: string; queuedAt: number; attempts: number };
+  /** what the vulnerability database says of it; absent before any import or before its first matching */
+  vulnerabilities?: { dbVersion: number; current: boolean; matchedAt: number; counts: Record<string, number>; findings?: Finding[] };
 }
 
 export type SbomFormat = 'cyclonedx' | 'spdx';
@@ -36,6 +40,11 @@ export class ScanService {
       Object.assign(view, { state: row.status, scannedAt: row.scannedAt, scanner: row.scanner, durationMs: row.durationMs, bytesRead: row.bytesRead, packages: row.packages });
       if (row.error) view.error = row.error;
       if (withCatalog && row.catalog) view.catalog = JSON.parse(row.catalog) as ImageCatalog;
+    }
+    const [f, version] = await Promise.all([findFindings(this.meta.db, digest), vulnDbVersion(this.meta.db)]);
+    if (f) {
+      view.vulnerabilities = { dbVersion: f.dbVersion, current: f.dbVersion === version, matchedAt: f.matchedAt, counts: { ...f.counts } };
+      if (withCatalog) view.vulnerabilities.findings = JSON.parse(f.findings) as Finding[];
     }
     if (queued) {
       view.state = queued.claimedUntil > Date.now() ? 'scanning' : 'queued';

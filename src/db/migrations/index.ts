@@ -553,5 +553,52 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0022_vulnerability_db': {
+      async up(db: Kysely<any>) {
+        // The offline vulnerability database (db/vulns.ts): records in OSV's shape whatever their source,
+        // the packages each affects (the matcher's index), the sources as last imported, and per image
+        // manifest what the last matching found. cursor 'vulndb' counts imports: findings made at an older
+        // count are matched again.
+        await db.schema.createTable('vuln_sources')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('records', 'integer', (c) => c.notNull())
+          .addColumn('newest_modified', 'text')
+          .addColumn('imported_at', 'bigint', (c) => c.notNull())
+          .addColumn('file', 'text', (c) => c.notNull())
+          .addColumn('verified', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('vulns')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('modified', 'text', (c) => c.notNull())
+          .addColumn('withdrawn', 'text')
+          .addColumn('aliases', 'text', (c) => c.notNull())
+          .addColumn('summary', 'text')
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('score', 'real')
+          .addColumn('record', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('vuln_packages')
+          .addColumn('vuln_id', 'text', (c) => c.notNull())
+          .addColumn('ecosystem', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('affected', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('vuln_packages_by_package').on('vuln_packages').columns(['ecosystem', 'name']).execute();
+        await db.schema.createIndex('vuln_packages_by_vuln').on('vuln_packages').column('vuln_id').execute();
+        await db.schema.createTable('image_findings')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('db_version', 'bigint', (c) => c.notNull())
+          .addColumn('matched_at', 'bigint', (c) => c.notNull())
+          .addColumn('critical', 'integer', (c) => c.notNull())
+          .addColumn('high', 'integer', (c) => c.notNull())
+          .addColumn('medium', 'integer', (c) => c.notNull())
+          .addColumn('low', 'integer', (c) => c.notNull())
+          .addColumn('unknown', 'integer', (c) => c.notNull())
+          .addColumn('findings', 'text', (c) => c.notNull())
+          .execute();
+        await db.insertInto('cursors').values({ name: 'vulndb', value: 0 }).execute();
+      },
+    },
   };
 }

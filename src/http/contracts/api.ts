@@ -209,6 +209,11 @@ export const ScanView = z.object({
   scannedAt: time.optional(), scanner: z.string().optional(), durationMs: z.number().optional(), bytesRead: z.number().optional(),
   packages: z.number().optional(), error: z.string().optional(),
   queue: z.object({ reason: z.string(), queuedAt: time, attempts: z.number() }).optional(),
+  vulnerabilities: z.object({
+    dbVersion: z.number(), current: z.boolean().describe('matched against the database as last imported'), matchedAt: time,
+    counts: z.record(z.string(), z.number()),
+    findings: z.array(z.unknown()).optional().describe('id (CVE when known), ids, severity, score, package (name, version, purl, layer, path), fixedVersion, confidence, sources'),
+  }).optional(),
 }).meta({ id: 'Scan' });
 
 export const SbomQuery = z.strictObject({
