@@ -85,6 +85,8 @@ export interface Berth {
   storageKeys?: StorageKeys;
   /** the job runtime: jobs are defined and started by `serve`; any process may queue runs and read their history */
   jobs: Scheduler;
+  /** takes manifests from the scan queue and catalogues them (stepped by serve, or by `berth scan --wait`) */
+  scanner: ScanWorker;
   /** LDAP / Active Directory accounts, when configured */
   directory?: DirectoryAccounts;
   ldap?: LdapDirectory;
@@ -281,7 +283,17 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   };
   // Deleting a user with their repositories goes through the registry's deletion, in the same transaction.
   accounts.deleteRepositories = (tx, ns, ctx) => services.deletion.deleteNamespace(tx, ns, ctx);
-  return { config, meta, store, services, accounts, organizations, gc, gcReviewer, storageKeys, jobs, directory, ldap,
+  // Scans: catalogue, SBOMs as referrers, findings. serve's workers step it; `berth scan --wait` may too.
+  const sboms = new SbomAttacher(registryArtifacts(services), { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined });
+  const scanner = new ScanWorker(meta, (repository) => registryContent(services.manifests, services.blobs, repository), {
+    holder: jobs.holder, catalogers: defaultCatalogers(), detectDistro, scanner: SCANNER,
+    leaseMs: config.scan.lease * 1000, maxAttempts: config.scan.maxAttempts, log,
+    onCatalogued: async (q, catalog) => {
+      if (config.scan.attachSboms) await sboms.attach(q.repository, catalog);
+      await services.findings.match(q.digest, catalog);
+    },
+  });
+  return { config, meta, store, services, accounts, organizations, gc, gcReviewer, storageKeys, jobs, directory, ldap, scanner,
     async close() {
       // What the spools hold goes into the chain while the database is open (or stays for the next start).
       await services.pullSummaries.close();
@@ -595,15 +607,7 @@ function defineJobs(berth: Berth, log: Logger): void {
     });
   }
   if (config.scan.interval > 0) {
-    const sboms = new SbomAttacher(registryArtifacts(services), { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined });
-    const worker = new ScanWorker(berth.meta, (repository) => registryContent(services.manifests, services.blobs, repository), {
-      holder: jobs.holder, catalogers: defaultCatalogers(), detectDistro, scanner: SCANNER,
-      leaseMs: config.scan.lease * 1000, maxAttempts: config.scan.maxAttempts, log,
-      onCatalogued: async (q, catalog) => {
-        if (config.scan.attachSboms) await sboms.attach(q.repository, catalog);
-        await services.findings.match(q.digest, catalog);
-      },
-    });
+    const worker = berth.scanner;
     // Catalogues whose findings predate the last import are matched again (one process at a time); an
     // import also queues a run at once.
     jobs.define({

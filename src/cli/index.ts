@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerKeys } from './commands/keys.js';
+import { register as registerScan } from './commands/scan.js';
 import { register as registerOrgs } from './commands/orgs.js';
 import { register as registerServe } from './commands/serve.js';
 import { register as registerTls } from './commands/tls.js';
@@ -20,6 +21,7 @@ registerOrgs(program);
 registerAudit(program);
 registerTls(program);
 registerKeys(program);
+registerScan(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`berth: ${e instanceof Error ? e.message : String(e)}\n`);
