@@ -222,6 +222,12 @@ export const SbomQuery = z.strictObject({
   platform: z.string().max(200).optional(),
 });
 
+export const VulnerabilityQuery = z.strictObject({
+  format: z.enum(['json', 'harbor']).optional(),
+  /** only findings at or above this severity */
+  severity: z.enum(['critical', 'high', 'medium', 'low']).optional(),
+});
+
 export const GcRunView = z.object({
   id: z.string(), state: z.enum(['running', 'done', 'failed']), dryRun: z.boolean(), startedAt: time, finishedAt: time.nullable(),
   progress: z.object({ phase: z.string(), fields: z.record(z.string(), z.unknown()) }), report: z.record(z.string(), z.unknown()).nullable(), error: z.string().nullable(),

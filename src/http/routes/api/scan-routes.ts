@@ -2,6 +2,10 @@
 import { BerthError } from '../../../errors/berth-error.js';
 import { parseReference } from '../../../registry/manifest-service.js';
 import { SBOM_MEDIA_TYPES } from '../../../scan/scan-service.js';
+import { HARBOR_REPORT_MEDIA_TYPE, harborReport } from '../../../scan/report.js';
+import { SEVERITIES } from '../../../scan/matcher.js';
+import { SCANNER } from '../../../scan/catalogers.js';
+import { BERTH_VERSION } from '../../../lib/version.js';
 import * as C from '../../contracts/api.js';
 import type { Services } from '../../services.js';
 import { route, type ApiRoute } from './framework.js';
@@ -39,6 +43,32 @@ export const scanRoutes: ApiRoute<any, any>[] = [
       const sbom = await c.s.scans.sbom(c.params.name, digest, format, { platform: c.query.platform, tags });
       if (!sbom) throw new BerthError('SCAN_PENDING', { message: `no catalogue of ${digest} yet: scan it (POST …/scan) and ask again` });
       return c.reply.code(200).header('Content-Type', SBOM_MEDIA_TYPES[format]).send(sbom.document);
+    },
+  }),
+  route({
+    method: 'GET', path: '/repositories/:name/manifests/:reference/vulnerabilities', tag: 'scanning',
+    summary: "The image's findings: Berth's JSON, or Harbor's vulnerability report v1.1 (format=harbor, or that media type in Accept)",
+    query: C.VulnerabilityQuery, needs: repo('pull'), produces: ['application/json', HARBOR_REPORT_MEDIA_TYPE],
+    async handle(c) {
+      const m = await c.s.manifests.head(c.params.name, parseReference(c.params.reference), undefined);
+      const view = await c.s.scans.view(m.digest, true);
+      if (!view.catalog) throw new BerthError('SCAN_PENDING', { message: `no catalogue of ${m.digest} yet (${view.state})` });
+      if (!view.vulnerabilities) throw new BerthError('SCAN_PENDING', { message: 'no vulnerability database imported yet' });
+      let findings = view.vulnerabilities.findings ?? [];
+      if (c.query.severity) {
+        const at = SEVERITIES.indexOf(c.query.severity);
+        findings = findings.filter((f) => SEVERITIES.indexOf(f.severity) <= at);
+      }
+      const harbor = c.query.format === 'harbor' || (c.query.format === undefined && String(c.req.headers.accept ?? '').includes('application/vnd.security.vulnerability.report'));
+      if (harbor) {
+        const tag = 'tag' in parseReference(c.params.reference) ? c.params.reference : undefined;
+        const body = harborReport(findings, { repository: c.params.name, digest: m.digest, tag, mediaType: m.mediaType }, { name: 'Berth', version: `${BERTH_VERSION} (${SCANNER})` }, new Date(view.vulnerabilities.matchedAt));
+        return c.reply.code(200).header('Content-Type', HARBOR_REPORT_MEDIA_TYPE).send(JSON.stringify(body));
+      }
+      return c.reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify({
+        digest: m.digest, dbVersion: view.vulnerabilities.dbVersion, current: view.vulnerabilities.current, matchedAt: view.vulnerabilities.matchedAt,
+        counts: view.vulnerabilities.counts, findings,
+      }));
     },
   }),
 ];
