@@ -65,6 +65,7 @@ import { scanOnPush } from './scan/scan-on-push.js';
 import { ScanWorker } from './scan/scan-worker.js';
 import { ScanService } from './scan/scan-service.js';
 import { FindingsService, SCAN_REMATCH_JOB } from './scan/findings.js';
+import { VulnDbService } from './scan/vulndb-service.js';
 import { SbomAttacher, type ArtifactStore } from './scan/sbom-attach.js';
 import { BERTH_VERSION } from './lib/version.js';
 import { PermanentScanError, type ImageContent } from './scan/image.js';
@@ -265,6 +266,10 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(jobs),
     findings: new FindingsService(meta, journal, outbox),
+    vulndb: new VulnDbService(meta, journal, {
+      trustedKeyFiles: config.vulndb.trustedKeys, requireSignature: config.vulndb.requireSignature, maxAgeDays: config.vulndb.maxAge,
+      tmpDir: path.join(config.data, 'tmp'),
+    }),
     scans: new ScanService(meta, { toolVersion: BERTH_VERSION, registry: config.publicUrl ? new URL(config.publicUrl).host : undefined }),
     webhooks,
     audit: new AuditService(meta, {

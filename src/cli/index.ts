@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerKeys } from './commands/keys.js';
 import { register as registerScan } from './commands/scan.js';
+import { register as registerVulndb } from './commands/vulndb.js';
 import { register as registerOrgs } from './commands/orgs.js';
 import { register as registerServe } from './commands/serve.js';
 import { register as registerTls } from './commands/tls.js';
@@ -22,6 +23,7 @@ registerAudit(program);
 registerTls(program);
 registerKeys(program);
 registerScan(program);
+registerVulndb(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`berth: ${e instanceof Error ? e.message : String(e)}\n`);

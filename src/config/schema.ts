@@ -301,6 +301,15 @@ export const configSchema = z.strictObject({
     /** attach Berth's CycloneDX and SPDX SBOMs to each catalogued image as OCI referrers */
     attachSboms: z.boolean().default(true),
   }).prefault({}),
+  /** The offline vulnerability database (berth vulndb import). */
+  vulndb: z.strictObject({
+    /** PEM public keys (or certificates) whose detached signatures (FILE.sig) an imported bundle may carry */
+    trustedKeys: z.array(z.string()).default([]),
+    /** refuse bundles without a good signature by one of trustedKeys (a checksum alone does not do) */
+    requireSignature: z.boolean().default(false),
+    /** days after which the database counts as out of date (status, the UI and the scan policy's gate warn) */
+    maxAge: z.number().int().min(1).max(3650).default(7),
+  }).prefault({}),
   metrics: z.strictObject({
     /** serve GET /metrics at all (false: 404 everywhere) */
     enabled: z.boolean().default(true),

@@ -17,6 +17,7 @@ import type { RepositoryDeletion } from '../registry/repository-deletion.js';
 import type { Readiness } from '../registry/readiness.js';
 import type { ScanService } from '../scan/scan-service.js';
 import type { FindingsService } from '../scan/findings.js';
+import type { VulnDbService } from '../scan/vulndb-service.js';
 
 export interface Services {
   config: Config;
@@ -37,6 +38,7 @@ export interface Services {
   gcRuns: GcRuns;
   scans: ScanService;
   findings: FindingsService;
+  vulndb: VulnDbService;
   /** readiness: metadata and storage answer reads and take writes; told of the faults requests meet */
   readiness: Pick<Readiness, 'check' | 'noteFault'>;
 }

@@ -15,12 +15,12 @@ import { createGzip } from 'node:zlib';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
-import { startBerth, tempDir, removeDir, ADMIN_PASSWORD, type BerthProcess } from '../helpers/berth.js';
+import { startBerth, tempDir, removeDir, runCli, ADMIN_PASSWORD, type BerthProcess } from '../helpers/berth.js';
 import { MT, sha256 } from '../helpers/oci.js';
 import { makeTar } from '../helpers/ocilayout.js';
 import { requireTool, containersConfig, Skopeo } from '../helpers/tools.js';
 import { waitFor } from '../helpers/receiver.js';
-import { debianRootfsTar, dpkgInstalled } from '../helpers/debian-image.js';
+import { debianRootfsTar, debianSecurityFixes, dpkgInstalled } from '../helpers/debian-image.js';
 
 let berth: BerthProcess;
 let work: string;
@@ -281,4 +281,64 @@ test('a scan on demand makes a new catalogue; the last one stands meanwhile; not
   assert.equal((await none.json()).code ?? 'SCAN_PENDING', 'SCAN_PENDING');
   // Unknown references are the API's 404.
   assert.equal((await api('nope/scan')).status, 404);
+});
+
+test("Debian's own security fixes are found: the CVEs bookworm-security's changelogs name, imported as tracker JSON, match the packages they fix; OSV records match the application layer", async () => {
+  const v = await catalogued('bookworm');
+  const tar = debianRootfsTar();
+  const { fixes, tracker } = await debianSecurityFixes(tar, work);
+  assert.ok(fixes.length >= 3, `bookworm-security fixes CVEs in a minbase bookworm (${fixes.length})`);
+  const { writeFile } = await import('node:fs/promises');
+  const trackerFile = path.join(work, 'tracker.json');
+  await writeFile(trackerFile, JSON.stringify(tracker));
+  const osv = path.join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'osv');
+  const cfg = path.join(berth.dataDir, '..', `berth-config-${berth.port}.yaml`);
+  const imported = await runCli(['vulndb', 'import', trackerFile, osv, '--json', '--data', berth.dataDir, '--config', cfg]);
+  assert.equal(imported.code, 0, imported.stderr);
+  const report = JSON.parse(imported.stdout);
+  assert.ok(report.sources.some((s: { name: string }) => s.name === 'debian-tracker'), imported.stdout);
+  // The running server matches the stored catalogue again (the import queued the job).
+  const found = await waitFor('findings at the new database version', async () => {
+    const r = await api('bookworm/vulnerabilities');
+    if (r.status !== 200) return undefined;
+    const body = await r.json();
+    return body.dbVersion === report.dbVersion && body.current ? body : undefined;
+  }, 120_000, 250);
+  const pkgs = v.catalog.platforms[0]!.packages;
+  for (const f of fixes) {
+    const binaries = pkgs.filter((p) => p.type === 'deb' && (p.source?.name ?? p.name) === f.source);
+    assert.ok(binaries.length > 0, `${f.source} is in the image`);
+    for (const bin of binaries) {
+      const hit = found.findings.find((x: { id: string; package: { name: string } }) => x.id === f.cve && x.package.name === bin.name);
+      assert.ok(hit, `${f.cve} (fixed in ${f.source} ${f.fixedVersion}) found on ${bin.name} ${bin.version}`);
+      assert.equal(hit.fixedVersion, f.fixedVersion);
+      assert.equal(hit.package.source ?? hit.package.name, f.source);
+    }
+  }
+  // The application layer: lodash 4.17.20 (GHSA-35jh-r3h4-6jhm) and Debian's Go 1.19.8 (golang/vulndb), version-based.
+  assert.ok(found.findings.some((x: { ids: string[]; package: { name: string; layer: string } }) => x.ids.includes('GHSA-35jh-r3h4-6jhm') && x.package.name === 'lodash' && x.package.layer === layer2.digest));
+  const goFindings = found.findings.filter((x: { package: { name: string } }) => x.package.name === 'stdlib');
+  if (goVersion === 'go1.19.8') assert.ok(goFindings.length >= 20, `the 20 stdlib records for go1.19.8 (${goFindings.length})`);
+  assert.ok(goFindings.every((x: { confidence: string }) => x.confidence === 'version-based'));
+  // Harbor's report of the same findings.
+  const harbor = await api('bookworm/vulnerabilities', { headers: { accept: 'application/vnd.security.vulnerability.report; version=1.1' } });
+  assert.equal(harbor.status, 200);
+  assert.match(harbor.headers.get('content-type') ?? '', /application\/vnd\.security\.vulnerability\.report; version=1\.1/);
+  const h = await harbor.json();
+  assert.equal(h.artifact.digest, v.catalog.platforms[0]!.digest);
+  assert.equal(h.vulnerabilities.length, found.findings.length);
+  assert.ok(['Critical', 'High', 'Medium', 'Low', 'Unknown'].includes(h.severity));
+  // berth scan report and berth vulndb status say the same.
+  const table = await runCli(['scan', 'report', `${REPO}:bookworm`, '--data', berth.dataDir, '--config', cfg]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.ok(table.stdout.includes(fixes[0]!.cve));
+  const status = await runCli(['vulndb', 'status', '--json', '--data', berth.dataDir, '--config', cfg]);
+  assert.equal(status.code, 0, status.stderr);
+  const st = JSON.parse(status.stdout);
+  assert.equal(st.dbVersion, report.dbVersion);
+  assert.equal(st.outOfDate, false);
+  // The change of findings is on record: an audit record and a scan.completed event.
+  const audit = await fetch(`${berth.url}/api/v1/audit?n=200`, { headers: { authorization: AUTH } });
+  const items = (await audit.json()).items as { action: string; resource: string }[];
+  assert.ok(items.some((x) => x.action === 'scan.findings' && x.resource === `repository:${REPO}@${v.catalog.platforms[0]!.digest}`));
 });
