@@ -237,7 +237,10 @@ export class VulnSourceReader {
 
   private named(err: unknown, file: string): unknown {
     if (err instanceof VulnSourceError || (err as Error)?.name === 'AbortError') return err;
-    return new VulnSourceError(file, (err as Error)?.message ?? String(err), { cause: err });
+    const code = (err as NodeJS.ErrnoException)?.code;
+    // zlib's own words ("unexpected end of file") do not say which layer broke
+    const what = code?.startsWith('Z_') ? 'truncated or corrupt compressed data: ' : '';
+    return new VulnSourceError(file, what + ((err as Error)?.message ?? String(err)), { cause: err });
   }
 
   private *readDocument(text: string, json: boolean, ctx: SourceContext): Generator<SourceItem> {
