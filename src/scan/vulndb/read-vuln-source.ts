@@ -192,52 +192,64 @@ export class VulnSourceReader {
   private async *readStream(input: AsyncIterable<unknown>, ctx: SourceContext, inArchive: boolean, gunzipped = false): AsyncGenerator<SourceItem> {
     try {
       const { head, stream } = await peek(input, SNIFF_BYTES);
-      if (isGzip(head)) {
-        if (gunzipped) throw new VulnSourceError(ctx.file, 'gzip inside gzip is not read');
-        const gunzip = createGunzip();
-        stream.on('error', (err) => gunzip.destroy(err));
-        yield* this.readStream(stream.pipe(gunzip), ctx, inArchive, true);
-        return;
+      try {
+        yield* this.dispatch(head, stream, ctx, inArchive, gunzipped);
+      } finally {
+        // a consumer that stops early leaves the input unread: close it (and the file under it) now
+        stream.destroy();
       }
-      if (isZip(head) || isTar(head)) {
-        if (inArchive) {
-          for await (const _ of stream); // drained, not destroyed: a tar goes on to its next entry
-          this.counted.skipped.push({ file: ctx.file, reason: 'an archive inside an archive is not read' });
-          return;
-        }
-        if (isZip(head)) throw new VulnSourceError(ctx.file, 'a compressed zip is not read: unpack it first');
-        yield* this.readTar(stream, ctx);
-        return;
-      }
-      this.counted.files++;
-      const text = textOf(head);
-      if (looksLikeAdvisoryList(text)) {
-        for await (const record of readAdvisoryList(stream, this.drop)) {
-          const kind = record.id.startsWith('DSA-') ? 'debian-dsa' : 'debian-dla';
-          yield this.item(kind, kind, record, ctx.file);
-        }
-        return;
-      }
-      const first = text.trimStart()[0];
-      if (first === '{' && looksLikeTracker(text)) {
-        const opts = { maxEntryBytes: this.maxTrackerEntryBytes, signal: this.opts.signal };
-        for await (const record of readDebianTracker(stream, ctx, opts, this.drop)) {
-          yield this.item('debian-tracker', 'debian-tracker', record, ctx.file);
-        }
-        return;
-      }
-      if (first === undefined) throw new VulnSourceError(ctx.file, 'empty');
-      const bytes = await readWhole(stream, this.maxDocumentBytes, ctx.file);
-      const json = first === '{' || first === '[' || /\.json(\.gz)?$/i.test(ctx.file);
-      yield* this.readDocument(bytes.toString('utf8').replace(/^\uFEFF/, ''), json, ctx);
     } catch (err) {
       throw this.named(err, ctx.file);
     }
   }
 
+  private async *dispatch(head: Buffer, stream: Readable, ctx: SourceContext, inArchive: boolean, gunzipped: boolean): AsyncGenerator<SourceItem> {
+    if (isGzip(head)) {
+      if (gunzipped) throw new VulnSourceError(ctx.file, 'gzip inside gzip is not read');
+      const gunzip = createGunzip();
+      stream.on('error', (err) => gunzip.destroy(err));
+      yield* this.readStream(stream.pipe(gunzip), ctx, inArchive, true);
+      return;
+    }
+    if (isZip(head) || isTar(head)) {
+      if (inArchive) {
+        for await (const _ of stream); // drained, not destroyed: a tar goes on to its next entry
+        this.counted.skipped.push({ file: ctx.file, reason: 'an archive inside an archive is not read' });
+        return;
+      }
+      if (isZip(head)) throw new VulnSourceError(ctx.file, 'a compressed zip is not read: unpack it first');
+      yield* this.readTar(stream, ctx);
+      return;
+    }
+    this.counted.files++;
+    const text = textOf(head);
+    if (looksLikeAdvisoryList(text)) {
+      for await (const record of readAdvisoryList(stream, this.drop)) {
+        const kind = record.id.startsWith('DSA-') ? 'debian-dsa' : 'debian-dla';
+        yield this.item(kind, kind, record, ctx.file);
+      }
+      return;
+    }
+    const first = text.trimStart()[0];
+    if (first === '{' && looksLikeTracker(text)) {
+      const opts = { maxEntryBytes: this.maxTrackerEntryBytes, signal: this.opts.signal };
+      for await (const record of readDebianTracker(stream, ctx, opts, this.drop)) {
+        yield this.item('debian-tracker', 'debian-tracker', record, ctx.file);
+      }
+      return;
+    }
+    if (first === undefined) throw new VulnSourceError(ctx.file, 'empty');
+    const bytes = await readWhole(stream, this.maxDocumentBytes, ctx.file);
+    const json = first === '{' || first === '[' || /\.json(\.gz)?$/i.test(ctx.file);
+    yield* this.readDocument(bytes.toString('utf8').replace(/^\uFEFF/, ''), json, ctx);
+  }
+
   private named(err: unknown, file: string): unknown {
     if (err instanceof VulnSourceError || (err as Error)?.name === 'AbortError') return err;
-    return new VulnSourceError(file, (err as Error)?.message ?? String(err), { cause: err });
+    const code = (err as NodeJS.ErrnoException)?.code;
+    // zlib's own words ("unexpected end of file") do not say which layer broke
+    const what = code?.startsWith('Z_') ? 'truncated or corrupt compressed data: ' : '';
+    return new VulnSourceError(file, what + ((err as Error)?.message ?? String(err)), { cause: err });
   }
 
   private *readDocument(text: string, json: boolean, ctx: SourceContext): Generator<SourceItem> {

@@ -43,7 +43,8 @@ export interface ReadVulnSourceOptions {
   maxDocumentBytes?: number;
   /**
    * The largest input of one top-level package of the Debian tracker export, which the streaming parser holds
-   * at once (the export itself is not held); default 64 MiB.
+   * at once (the export itself is not held); default 64 MiB. Checked between reads, so a package may take up
+   * to this plus one read chunk (64 KiB) before it is refused.
    */
   maxTrackerEntryBytes?: number;
   /** a malformed OSV record: stop with a VulnSourceError (default) or count it in stats.invalid and go on */
