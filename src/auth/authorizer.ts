@@ -84,7 +84,8 @@ export class Authorizer {
       try { return await s.facts(name, digest); } catch { return null; }
     }));
     found.forEach((f, i) => (f === null ? unavailable.push(sources[i].name) : Object.assign(facts, f)));
-    return decidePull(this.principal, { type: 'repository', name, digest, facts }, rules, unavailable);
+    const callerMayPush = await this.can({ type: 'repository', name }, 'push');
+    return decidePull(this.principal, { type: 'repository', name, digest, facts, callerMayPush }, rules, unavailable);
   }
 
   /** The caller's role on an organization (directly or by team); null for none. */

@@ -164,7 +164,7 @@ export function grantNames(p: Principal, resource: Resource): boolean {
   return p.kind === 'user' && (p.grant ?? []).some((g) => g.type === resource.type && g.name === resource.name);
 }
 
-export type PullDecision = { allow: true } | { allow: false; rule: string; reason: string };
+export type PullDecision = { allow: true } | { allow: false; rule: string; reason: string; detail?: Record<string, unknown> };
 export const PULL_ALLOWED: PullDecision = Object.freeze({ allow: true });
 
 /**
@@ -184,7 +184,7 @@ export function decidePull(p: Principal, resource: ManifestResource, rules: read
     } catch {
       return { allow: false, rule: rule.name, reason: `the pull rule ${rule.name} failed` };
     }
-    if (!v.allow) return { allow: false, rule: rule.name, reason: v.reason };
+    if (!v.allow) return { allow: false, rule: rule.name, reason: v.reason, ...(v.detail ? { detail: v.detail } : {}) };
   }
   return PULL_ALLOWED;
 }

@@ -8,7 +8,11 @@ import type { Principal } from './principal.js';
 export type ManifestFacts = Record<string, unknown>;
 
 /** A repository with the manifest a pull resolved to, and the facts about it. */
-export interface ManifestResource { type: 'repository'; name: string; digest: string; facts: ManifestFacts }
+export interface ManifestResource {
+  type: 'repository'; name: string; digest: string; facts: ManifestFacts;
+  /** whether the caller may push to the repository (rules that exempt pushers read it) */
+  callerMayPush: boolean;
+}
 
 /** Facts about a manifest that a feature records (scan results, verified signatures, …). */
 export interface ManifestFactSource {
@@ -17,7 +21,8 @@ export interface ManifestFactSource {
   facts(name: string, digest: string): Promise<ManifestFacts>;
 }
 
-export type PullVerdict = { allow: true } | { allow: false; reason: string };
+/** A refusal may carry details for the client's error (the blocking vulnerability ids, say). */
+export type PullVerdict = { allow: true } | { allow: false; reason: string; detail?: Record<string, unknown> };
 
 /**
  * A rule a manifest pull must pass. It decides from the resource's facts (and the principal, for rules
@@ -29,7 +34,7 @@ export interface PullRule {
 }
 
 export const allow = (): PullVerdict => ({ allow: true });
-export const refuse = (reason: string): PullVerdict => ({ allow: false, reason });
+export const refuse = (reason: string, detail?: Record<string, unknown>): PullVerdict => ({ allow: false, reason, ...(detail ? { detail } : {}) });
 
 /** The registered sources and rules; fixed once the composition root has built them. */
 export class PullRules {

@@ -178,6 +178,8 @@ export interface VulnSourceTable { name: string; records: number; newest_modifie
 export interface VulnTable { id: string; source: string; modified: string; withdrawn: string | null; aliases: string; summary: string | null; severity: string; score: number | null; record: string }
 export interface VulnPackageTable { vuln_id: string; ecosystem: string; name: string; affected: string }
 export interface ImageFindingsTable { digest: string; db_version: number; matched_at: number; critical: number; high: number; medium: number; low: number; unknown: number; findings: string }
+export interface ScanPolicyTable { target: string; severity: string; unscanned: string; exempt: string; exempt_pushers: number; updated_at: number; updated_by: string }
+export interface ScanAllowTable { target: string; vuln_id: string; until: number; reason: string; created_by: string; created_at: number }
 export interface GcReviewTable { kind: string; repository_id: number; digest: string; review_after: number; reason: string }
 export interface AuditSpoolTable { segment: string; consumed: number; updated_at: number }
 export interface LeasesTable { name: string; holder: string; until: number; acquired_at: number }
@@ -227,6 +229,8 @@ export interface Database {
   vulns: VulnTable;
   vuln_packages: VulnPackageTable;
   image_findings: ImageFindingsTable;
+  scan_policies: ScanPolicyTable;
+  scan_allowlist: ScanAllowTable;
   leases: LeasesTable;
   job_runs: JobRunsTable;
   encryption_keys: EncryptionKeysTable;

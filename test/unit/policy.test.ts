@@ -100,7 +100,7 @@ describe('decide', () => {
 });
 
 describe('decidePull', () => {
-  const resource: ManifestResource = { type: 'repository', name: 'acme/app', digest: 'sha256:aa', facts: { trust: { signed: false } } };
+  const resource: ManifestResource = { type: 'repository', name: 'acme/app', digest: 'sha256:aa', facts: { trust: { signed: false } }, callerMayPush: false };
   const unsigned: PullRule = { name: 'trust', evaluate: (_p, r) => ((r.facts.trust as { signed: boolean }).signed ? allow() : refuse('not signed by a trusted key')) };
 
   test('without rules everything passes, and nothing is active', () => {

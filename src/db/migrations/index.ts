@@ -600,5 +600,29 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.insertInto('cursors').values({ name: 'vulndb', value: 0 }).execute();
       },
     },
+    '0023_scan_policies': {
+      async up(db: Kysely<any>) {
+        // Pull policies on findings (db/scan-policies.ts), per organization ('org:NAME') or repository
+        // ('repo:NAME'; the repository's own wins), and their allow-lists of vulnerability ids.
+        await db.schema.createTable('scan_policies')
+          .addColumn('target', 'text', (c) => c.primaryKey())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('unscanned', 'text', (c) => c.notNull())
+          .addColumn('exempt', 'text', (c) => c.notNull())
+          .addColumn('exempt_pushers', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('scan_allowlist')
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('vuln_id', 'text', (c) => c.notNull())
+          .addColumn('until', 'bigint', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('scan_allowlist_pk', ['target', 'vuln_id'])
+          .execute();
+      },
+    },
   };
 }

@@ -71,13 +71,15 @@ async function ensureOwned(s: Services, az: Authorizer, name: string, req: Fasti
 }
 
 /**
- * A manifest pull that a pull rule refuses: 403 DENIED naming the rule's reason (HEAD: the status only), and
- * a denied manifest.pull on record with the reason. With authentication off the rules still hold (for anonymous).
+ * A manifest GET that a pull rule refuses: 403 DENIED naming the rule's reason (and its details, such as the
+ * blocking vulnerability ids), and a denied manifest.pull on record with the reason. HEAD is never refused:
+ * it hands out no content, and signers and scanners need it. With authentication off the rules still hold
+ * (for anonymous).
  */
 export async function decideManifestPull(c: V2Context<Extract<V2Route, { kind: 'manifest' }>>, ref: Reference, digest: string): Promise<void> {
   const { s, az, route, req } = c;
   const d = await (az ?? s.auth.authorizer(ANONYMOUS)).pullManifest(route.name, digest);
   if (d.allow) return;
   await s.manifests.recordPullRefused(requestContext(req, az?.principal ?? null), route.name, ref, digest, d);
-  throw new BerthError('DENIED', { message: `pull of ${digest} refused: ${d.reason}`, detail: { name: route.name, digest, rule: d.rule, reason: d.reason } });
+  throw new BerthError('DENIED', { message: `pull of ${digest} refused: ${d.reason}`, detail: { name: route.name, digest, rule: d.rule, reason: d.reason, ...d.detail } });
 }

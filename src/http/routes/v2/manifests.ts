@@ -15,8 +15,9 @@ type Route = RouteOf<'manifest'>;
 async function pull(c: V2Context<Route>, ref: Reference, head: boolean): Promise<unknown> {
   const { s, route, req, reply } = c;
   const m = head ? await s.manifests.head(route.name, ref, req.headers.accept) : await s.manifests.get(route.name, ref, req.headers.accept);
-  // The second decision, now that the digest is known: the pull rules features registered (none: one property read).
-  if (s.auth.pullRules.active) await decideManifestPull(c, ref, m.digest);
+  // The second decision, now that the digest is known: the pull rules features registered (none: one property
+  // read). HEAD hands out no content and is never refused.
+  if (!head && s.auth.pullRules.active) await decideManifestPull(c, ref, m.digest);
   reply.header('Docker-Content-Digest', m.digest).header('Content-Type', m.mediaType).header('ETag', `"${m.digest}"`);
   if (head) return reply.header('Content-Length', m.size).send();
   // The pull is on record before the client has the manifest.
