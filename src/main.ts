@@ -66,6 +66,7 @@ import { ScanWorker } from './scan/scan-worker.js';
 import { ScanService } from './scan/scan-service.js';
 import { FindingsService, SCAN_REMATCH_JOB } from './scan/findings.js';
 import { VulnDbService } from './scan/vulndb-service.js';
+import { ScanPolicies } from './scan/scan-policy.js';
 import { SbomAttacher, type ArtifactStore } from './scan/sbom-attach.js';
 import { BERTH_VERSION } from './lib/version.js';
 import { PermanentScanError, type ImageContent } from './scan/image.js';
@@ -249,7 +250,8 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
   // Pull events are written only while some endpoint wants them; serve() keeps the subscriptions fresh.
   outbox.wantsEvent = () => webhooks.wants('pull');
   // Vulnerability scanning and signature trust register their fact sources and pull rules here.
-  const pullRules = new PullRules({ sources: plugins.factSources, rules: plugins.pullRules });
+  const scanPolicies = new ScanPolicies(meta, journal);
+  const pullRules = new PullRules({ sources: [scanPolicies.factSource(), ...(plugins.factSources ?? [])], rules: [scanPolicies.rule(), ...(plugins.pullRules ?? [])] });
   const uploads = new UploadService(meta, store, blobs, undefined, {
     idleExpiryWhenFullMs: config.registry.uploadExpiryWhenFull * 1000,
     onRelieved: (removed) => log?.warn(removed, 'storage full: idle upload sessions removed'),
@@ -266,6 +268,7 @@ export async function createBerth(config: ResolvedConfig, log?: Logger, plugins:
     browser: new RepositoryBrowser(meta.db, store),
     gcRuns: new GcRuns(jobs),
     findings: new FindingsService(meta, journal, outbox),
+    scanPolicies,
     vulndb: new VulnDbService(meta, journal, {
       trustedKeyFiles: config.vulndb.trustedKeys, requireSignature: config.vulndb.requireSignature, maxAgeDays: config.vulndb.maxAge,
       tmpDir: path.join(config.data, 'tmp'),

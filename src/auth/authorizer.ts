@@ -84,7 +84,8 @@ export class Authorizer {
       try { return await s.facts(name, digest); } catch { return null; }
     }));
     found.forEach((f, i) => (f === null ? unavailable.push(sources[i].name) : Object.assign(facts, f)));
-    const callerMayPush = await this.can({ type: 'repository', name }, 'push');
+    const asks = sources.some((s, i) => found[i] !== null && s.asksCallerPush?.(found[i]!) === true);
+    const callerMayPush = asks && (await this.can({ type: 'repository', name }, 'push'));
     return decidePull(this.principal, { type: 'repository', name, digest, facts, callerMayPush }, rules, unavailable);
   }
 

@@ -10,7 +10,7 @@ export type ManifestFacts = Record<string, unknown>;
 /** A repository with the manifest a pull resolved to, and the facts about it. */
 export interface ManifestResource {
   type: 'repository'; name: string; digest: string; facts: ManifestFacts;
-  /** whether the caller may push to the repository (rules that exempt pushers read it) */
+  /** whether the caller may push to the repository (rules that exempt pushers read it; false unless a source asked) */
   callerMayPush: boolean;
 }
 
@@ -19,6 +19,8 @@ export interface ManifestFactSource {
   /** names the source in refusals when it fails */
   name: string;
   facts(name: string, digest: string): Promise<ManifestFacts>;
+  /** whether, given its facts, a rule will ask callerMayPush (an authorization lookup, skipped otherwise) */
+  asksCallerPush?(facts: ManifestFacts): boolean;
 }
 
 /** A refusal may carry details for the client's error (the blocking vulnerability ids, say). */

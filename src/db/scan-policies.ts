@@ -14,10 +14,10 @@ export async function deleteScanPolicy(tx: Tx, target: string): Promise<boolean>
   return Number((await tx.deleteFrom('scan_policies').where('target', '=', target).executeTakeFirst()).numDeletedRows) > 0;
 }
 
-/** The policies of the given targets (a repository's and its organization's), by target. */
-export async function scanPolicies(db: Tx, targets: string[]): Promise<Map<string, ScanPolicy>> {
-  if (targets.length === 0) return new Map();
-  const rows = await db.selectFrom('scan_policies').selectAll().where('target', 'in', targets).execute();
+/** The policies of the given targets (a repository's and its organization's), by target; every policy without targets. */
+export async function scanPolicies(db: Tx, targets?: string[]): Promise<Map<string, ScanPolicy>> {
+  if (targets?.length === 0) return new Map();
+  const rows = await db.selectFrom('scan_policies').selectAll().$if(targets !== undefined, (q) => q.where('target', 'in', targets!)).execute();
   return new Map(rows.map((r) => [r.target, {
     target: r.target, severity: r.severity, unscanned: r.unscanned === 'block' ? 'block' : 'allow', exempt: JSON.parse(r.exempt) as string[],
     exemptPushers: Number(r.exempt_pushers) === 1, updatedAt: Number(r.updated_at), updatedBy: r.updated_by,

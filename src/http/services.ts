@@ -18,6 +18,7 @@ import type { Readiness } from '../registry/readiness.js';
 import type { ScanService } from '../scan/scan-service.js';
 import type { FindingsService } from '../scan/findings.js';
 import type { VulnDbService } from '../scan/vulndb-service.js';
+import type { ScanPolicies } from '../scan/scan-policy.js';
 
 export interface Services {
   config: Config;
@@ -39,6 +40,7 @@ export interface Services {
   scans: ScanService;
   findings: FindingsService;
   vulndb: VulnDbService;
+  scanPolicies: ScanPolicies;
   /** readiness: metadata and storage answer reads and take writes; told of the faults requests meet */
   readiness: Pick<Readiness, 'check' | 'noteFault'>;
 }

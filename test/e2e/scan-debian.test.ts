@@ -342,3 +342,52 @@ test("Debian's own security fixes are found: the CVEs bookworm-security's change
   const items = (await audit.json()).items as { action: string; resource: string }[];
   assert.ok(items.some((x) => x.action === 'scan.findings' && x.resource === `repository:${REPO}@${v.catalog.platforms[0]!.digest}`));
 });
+
+test('a pull policy refuses GET of an image with findings at or above its severity (naming them), never HEAD; allow-list and exemptions let it through', async () => {
+  await waitFor('findings', async () => ((await (await api('bookworm/scan')).json()).vulnerabilities?.counts ? true : undefined), 120_000, 250);
+  const cfg = path.join(berth.dataDir, '..', `berth-config-${berth.port}.yaml`);
+  const cli = async (...args: string[]) => {
+    const r = await runCli([...args, '--data', berth.dataDir, '--config', cfg]);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const get = () => fetch(`${berth.url}/v2/${REPO}/manifests/bookworm`, { headers: { authorization: AUTH, accept: MT.ociManifest } });
+  assert.equal((await get()).status, 200, 'no policy: pulled');
+  await cli('scan', 'policy', 'set', 'admin', '--severity', 'high');
+  // The policy reaches the server within its cache's life (2 s).
+  const refused = await waitFor('the refusal', async () => { const r = await get(); return r.status === 403 ? r : undefined; }, 20_000, 200);
+  const body = await refused.json();
+  assert.equal(body.errors[0].code, 'DENIED');
+  assert.equal(body.errors[0].detail.rule, 'vulnerability-policy');
+  assert.ok(body.errors[0].detail.vulnerabilities.length >= 1);
+  const lodash = (await (await api('bookworm/vulnerabilities')).json()).findings.find((x: { ids: string[] }) => x.ids.includes('GHSA-35jh-r3h4-6jhm'));
+  assert.ok(body.errors[0].detail.vulnerabilities.includes(lodash.id), `the blocking ids are named: ${JSON.stringify(body.errors[0].detail)}`);
+  assert.match(body.errors[0].message, /at or above high/);
+  // HEAD is never refused; neither is the same image where no policy applies.
+  assert.equal((await fetch(`${berth.url}/v2/${REPO}/manifests/bookworm`, { method: 'HEAD', headers: { authorization: AUTH, accept: MT.ociManifest } })).status, 200);
+  // The refusal is on record.
+  const audit = (await (await fetch(`${berth.url}/api/v1/audit?action=manifest.pull&outcome=denied&n=50`, { headers: { authorization: AUTH } })).json()).items as { detail: { rule: string } }[];
+  assert.ok(audit.some((x) => x.detail.rule === 'vulnerability-policy'));
+  // Every blocking id allow-listed (by any of its ids) until tomorrow: pulled again.
+  const blocking: string[] = body.errors[0].detail.vulnerabilities;
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+  for (const id of blocking) await cli('scan', 'allow', 'admin', id, '--until', tomorrow, '--reason', 'accepted for the test');
+  await waitFor('the allow-list to hold', async () => ((await get()).status === 200 ? true : undefined), 20_000, 200);
+  for (const id of blocking) await cli('scan', 'disallow', 'admin', id);
+  await waitFor('refused again', async () => ((await get()).status === 403 ? true : undefined), 20_000, 200);
+  // A repository's own policy wins over its organization's; an exempt principal is never refused.
+  await cli('scan', 'policy', 'set', REPO, '--severity', 'critical', '--exempt', 'somebody-else');
+  await waitFor('the repository policy', async () => ((await get()).status === 200 ? true : undefined), 20_000, 200);
+  await cli('scan', 'policy', 'set', REPO, '--severity', 'low', '--exempt', 'admin');
+  await waitFor('admin exempt', async () => ((await get()).status === 200 ? true : undefined), 20_000, 200);
+  const shown = JSON.parse(await cli('scan', 'policy', 'show', REPO, '--json'));
+  assert.equal(shown.policy.severity, 'low');
+  assert.deepEqual(shown.policy.exempt, ['admin']);
+  // Through the API as well.
+  const put = await fetch(`${berth.url}/api/v1/scan/policies/${encodeURIComponent(REPO)}`, { method: 'PUT', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ severity: 'high' }) });
+  assert.equal(put.status, 200, await put.text());
+  await waitFor('the API policy', async () => ((await get()).status === 403 ? true : undefined), 20_000, 200);
+  await cli('scan', 'policy', 'remove', REPO);
+  await cli('scan', 'policy', 'remove', 'admin');
+  await waitFor('no policy', async () => ((await get()).status === 200 ? true : undefined), 20_000, 200);
+});

@@ -2,7 +2,7 @@
 // running server (the queue is in the database); with --wait the scan is carried out here when no server
 // takes it.
 import type { Command } from 'commander';
-import { common, iso, printTable, withBerth, type Common } from '../common.js';
+import { CLI, common, iso, printTable, withBerth, type Common } from '../common.js';
 import type { Berth } from '../../main.js';
 
 /** NAME:TAG or NAME@DIGEST → the repository and the manifest digest it names. */
@@ -91,6 +91,58 @@ export function register(program: Command): void {
           process.stdout.write(`${p.digest} ${plat} ${p.distro ? `${p.distro.id} ${p.distro.versionId ?? ''}` : ''}${p.skipped ? ` (${p.skipped})` : ''} scanned ${iso(view.scannedAt)}\n`);
           printTable(['TYPE', 'NAME', 'VERSION', 'LAYER', 'PATH'], p.packages.map((x) => [x.type, x.namespace ? `${x.namespace}/${x.name}` : x.name, x.version, x.layer.slice(7, 19), x.path]));
         }
+      });
+    });
+
+  const policy = scan.command('policy').description('pull policies on findings, per organization or repository (TARGET with a "/")');
+  common(policy.command('set <target>').description('refuse pulls of images with findings at or above a severity'))
+    .requiredOption('--severity <level>', 'critical, high, medium or low')
+    .option('--unscanned <allow|block>', 'refuse images not scanned yet too', 'allow')
+    .option('--exempt <principals...>', 'user or robot names whose pulls are never refused')
+    .option('--exempt-pushers', 'principals that may push to the repository are exempt')
+    .action(async (target: string, opts: Common & { severity: string; unscanned: string; exempt?: string[]; exemptPushers?: boolean }) => {
+      const { POLICY_SEVERITIES } = await import('../../scan/scan-policy.js');
+      if (!(POLICY_SEVERITIES as readonly string[]).includes(opts.severity)) throw new Error('--severity is one of critical, high, medium, low');
+      if (opts.unscanned !== 'allow' && opts.unscanned !== 'block') throw new Error('--unscanned is allow or block');
+      await withBerth(opts, async (b) => {
+        const p = await b.services.scanPolicies.set(target, { severity: opts.severity as never, unscanned: opts.unscanned as 'allow' | 'block', exempt: opts.exempt ?? [], exemptPushers: opts.exemptPushers ?? false }, CLI);
+        process.stdout.write(`${p.target}: pulls of images with findings at or above ${p.severity} are refused${p.unscanned === 'block' ? ', and of images not scanned yet' : ''}\n`);
+      });
+    });
+  common(policy.command('show <target>').description('the policy and its allow-list'))
+    .option('--json', 'print one JSON object')
+    .action(async (target: string, opts: Common & { json?: boolean }) => {
+      await withBerth(opts, async (b) => {
+        const v = await b.services.scanPolicies.show(target);
+        if (opts.json) { process.stdout.write(`${JSON.stringify(v)}\n`); return; }
+        if (!v.policy) process.stdout.write(`no policy on ${target} itself${target.includes('/') ? ' (its organization\'s applies, if any)' : ''}\n`);
+        else process.stdout.write(`${v.policy.target}: refuse at or above ${v.policy.severity}; unscanned ${v.policy.unscanned}; exempt ${v.policy.exempt.join(', ') || 'nobody'}${v.policy.exemptPushers ? ' and pushers' : ''}; set ${iso(v.policy.updatedAt)} by ${v.policy.updatedBy}\n`);
+        if (v.allowList.length) printTable(['ALLOWED', 'UNTIL', 'REASON', 'BY'], v.allowList.map((e) => [e.vulnId, `${iso(e.until)}${e.until <= Date.now() ? ' (expired)' : ''}`, e.reason, e.createdBy]));
+      });
+    });
+  common(policy.command('remove <target>').description('remove the policy (the allow-list stays)'))
+    .action(async (target: string, opts: Common) => {
+      await withBerth(opts, async (b) => {
+        if (!(await b.services.scanPolicies.remove(target, CLI))) throw new Error(`no policy on ${target}`);
+        process.stdout.write(`policy on ${target} removed\n`);
+      });
+    });
+  common(scan.command('allow <target> <vulnId>').description('allow-list a vulnerability id (CVE, GHSA, …) until a date'))
+    .requiredOption('--until <date>', 'ISO 8601 date in the future')
+    .requiredOption('--reason <text>', 'why it is accepted')
+    .action(async (target: string, vulnId: string, opts: Common & { until: string; reason: string }) => {
+      const until = Date.parse(opts.until);
+      if (!Number.isFinite(until) || until <= Date.now()) throw new Error('--until must be a date in the future (ISO 8601)');
+      await withBerth(opts, async (b) => {
+        const e = await b.services.scanPolicies.allow(target, vulnId, until, opts.reason, CLI);
+        process.stdout.write(`${e.vulnId} allowed on ${e.target} until ${iso(e.until)}\n`);
+      });
+    });
+  common(scan.command('disallow <target> <vulnId>').description('take a vulnerability id off the allow-list'))
+    .action(async (target: string, vulnId: string, opts: Common) => {
+      await withBerth(opts, async (b) => {
+        if (!(await b.services.scanPolicies.disallow(target, vulnId, CLI))) throw new Error(`${vulnId} is not allow-listed on ${target}`);
+        process.stdout.write(`${vulnId} no longer allowed on ${target}\n`);
       });
     });
 }

@@ -228,6 +228,28 @@ export const VulnerabilityQuery = z.strictObject({
   severity: z.enum(['critical', 'high', 'medium', 'low']).optional(),
 });
 
+export const ScanPolicyBody = z.strictObject({
+  severity: z.enum(['critical', 'high', 'medium', 'low']),
+  unscanned: z.enum(['allow', 'block']).optional(),
+  /** user or robot names whose pulls the policy never refuses */
+  exempt: z.array(z.string().min(1).max(256)).max(1000).optional(),
+  /** principals that may push to the repository are exempt (default false) */
+  exemptPushers: z.boolean().optional(),
+});
+
+export const ScanAllowBody = z.strictObject({
+  vulnId: z.string().min(1).max(200),
+  until: z.string().max(40).describe('ISO 8601 date or time in the future'),
+  reason: z.string().min(1).max(2000),
+});
+
+export const ScanPolicyView = z.object({
+  policy: z.object({
+    target: z.string(), severity: z.string(), unscanned: z.enum(['allow', 'block']), exempt: z.array(z.string()), exemptPushers: z.boolean(), updatedAt: time, updatedBy: z.string(),
+  }).nullable(),
+  allowList: z.array(z.object({ vulnId: z.string(), until: time, reason: z.string(), createdBy: z.string(), createdAt: time, expired: z.boolean() })),
+}).meta({ id: 'ScanPolicy' });
+
 export const GcRunView = z.object({
   id: z.string(), state: z.enum(['running', 'done', 'failed']), dryRun: z.boolean(), startedAt: time, finishedAt: time.nullable(),
   progress: z.object({ phase: z.string(), fields: z.record(z.string(), z.unknown()) }), report: z.record(z.string(), z.unknown()).nullable(), error: z.string().nullable(),

@@ -11,12 +11,68 @@ import type { Services } from '../../services.js';
 import { route, type ApiRoute } from './framework.js';
 import { repo } from './repository-routes.js';
 
+function toView(v: Awaited<ReturnType<Services['scanPolicies']['show']>>) {
+  return {
+    policy: v.policy ? { target: v.policy.target, severity: v.policy.severity, unscanned: v.policy.unscanned, exempt: v.policy.exempt, exemptPushers: v.policy.exemptPushers, updatedAt: v.policy.updatedAt, updatedBy: v.policy.updatedBy } : null,
+    allowList: v.allowList.map((e) => ({ vulnId: e.vulnId, until: e.until, reason: e.reason, createdBy: e.createdBy, createdAt: e.createdAt, expired: e.until <= Date.now() })),
+  };
+}
+
 /** The manifest digest a tag or digest names in the repository (MANIFEST_UNKNOWN when it names none). */
 async function resolve(s: Services, name: string, reference: string): Promise<string> {
   return (await s.manifests.head(name, parseReference(reference), undefined)).digest;
 }
 
+/** Changing an organization's policy takes its admin role; a repository's, its settings right. */
+const policyAdmin = (p: Record<string, string>) => {
+  const t = p.target ?? '';
+  if (t.includes('/')) return repo('settings')({ name: t });
+  return { resource: { type: 'organization' as const, name: t }, action: 'admin' };
+};
+const policyRead = (p: Record<string, string>) => {
+  const t = p.target ?? '';
+  if (t.includes('/')) return repo('pull')({ name: t });
+  return { resource: { type: 'organization' as const, name: t }, action: 'read' };
+};
+
 export const scanRoutes: ApiRoute<any, any>[] = [
+  route({
+    method: 'GET', path: '/scan/policies/:target', tag: 'scanning', summary: 'The pull policy on findings of an organization or repository (TARGET has a "/"), with its allow-list',
+    response: C.ScanPolicyView, needs: policyRead,
+    async handle(c) { return toView(await c.s.scanPolicies.show(c.params.target)); },
+  }),
+  route({
+    method: 'PUT', path: '/scan/policies/:target', tag: 'scanning', summary: 'Refuse pulls of images with findings at or above a severity (optionally images not scanned yet); exempt principals',
+    body: C.ScanPolicyBody, response: C.ScanPolicyView, needs: policyAdmin,
+    async handle(c) {
+      await c.s.scanPolicies.set(c.params.target, { severity: c.body.severity, unscanned: c.body.unscanned ?? 'allow', exempt: c.body.exempt ?? [], exemptPushers: c.body.exemptPushers ?? false }, c.ctx);
+      return toView(await c.s.scanPolicies.show(c.params.target));
+    },
+  }),
+  route({
+    method: 'DELETE', path: '/scan/policies/:target', tag: 'scanning', summary: 'Remove the policy (the allow-list stays)', status: 204, needs: policyAdmin,
+    async handle(c) {
+      if (!(await c.s.scanPolicies.remove(c.params.target, c.ctx))) throw new BerthError('NOT_FOUND', { message: `no scan policy on ${c.params.target.slice(0, 256)}` });
+      return undefined;
+    },
+  }),
+  route({
+    method: 'POST', path: '/scan/policies/:target/allow', tag: 'scanning', summary: 'Allow-list a vulnerability id until a date, with a reason',
+    body: C.ScanAllowBody, response: C.ScanPolicyView, status: 201, needs: policyAdmin,
+    async handle(c) {
+      const until = Date.parse(c.body.until);
+      if (!Number.isFinite(until) || until <= Date.now()) throw new BerthError('INPUT_INVALID', { message: 'until must be a date in the future (ISO 8601)' });
+      await c.s.scanPolicies.allow(c.params.target, c.body.vulnId, until, c.body.reason, c.ctx);
+      return toView(await c.s.scanPolicies.show(c.params.target));
+    },
+  }),
+  route({
+    method: 'DELETE', path: '/scan/policies/:target/allow/:vulnId', tag: 'scanning', summary: 'Take a vulnerability id off the allow-list', status: 204, needs: policyAdmin,
+    async handle(c) {
+      if (!(await c.s.scanPolicies.disallow(c.params.target, c.params.vulnId, c.ctx))) throw new BerthError('NOT_FOUND', { message: `${c.params.vulnId.slice(0, 100)} is not allow-listed on ${c.params.target.slice(0, 256)}` });
+      return undefined;
+    },
+  }),
   route({
     method: 'GET', path: '/repositories/:name/manifests/:reference/scan', tag: 'scanning',
     summary: 'What is inside the manifest: its catalogue (packages, with the layer that brought each) and where its scan stands',
