@@ -93,3 +93,14 @@ export async function repositoriesWithManifest(db: Tx, digest: string): Promise<
   const rows = await db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id').select('r.name').where('m.digest', '=', digest).orderBy('r.name').execute();
   return rows.map((r) => r.name);
 }
+
+/** Manifests (one repository each) without a catalogue by `scanner` or newer, in digest order after `after`. */
+export async function manifestsToCatalogue(db: Tx, after: string | undefined, limit: number, all = false): Promise<{ digest: string; repository: string }[]> {
+  const rows = await db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id')
+    .leftJoin('image_catalogs as c', 'c.digest', 'm.digest')
+    .select(['m.digest', (eb) => eb.fn.min('r.name').as('repository')])
+    .$if(!all, (q) => q.where('c.digest', 'is', null))
+    .$if(after !== undefined, (q) => q.where('m.digest', '>', after!))
+    .groupBy('m.digest').orderBy('m.digest').limit(limit).execute();
+  return rows.map((r) => ({ digest: r.digest, repository: String(r.repository) }));
+}

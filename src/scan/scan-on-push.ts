@@ -11,7 +11,7 @@ export function scanOnPush(): TransactionalConsumer {
     name: SCAN_ON_PUSH,
     mode: 'transaction',
     wants: { types: ['manifest.pushed'] },
-    // Manifests pushed before scanning existed are scanned on demand or by `berth scan --all`, not all at once.
+    // Manifests pushed before scanning existed are scanned on demand or by `berth scan all`, not all at once.
     startAt: 'now',
     batchSize: 200,
     async handle(tx, events) {

@@ -1,7 +1,7 @@
 // What the API and the CLI ask of scanning: a manifest's catalogue (or where its scan stands), a scan on
 // demand, and SBOMs made from a stored catalogue.
 import type { MetadataStore } from '../db/database.js';
-import { enqueueScans, findCatalog, queuedScan, type CatalogStatus } from '../db/scans.js';
+import { enqueueScans, findCatalog, manifestsToCatalogue, queuedScan, type CatalogStatus } from '../db/scans.js';
 import { findFindings, vulnDbVersion } from '../db/vulns.js';
 import type { ImageCatalog } from './image.js';
 import type { Finding } from './matcher.js';
@@ -57,6 +57,19 @@ export class ScanService {
   async request(repository: string, digest: string, reason = 'request'): Promise<ScanView> {
     await this.meta.transaction((tx) => enqueueScans(tx, [{ digest, repository, reason }], Date.now(), true));
     return this.view(digest, false);
+  }
+
+  /** Queues every manifest not catalogued yet (`all`: every manifest), e.g. those pushed before scanning was on. */
+  async requestAll(all = false): Promise<number> {
+    let after: string | undefined;
+    let n = 0;
+    for (;;) {
+      const batch = await manifestsToCatalogue(this.meta.db, after, 500, all);
+      if (batch.length === 0) return n;
+      await this.meta.transaction((tx) => enqueueScans(tx, batch.map((b) => ({ ...b, reason: 'scan all' })), Date.now()));
+      n += batch.length;
+      after = batch[batch.length - 1]!.digest;
+    }
   }
 
   /**

@@ -391,3 +391,18 @@ test('a pull policy refuses GET of an image with findings at or above its severi
   await cli('scan', 'policy', 'remove', 'admin');
   await waitFor('no policy', async () => ((await get()).status === 200 ? true : undefined), 20_000, 200);
 });
+
+test('berth scan all queues what is not catalogued (with --again: everything), and the server scans it', async () => {
+  const cfg = path.join(berth.dataDir, '..', `berth-config-${berth.port}.yaml`);
+  const before = (await (await api('bookworm/scan')).json()).scannedAt;
+  const none = await runCli(['scan', 'all', '--data', berth.dataDir, '--config', cfg]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /^0 manifests queued/, 'every manifest pushed here is catalogued already');
+  const again = await runCli(['scan', 'all', '--again', '--data', berth.dataDir, '--config', cfg]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(Number(/^(\d+) manifests queued/.exec(again.stdout)?.[1]) >= 4, again.stdout);
+  await waitFor('the rescan', async () => {
+    const v = await (await api('bookworm/scan')).json();
+    return v.state === 'done' && v.scannedAt > before ? v : undefined;
+  }, 180_000, 250);
+});

@@ -50,6 +50,15 @@ export function register(program: Command): void {
       });
     });
 
+  common(scan.command('all').description('queue every manifest not catalogued yet (those pushed before scanning was on, say)'))
+    .option('--again', 'queue every manifest, catalogued or not')
+    .action(async (opts: Common & { again?: boolean }) => {
+      await withBerth(opts, async (b) => {
+        const n = await b.services.scans.requestAll(opts.again ?? false);
+        process.stdout.write(`${n} manifests queued for a scan; serve's workers take them\n`);
+      });
+    });
+
   common(scan.command('report <ref>').description("the image's findings as a table, JSON, or Harbor's vulnerability report (v1.1)"))
     .option('--format <table|json|harbor>', 'output format', 'table')
     .option('--severity <level>', 'only findings at or above this severity (critical, high, medium, low)')
