@@ -337,6 +337,9 @@ test("Debian's own security fixes are found: the CVEs bookworm-security's change
   const st = JSON.parse(status.stdout);
   assert.equal(st.dbVersion, report.dbVersion);
   assert.equal(st.outOfDate, false);
+  const apiStatus = await (await fetch(`${berth.url}/api/v1/vulndb`, { headers: { authorization: AUTH } })).json();
+  assert.equal(apiStatus.dbVersion, report.dbVersion);
+  assert.ok(apiStatus.sources.some((s: { name: string }) => s.name === 'debian-tracker'));
   // The change of findings is on record: an audit record and a scan.completed event.
   const audit = await fetch(`${berth.url}/api/v1/audit?n=200`, { headers: { authorization: AUTH } });
   const items = (await audit.json()).items as { action: string; resource: string }[];

@@ -250,6 +250,12 @@ export const ScanPolicyView = z.object({
   allowList: z.array(z.object({ vulnId: z.string(), until: time, reason: z.string(), createdBy: z.string(), createdAt: time, expired: z.boolean() })),
 }).meta({ id: 'ScanPolicy' });
 
+export const VulnDbStatusView = z.object({
+  dbVersion: z.number(), records: z.number(), withdrawn: z.number(), packages: z.number(),
+  sources: z.array(z.object({ name: z.string(), records: z.number(), newestModified: z.string().nullable(), importedAt: time, file: z.string(), verified: z.string() })),
+  lastImportAt: time.nullable(), outOfDate: z.boolean(), maxAgeDays: z.number(),
+}).meta({ id: 'VulnDbStatus' });
+
 export const GcRunView = z.object({
   id: z.string(), state: z.enum(['running', 'done', 'failed']), dryRun: z.boolean(), startedAt: time, finishedAt: time.nullable(),
   progress: z.object({ phase: z.string(), fields: z.record(z.string(), z.unknown()) }), report: z.record(z.string(), z.unknown()).nullable(), error: z.string().nullable(),

@@ -37,6 +37,11 @@ const policyRead = (p: Record<string, string>) => {
 
 export const scanRoutes: ApiRoute<any, any>[] = [
   route({
+    method: 'GET', path: '/vulndb', tag: 'scanning', summary: 'The vulnerability database: sources, counts, last import, whether it is out of date (vulndb.maxAge)',
+    response: C.VulnDbStatusView, needs: 'authenticated',
+    async handle(c) { return c.s.vulndb.status(); },
+  }),
+  route({
     method: 'GET', path: '/scan/policies/:target', tag: 'scanning', summary: 'The pull policy on findings of an organization or repository (TARGET has a "/"), with its allow-list',
     response: C.ScanPolicyView, needs: policyRead,
     async handle(c) { return toView(await c.s.scanPolicies.show(c.params.target)); },
