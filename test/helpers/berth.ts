@@ -80,6 +80,9 @@ export async function startBerth(opts: StartOptions = {}): Promise<BerthProcess>
   const port = opts.port ?? (await freePort());
   const args = [...NODE_FLAGS, ...(process.env.BERTH_TEST_NODE_ARGS ? process.env.BERTH_TEST_NODE_ARGS.split(' ') : []), CLI, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir];
   const config: Record<string, unknown> = opts.auth ? { ...opts.config } : { auth: { enabled: false }, ...opts.config };
+  // Background scanning pushes SBOM referrers (manifests, blobs, push events) at moments of its own: tests
+  // that count those would race it, so it runs only where a test asks for it (config.scan).
+  if (config.scan === undefined) config.scan = { onPush: false, interval: 0 };
   if ((opts.database ?? testDatabase()) === 'postgres' && config.database === undefined) {
     config.database = { dialect: 'postgres', postgres: { url: await postgresFor(dataDir) } };
   }
