@@ -132,8 +132,8 @@ function dpkgNewer(a: string, b: string): boolean {
  * The rootfs as a one-layer OCI image layout at `dir` (gzip level 1, ref "bookworm"), plus any `extra` layers
  * (already written to the layout's blobs, e.g. by writeGzipLayer) on top. Returns the manifest's descriptor.
  */
-export async function debianLayout(dir: string, extra: { desc: Descriptor; diffId: string }[] = []): Promise<{ manifest: Descriptor; rootfsLayer: Descriptor }> {
+export async function debianLayout(dir: string, extra: { desc: Descriptor; diffId: string }[] = []): Promise<{ manifest: Descriptor; rootfsLayer: Descriptor; rootfsDiffId: string }> {
   const base = await writeGzipLayer(dir, createReadStream(debianRootfsTar()));
   const manifest = await writeImageLayout(dir, [base, ...extra], 'bookworm');
-  return { manifest, rootfsLayer: base.desc };
+  return { manifest, rootfsLayer: base.desc, rootfsDiffId: base.diffId };
 }

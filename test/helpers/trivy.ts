@@ -45,7 +45,7 @@ export interface TrivyBom { components?: TrivyComponent[]; metadata?: unknown }
  * scanners are `license` only: `vuln` needs a database, `secret` reads every file; with `license` Trivy
  * still catalogues every package, and reads /usr/share/doc/<pkg>/copyright for licences, which Berth does not.
  */
-export async function trivySbom(kind: 'image' | 'rootfs', target: string, opts: { timeoutMs?: number } = {}): Promise<TrivyRun> {
+export async function trivySbom(kind: 'image' | 'rootfs', target: string, opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<TrivyRun> {
   const trivy = trivyBinary();
   const unshare = requireUnshare();
   const work = await mkdtemp(path.join(os.tmpdir(), 'berth-trivy-'));
@@ -57,6 +57,8 @@ export async function trivySbom(kind: 'image' | 'rootfs', target: string, opts: 
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       // HOME and XDG dirs in the temp dir too, so that nothing of a previous run is read.
       const p = spawn(unshare, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, XDG_CACHE_HOME: path.join(work, 'xdg'), TRIVY_NO_PROGRESS: 'true' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      // unshare execs Trivy (no --fork): this pid is Trivy's own
+      if (p.pid !== undefined) opts.onSpawn?.(p.pid);
       let stderr = '';
       p.stderr.on('data', (d) => (stderr += d));
       const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
