@@ -6,6 +6,7 @@
 //   npm run bench -- --only=scale       # 10,000 repositories and 100,000 tags (not in the default set)
 //   npm run bench -- --only=gc          # gc of 50,000 unreferenced blobs, then gc under churn (not in the default set)
 //   npm run bench -- --only=stalls      # manifest GET p99 idle, during gc, under another process's write lock
+//   npm run bench -- --only=scan        # Berth's scanner vs Trivy (offline): SBOM time, ~1 GiB scan throughput and RSS, re-match of 1,000 catalogues
 //   npm run bench -- --berth-workers=2  # Berth config http.workers
 //   npm run bench -- --berth-auth=on    # Berth as shipped only (default both: also without authentication)
 //   npm run bench -- --encryption       # push/chunked/pull, Berth with encryption at rest off and on (auth off)
@@ -28,26 +29,36 @@ import { agent, get, headBlob, pushChunked, pushMonolithic, putManifest, request
 import { berthGc, CHURN_WINDOW, distributionGc, GC_BLOB_BYTES, GC_REPOS, populateBerth, populateDistributionFiles, runChurn, type ChurnResult, type CliRun, type DistributionGcRun, type GcOptions, type Population } from './lib/gc.js';
 import { makeScaleFixture, OP_BUDGET_MS, runScale, SCALE_OPS, WARM_REQUESTS, type OpCell, type ScaleOptions, type ScaleResult } from './lib/scale.js';
 import { berthBuilt, DISTRIBUTION_BIN, RssSampler, startBerthServer, startDistribution, treeRss, type Server } from './lib/servers.js';
+import { runScanBench, type ScanOptions, type ScanResult } from './lib/scan.js';
 import { runStalls, SLOW_MS, STALL_CONNECTIONS, type PhaseStats, type StallOptions, type StallsResult } from './lib/stalls.js';
 import { runWrk, WRK_BIN, type WrkResult } from './lib/wrk.js';
-import { removeDir } from '../test/helpers/berth.js';
+import { NODE_FLAGS, removeDir } from '../test/helpers/berth.js';
 import { startS3Server, type S3Server } from '../test/helpers/s3.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const NODE_FLAGS_TEXT = NODE_FLAGS.join(' ');
 const ROOT = path.resolve(HERE, '..');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 'scale', 'gc', 'stalls'] as const;
+/**
+ * A scan's peak RSS budget, and the margin a run may exceed it by before it counts as over: VmHWM is the whole
+ * process (Node's own ~65 MiB of code and heap included), and where the garbage collector runs moves the
+ * peak by several MiB from run to run.
+ */
+const SCAN_RSS_BUDGET_MIB = 150;
+const SCAN_RSS_MARGIN_MIB = 15;
+
+const SCENARIOS = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel', 'scale', 'gc', 'stalls', 'scan'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** scenarios with their own servers, population and tables (each run once, not alternated) */
-const OWN_SCENARIOS: ReadonlySet<Scenario> = new Set(['scale', 'gc', 'stalls']);
-/** what runs without --only: scale, gc and stalls take minutes and are asked for by name */
+const OWN_SCENARIOS: ReadonlySet<Scenario> = new Set(['scale', 'gc', 'stalls', 'scan']);
+/** what runs without --only: scale, gc, stalls and scan take minutes and are asked for by name */
 const DEFAULT_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull', 'manifest', 'blob', 'parallel'];
 /** what --encryption compares (and runs without --only): the throughput scenarios and their RSS */
 const ENCRYPTION_SCENARIOS: Scenario[] = ['push', 'chunked', 'pull'];
 const ALIASES: Record<string, Scenario> = {
-  stall: 'stalls', 'garbage-collection': 'gc',
+  stall: 'stalls', 'garbage-collection': 'gc', scanner: 'scan', sbom: 'scan',
   rss: 'push', monolithic: 'push', chunk: 'chunked', manifests: 'manifest', blobs: 'blob', '4k': 'blob', small: 'blob',
 };
 type ServerKey = 'berth' | 'distribution';
@@ -71,6 +82,7 @@ interface Options {
   encryption: boolean;
   gc: GcOptions;
   stalls: StallOptions;
+  scan: Omit<ScanOptions, 'rounds' | 'db'>;
   /** Berth's metadata database */
   db: 'sqlite' | 'postgres';
   /** Berth's blob store: the local directory, or Ceph's RADOS Gateway started for the run */
@@ -85,7 +97,10 @@ function usage(): never {
        [--encryption]
        [--gc-blobs=50000] [--gc-clients=32] [--gc-churn-seconds=60] [--gc-churn-rate=20] [--gc-churn-interval=10]
        [--gc-churn-grace=10] [--stall-seconds=10] [--stall-rate=500] [--stall-timeout=30]
-default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale, gc and stalls only when named)
+       [--scan-extra-mib=900] [--scan-catalogues=1000] [--scan-trivy-big=on|off]
+default scenarios: ${DEFAULT_SCENARIOS.join(',')} (scale, gc, stalls and scan only when named)
+scan: no registry; the built scanner (dist/) in a child process and Trivy (offline, unshare -n) on the same
+  OCI layouts; --repeat rounds of the Debian SBOM; the re-match on --db's dialect
 gc, stalls: one Berth (as shipped unless --berth-auth=off) and, for gc, Distribution, on their own data;
   --gc-blobs unreferenced blobs (stalls collects them too); --gc-churn-seconds=0 skips the churn phase
 --encryption: adds "Berth (encrypted)" (storage.encryption.enabled, file key provider) next to one plain Berth
@@ -101,6 +116,7 @@ function parseOptions(argv: string[]): Options {
     servers: ['berth', 'distribution'], repeat: 3, scale: { repos: 10_000, tags: 100_000, clients: 32, requests: 300 }, encryption: false,
     gc: { blobs: 50_000, clients: 32, churnSeconds: 60, churnRate: 20, churnInterval: 10, churnGrace: 10 },
     stalls: { seconds: 10, rate: 500, timeoutMs: 30_000 }, db: 'sqlite', storage: 'filesystem',
+    scan: { extraMiB: 900, catalogues: 1000, trivyBig: true, rssBudgetMiB: SCAN_RSS_BUDGET_MIB, rssMarginMiB: SCAN_RSS_MARGIN_MIB },
   };
   let onlyGiven = false;
   let authGiven = false;
@@ -160,6 +176,9 @@ function parseOptions(argv: string[]): Options {
       case 'stall-seconds': o.stalls.seconds = int(1, 3600); break;
       case 'stall-rate': o.stalls.rate = int(1, 5000); break;
       case 'stall-timeout': o.stalls.timeoutMs = int(1, 600) * 1000; break;
+      case 'scan-extra-mib': o.scan.extraMiB = int(0, 16384); break;
+      case 'scan-catalogues': o.scan.catalogues = int(1); break;
+      case 'scan-trivy-big': o.scan.trivyBig = oneOf('on', 'off') === 'on'; break;
       case 'servers': {
         o.servers = val.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) as ServerKey[];
         for (const s of o.servers) if (s !== 'berth' && s !== 'distribution') throw new Error(`unknown server ${s}`);
@@ -485,6 +504,7 @@ async function runScenario(s: Scenario, t: Target, fx: Fixtures, opts: Options):
     case 'scale':
     case 'gc':
     case 'stalls':
+    case 'scan':
       throw new Error(`the ${s} scenario runs on its own`);
   }
 }
@@ -971,6 +991,103 @@ async function startTarget(t: Target): Promise<void> {
   }
 }
 
+// ---- scan ---------------------------------------------------------------------------------------
+
+/** One value per round: the median and, over several rounds, the range. */
+function spread(values: number[]): Cell | undefined {
+  if (values.length === 0) return undefined;
+  const v = [...values].sort((a, b) => a - b);
+  return { value: v[Math.floor((v.length - 1) / 2)], range: v.length > 1 ? [v[0], v[v.length - 1]] : undefined };
+}
+
+function scanTables(r: ScanResult | Failed, opts: Options): string[] {
+  if (failed(r)) return ['### Scanning', '', `The scan scenario failed: ${r.error.split('\n')[0]} (see Failures).`];
+  const out: string[] = ['### Scanning: Berth\'s scanner and Trivy on the same images', ''];
+  const text = (c: Cell | undefined, digits: number) => {
+    if (!c) return '–';
+    if ('error' in c) return 'FAIL';
+    return fmt(c.value, digits) + (c.range ? ` (${fmt(c.range[0], digits)}–${fmt(c.range[1], digits)})` : '');
+  };
+  const row = (label: string, unit: string, better: Better, digits: number, berth: Cell | undefined, trivy?: Cell | undefined) => {
+    const arrow = better === 'higher' ? ' ↑' : better === 'lower' ? ' ↓' : '';
+    const d: MetricDef = { key: 'scan', scenario: 'scan', label, unit, better, digits };
+    return `| ${label} (${unit}${arrow}) | ${text(berth, digits)} | ${text(trivy, digits)} | ${ratio(d, berth, trivy)} |`;
+  };
+  const value = (v: number | undefined): Cell | undefined => (v === undefined ? undefined : { value: v });
+  const deb = r.debian;
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+  out.push(
+    `Berth: the built scanner (dist/) in a process of its own (\`node ${NODE_FLAGS_TEXT} bench/lib/scan-child.mjs\`): catalogImage over the image's OCI layout on disk ` +
+      '(the layers streamed from their files as its ImageContent), then cyclonedxSbom. Trivy: `trivy image --input LAYOUT --format cyclonedx --scanners license` in `unshare -n` ' +
+      '(no network; `--offline-scan --skip-db-update --skip-java-db-update`, a fresh cache dir: no vulnerability database is needed for an SBOM). ' +
+      `Wall times run from spawning the process to its exit; ${opts.repeat} round(s) on the Debian image, Berth and Trivy alternating (median, range), one on the big image. ` +
+      'Ratio: Trivy/Berth for seconds and memory, Berth/Trivy for MB/s: >1 means Berth is better. Peak RSS: Berth\'s VmHWM from /proc/self/status at the end of the scan (exact); ' +
+      'Trivy\'s VmRSS sampled every 20 ms (a peak between samples is missed).',
+    '',
+    '| Metric | Berth | Trivy | Ratio (Trivy) |',
+    '|---|---:|---:|---:|',
+    row(`Debian bookworm minbase (${deb.packages} packages, ${mb(deb.layerBytes)} MB gzip layer): SBOM, process start to exit`, 's', 'lower', 2,
+      spread(deb.berth.map((b) => b.wallMs / 1000)), spread(deb.trivy.map((t) => t.wallMs / 1000))),
+    row('… Berth in-process: catalogImage + cyclonedxSbom (no Node start-up)', 's', 'none', 2, spread(deb.berth.map((b) => (b.catalogMs + b.sbomMs) / 1000))),
+    row('… peak RSS of the scanning process', 'MiB', 'lower', 0, spread(deb.berth.map((b) => b.hwmKiB / 1024)), spread(deb.trivy.map((t) => t.peakRssMiB))),
+  );
+  const big = r.big;
+  if (big && !failed(big)) {
+    const b = big.berth;
+    const size = `${(big.layerBytes / MiB).toFixed(0)} MiB image`;
+    out.push(
+      row(`${size} (rootfs + ${big.files.toLocaleString('en-US')} generated files): SBOM, process start to exit`, 's', 'lower', 2, value(b.wallMs / 1000), value(big.trivy && big.trivy.wallMs / 1000)),
+      row(`… throughput over that wall time, MB of compressed layers`, 'MB/s', 'higher', 0, value(big.layerBytes / 1e6 / (b.wallMs / 1000)), value(big.trivy && big.layerBytes / 1e6 / (big.trivy.wallMs / 1000))),
+      row('… Berth in-process throughput: catalogImage alone', 'MB/s', 'higher', 0, value(b.compressedBytes / 1e6 / (b.catalogMs / 1000))),
+      row('… peak RSS of the scanning process', 'MiB', 'lower', 0, value(b.hwmKiB / 1024), value(big.trivy?.peakRssMiB)),
+      row('… packages named in the SBOM', 'count', 'none', 0, value(b.packages), value(big.trivy?.packages)),
+    );
+  } else if (big) {
+    out.push(row('Big image', 's', 'none', 0, { error: big.error }));
+  }
+  out.push(row('Debian image: scan throughput in-process (catalogImage alone)', 'MB/s', 'higher', 0, spread(deb.berth.map((x) => x.compressedBytes / 1e6 / (x.catalogMs / 1000)))));
+  const goals: string[] = [];
+  const berthMs = spread(deb.berth.map((x) => x.wallMs)), trivyMs = spread(deb.trivy.map((t) => t.wallMs));
+  const debRatio = berthMs && trivyMs && 'value' in berthMs && 'value' in trivyMs ? trivyMs.value / berthMs.value : undefined;
+  if (debRatio !== undefined) goals.push(`- Berth faster than Trivy at the Debian SBOM: ${debRatio > 1 ? `yes, ${debRatio.toFixed(2)}×` : `**no**: Trivy took ${debRatio.toFixed(2)}× Berth's time`}.`);
+  if (big && !failed(big)) {
+    const peak = big.berth.hwmKiB / 1024, limit = opts.scan.rssBudgetMiB + opts.scan.rssMarginMiB;
+    goals.push(`- Peak RSS of Berth scanning the ${(big.layerBytes / MiB).toFixed(0)} MiB image: ${peak.toFixed(0)} MiB against the budget of ${opts.scan.rssBudgetMiB} MiB ` +
+      `(+${opts.scan.rssMarginMiB} MiB margin = ${limit} MiB): ${peak <= opts.scan.rssBudgetMiB ? 'within the budget' : peak <= limit ? 'over the budget, within the margin' : '**over budget and margin**'}; ` +
+      `the process held ${(big.berth.loadedHwmKiB / 1024).toFixed(0)} MiB with the scanner loaded, before it read anything.`);
+    if (big.trivy) {
+      goals.push(`- Packages: Berth names ${big.berth.packages} (every npm package twice, from node_modules/*/package.json and from package-lock.json, each a component with its own path; ` +
+        `${big.berth.osPackages} deb), Trivy ${big.trivy.packages} (image mode reads installed package.json files, not lockfiles; it counts the application's own package.json too).`);
+    }
+  }
+  out.push('', ...goals);
+  const m = r.rematch;
+  out.push('', `### Re-matching stored catalogues after a vulnerability database update (Berth, ${opts.db === 'postgres' ? 'PostgreSQL' : 'SQLite'})`, '');
+  if (!m) out.push('Did not run.');
+  else if (failed(m)) out.push(`Failed: ${m.error.split('\n')[0]} (see Failures).`);
+  else {
+    out.push(
+      `A metadata store of its own (${opts.db === 'postgres' ? 'a PostgreSQL database on 127.0.0.1:5432' : 'SQLite in the temp dir'}) holds the Debian image's catalogue (${m.packagesEach} packages) under ${m.catalogues.toLocaleString('en-US')} distinct digests ` +
+        `(no repository holds those manifests, so a changed result writes no audit record or event). Imported in one transaction: the OSV records of ../shared/data/osv ` +
+        '(npm, Go, Maven, PyPI: none names a Debian package, they only fill the database) and a Debian tracker export made from the catalogue: three CVEs per source package ' +
+        '(fixed above the installed version, fixed below it, open). Then `FindingsService.rematchStale()` over all of them; the update re-imports the tracker with the fixed version ' +
+        'of every fifth source changed and a new open CVE in every tenth, and every catalogue is matched again.',
+      '',
+      '| Metric | Berth |',
+      '|---|---:|',
+      `| Import: ${m.records.toLocaleString('en-US')} records (s ↓) | ${fmt(m.importMs / 1000, 2)} |`,
+      `| Re-match after the import, ${m.first.matched.toLocaleString('en-US')} catalogues, no findings before (s ↓) | ${fmt(m.first.ms / 1000, 2)} |`,
+      `| … rate (catalogues/s ↑) | ${fmt(m.first.matched / (m.first.ms / 1000), 0)} |`,
+      `| Update import: ${m.update.records.toLocaleString('en-US')} records (s ↓) | ${fmt(m.update.importMs / 1000, 2)} |`,
+      `| Re-match after the update, ${m.update.matched.toLocaleString('en-US')} catalogues (s ↓) | ${fmt(m.update.ms / 1000, 2)} |`,
+      `| … rate (catalogues/s ↑) | ${fmt(m.update.matched / (m.update.ms / 1000), 0)} |`,
+      `| … catalogues whose findings changed (count) | ${m.update.changed.toLocaleString('en-US')} |`,
+      `| Findings per catalogue after the update (count) | ${m.findingsEach} |`,
+    );
+  }
+  return out;
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -1047,7 +1164,8 @@ async function main(): Promise<number> {
     (opts.only.has('scale') ? `; scale: ${opts.scale.repos} repositories, ${opts.scale.tags} tags, ${opts.scale.clients} clients, ${opts.scale.requests} requests per operation` : '') +
     (opts.only.has('gc') || opts.only.has('stalls') ? `; gc/stalls on ${gcTargets.map((t) => t.name).join(' and ') || 'no registry'}: ${opts.gc.blobs} unreferenced blobs` : '') +
     (opts.only.has('gc') && opts.gc.churnSeconds > 0 ? `, churn ${opts.gc.churnSeconds} s at ${opts.gc.churnRate} images/s, gc every ${opts.gc.churnInterval} s with --grace ${opts.gc.churnGrace}` : '') +
-    (opts.only.has('stalls') ? `, stall phases of ${opts.stalls.seconds} s at ${opts.stalls.rate} GET/s` : '') + '\n');
+    (opts.only.has('stalls') ? `, stall phases of ${opts.stalls.seconds} s at ${opts.stalls.rate} GET/s` : '') +
+    (opts.only.has('scan') ? `; scan: Berth vs Trivy, ${opts.repeat} round(s) on the Debian image, a +${opts.scan.extraMiB} MiB image, re-match of ${opts.scan.catalogues} catalogues` : '') + '\n');
 
   try {
     // fixtures (digests precomputed by hashing the same deterministic streams)
@@ -1161,6 +1279,25 @@ async function main(): Promise<number> {
 
     const gcs = opts.only.has('gc') || opts.only.has('stalls') ? await runGcStalls(opts, root, gcTargets) : undefined;
 
+    let scan: ScanResult | Failed | undefined;
+    if (opts.only.has('scan')) {
+      if (!berthBuilt()) scan = { error: 'dist/ not found (run npm run build): the scan child runs the built scanner' };
+      else {
+        try {
+          await settle();
+          scan = await runScanBench(root, { ...opts.scan, rounds: opts.repeat, db: opts.db }, log);
+          failures.push(...scan.errors.map((e) => `scan: ${e}`));
+          notes.push(...scan.notes);
+        } catch (e) {
+          scan = { error: errText(e) };
+        }
+      }
+      if (failed(scan)) {
+        failures.push(`scan: ${scan.error}`);
+        log(`FAILED: ${scan.error}`);
+      }
+    }
+
     for (const t of targets) {
       for (const [k, list] of t.samples ?? []) t.cells.set(k, reduceSamples(k, list));
       if (t.sampler) foldRss(t, t.sampler.stop());
@@ -1175,27 +1312,30 @@ async function main(): Promise<number> {
       '',
       ...machine,
       '',
-      `Berth's metadata database: ${opts.db === 'postgres' ? 'PostgreSQL on 127.0.0.1:5432 (a database of its own for each Berth, dropped afterwards)' : 'SQLite in its data directory'}. ` +
-        `Berth's blob store: ${opts.storage === 's3' ? 'S3, Ceph\'s RADOS Gateway 16.2 (Debian) started for the run on loopback (one monitor, one memstore OSD: objects in RAM), a bucket per Berth' : 'its local data directory'}. Distribution stores on the local disk.`,
-      '',
-      'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
-        'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
-        'scope `repository:NAME:pull` or `pull,push`) and sends `Authorization: Bearer` on every request, renewing a token 30 s before it expires. ' +
-        '**Berth (no auth)** runs with `auth.enabled: false`. **Distribution** runs without authentication. Goals are judged on the tokens column.' +
-        (opts.encryption
-          ? ` **Berth (encrypted)** is the same as ${opts.berthAuth === 'on' ? 'Berth (tokens)' : 'Berth (no auth)'} plus \`storage.encryption.enabled: true\` ` +
-            '(file key provider, key file created at its first start under <data>/secrets/storage.keys: every blob and upload under its own data key, ' +
-            `AES-256-GCM); it runs only ${ENCRYPTION_SCENARIOS.join(', ')}. The encryption goals (encrypted / plain ≥ 0.8× for push and pull MB/s, ` +
-            'peak RSS not growing with blob size) are judged on the "Encrypted / plain" column.'
-          : ''),
-      '',
-      (fx.big || fx.chunked ? `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` : '') +
-        `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off)` +
-        (mainScenarios.length
-          ? `; wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
-            `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`
-          : '.') +
-        (gcTargets.length ? ' gc and stalls run once each, on a Berth and a Distribution of their own (data under gc-* in the temp dir), one registry at a time.' : ''),
+      // The registries' description only where registries ran (--only=scan starts none).
+      ...(needMain || gcTargets.length ? [
+        `Berth's metadata database: ${opts.db === 'postgres' ? 'PostgreSQL on 127.0.0.1:5432 (a database of its own for each Berth, dropped afterwards)' : 'SQLite in its data directory'}. ` +
+          `Berth's blob store: ${opts.storage === 's3' ? 'S3, Ceph\'s RADOS Gateway 16.2 (Debian) started for the run on loopback (one monitor, one memstore OSD: objects in RAM), a bucket per Berth' : 'its local data directory'}. Distribution stores on the local disk.`,
+        '',
+        'Registries: **Berth (tokens)** is Berth as shipped: authentication on (its config has no `auth` section), `admin` created with BERTH_ADMIN_PASSWORD, ' +
+          'an organization `bench` owning the repositories; the client meets the 401 Bearer challenge, asks the realm (`GET /token`, Basic credentials, ' +
+          'scope `repository:NAME:pull` or `pull,push`) and sends `Authorization: Bearer` on every request, renewing a token 30 s before it expires. ' +
+          '**Berth (no auth)** runs with `auth.enabled: false`. **Distribution** runs without authentication. Goals are judged on the tokens column.' +
+          (opts.encryption
+            ? ` **Berth (encrypted)** is the same as ${opts.berthAuth === 'on' ? 'Berth (tokens)' : 'Berth (no auth)'} plus \`storage.encryption.enabled: true\` ` +
+              '(file key provider, key file created at its first start under <data>/secrets/storage.keys: every blob and upload under its own data key, ' +
+              `AES-256-GCM); it runs only ${ENCRYPTION_SCENARIOS.join(', ')}. The encryption goals (encrypted / plain ≥ 0.8× for push and pull MB/s, ` +
+              'peak RSS not growing with blob size) are judged on the "Encrypted / plain" column.'
+            : ''),
+        '',
+        (fx.big || fx.chunked ? `Big blob: ${size} (${opts.sizeMiB * MiB} bytes, a 16 MiB random pattern repeated); ` : '') +
+          `Berth http.workers: ${opts.berthWorkers ?? 'default'}; logging: error level for all (Distribution access log off)` +
+          (mainScenarios.length
+            ? `; wrk -t2 -c64 -d${opts.wrkSeconds}s --latency after a ${opts.warmupSeconds}s warm-up; ` +
+              `each scenario run ${opts.repeat}× alternating the registries, the table shows medians (RSS and failures: the worst round).`
+            : '.') +
+          (gcTargets.length ? ' gc and stalls run once each, on a Berth and a Distribution of their own (data under gc-* in the temp dir), one registry at a time.' : ''),
+      ] : ['No registry ran: the scan scenario runs the scanner and Trivy on their own.']),
     ];
     if (mainScenarios.length) {
       out.push(
@@ -1217,6 +1357,7 @@ async function main(): Promise<number> {
     if (opts.only.has('scale')) out.push('', ...scaleTables(targets, opts));
     if (gcs && opts.only.has('gc')) out.push('', ...gcTables(gcs, opts));
     if (gcs && opts.only.has('stalls')) out.push('', ...stallTables(gcs, opts));
+    if (scan) out.push('', ...scanTables(scan, opts));
     notes.push(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (anything else running on the machine skews the numbers).`);
     if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
     if (failures.length) out.push('', '## Failures', '', ...failures.map((f) => `- ${f.replace(/\n/g, '\n  ')}`));

@@ -2,13 +2,15 @@
 // main only (no security updates, so it holds packages with known fixes in bookworm-security). Built once
 // per machine into the temporary directory and reused (a build takes about 15 s and needs the Debian mirror).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { requireTool } from './tools.js';
+import type { Descriptor } from './oci.js';
+import { writeGzipLayer, writeImageLayout } from './ocilayout.js';
 
 const CACHE = path.join(os.tmpdir(), 'berth-test-cache');
 export const DEBIAN_SUITE = 'bookworm';
@@ -124,4 +126,14 @@ export async function debianSecurityFixes(tar: string, work: string): Promise<{ 
 
 function dpkgNewer(a: string, b: string): boolean {
   return spawnSync('dpkg', ['--compare-versions', a, 'gt', b]).status === 0;
+}
+
+/**
+ * The rootfs as a one-layer OCI image layout at `dir` (gzip level 1, ref "bookworm"), plus any `extra` layers
+ * (already written to the layout's blobs, e.g. by writeGzipLayer) on top. Returns the manifest's descriptor.
+ */
+export async function debianLayout(dir: string, extra: { desc: Descriptor; diffId: string }[] = []): Promise<{ manifest: Descriptor; rootfsLayer: Descriptor; rootfsDiffId: string }> {
+  const base = await writeGzipLayer(dir, createReadStream(debianRootfsTar()));
+  const manifest = await writeImageLayout(dir, [base, ...extra], 'bookworm');
+  return { manifest, rootfsLayer: base.desc, rootfsDiffId: base.diffId };
 }

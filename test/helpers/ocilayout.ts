@@ -1,9 +1,13 @@
 // Builds and reads OCI image layouts on disk (https://github.com/opencontainers/image-spec/blob/main/image-layout.md)
 // with real tar+gzip layers, so external tools (skopeo, podman) can consume them.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gzipSync } from 'node:zlib';
+import type { ImageContent } from '../../src/scan/image.js';
 import { MT, sha256, type Descriptor } from './oci.js';
 
 export interface TarEntry { name: string; data?: Buffer; type?: 'file' | 'dir'; mode?: number }
@@ -156,6 +160,52 @@ export async function readLayout(dir: string): Promise<LayoutView> {
       const found = ref === undefined ? (m.length === 1 ? m[0] : undefined) : m.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === ref);
       if (!found) throw new Error(`ref ${ref} not in layout ${dir}: ${JSON.stringify(index)}`);
       return found;
+    },
+  };
+}
+
+/** A layer written to a layout's blobs straight from a stream of tar bytes: gzip-compressed, hashed on the way, never held in memory. */
+export async function writeGzipLayer(dir: string, tar: Readable, level = 1): Promise<{ desc: Descriptor; diffId: string }> {
+  const blobs = path.join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const diff = createHash('sha256'), blob = createHash('sha256');
+  let size = 0;
+  const tmp = path.join(blobs, `.layer-${randomBytes(6).toString('hex')}.tmp`);
+  await pipeline(
+    tar,
+    new Transform({ transform(c: Buffer, _e, cb) { diff.update(c); cb(null, c); } }),
+    createGzip({ level }),
+    new Transform({ transform(c: Buffer, _e, cb) { blob.update(c); size += c.length; cb(null, c); } }),
+    createWriteStream(tmp),
+  );
+  const digest = `sha256:${blob.digest('hex')}`;
+  await rename(tmp, path.join(blobs, digest.slice(7)));
+  return { desc: { mediaType: MT.ociLayer, digest, size }, diffId: `sha256:${diff.digest('hex')}` };
+}
+
+/** Writes the config, manifest and index.json of a one-platform image of `layers` (already in the layout's blobs) under `ref`. */
+export async function writeImageLayout(dir: string, layers: { desc: Descriptor; diffId: string }[], ref: string, arch = 'amd64'): Promise<Descriptor> {
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) }, config: {} }));
+  const configDesc: Descriptor = { mediaType: MT.ociConfig, digest: await writeBlob(dir, config), size: config.length };
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: layers.map((l) => l.desc) }));
+  const desc: Descriptor = { mediaType: MT.ociManifest, digest: await writeBlob(dir, manifest), size: manifest.length };
+  await writeFile(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ ...desc, annotations: { 'org.opencontainers.image.ref.name': ref } }] }));
+  return desc;
+}
+
+/** An OCI layout on disk as the scanner reads an image (catalogImage's ImageContent): blobs streamed from their files. */
+export function layoutContent(dir: string): ImageContent {
+  const file = (digest: string) => path.join(dir, 'blobs', ...digest.split(':'));
+  return {
+    async manifest(digest) {
+      const content = await readFile(file(digest));
+      const mediaType = (JSON.parse(content.toString('utf8')) as { mediaType?: string }).mediaType ?? MT.ociManifest;
+      return { mediaType, content };
+    },
+    async blob(digest) {
+      return createReadStream(file(digest), { highWaterMark: 1024 * 1024 });
     },
   };
 }
