@@ -9,6 +9,7 @@ import type { Distribution } from './catalog/os-release.js';
 import { OS_RELEASE_PATHS } from './catalog/os-release.js';
 import type { Cataloger } from './catalog/types.js';
 import { walkLayers, type CatalogIssue, type LayerPackage, type LayerStats } from './layers.js';
+import { debianEcosystem } from './vulndb/debian-releases.js';
 
 /** A failure another attempt cannot mend: the manifest is gone or is not valid. */
 export class PermanentScanError extends Error {}
@@ -153,7 +154,9 @@ export function ecosystemOf(p: LayerPackage, distro: Distro | undefined): string
     case 'deb': {
       if (distro?.id === 'ubuntu') return distro.versionId ? `Ubuntu:${distro.versionId}` : 'Ubuntu';
       const major = distro?.versionId?.split('.')[0];
-      return major ? `Debian:${major}` : 'Debian';
+      if (major) return `Debian:${major}`;
+      // Testing and unstable have no VERSION_ID; their os-release names the release being prepared.
+      return (distro?.versionCodename && debianEcosystem(distro.versionCodename)) || 'Debian';
     }
     case 'apk': {
       const mm = distro?.versionId?.split('.').slice(0, 2).join('.');
